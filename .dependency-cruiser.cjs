@@ -1,0 +1,58 @@
+/**
+ * Layering rules (see docs/adr/0002-layers.md): the core is pure domain logic and
+ * knows Earth Engine, Firestore and Pub/Sub only through its ports.
+ */
+const GOOGLE = '^(@google-cloud/|google-auth-library|gaxios|@google/earthengine|firebase)';
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'core-no-google',
+      severity: 'error',
+      comment: 'The core imports no Google client; adapters implement its ports.',
+      from: { path: '^functions/src/core/' },
+      to: { path: GOOGLE },
+    },
+    {
+      name: 'core-no-outer-layers',
+      severity: 'error',
+      comment: 'The core never reaches out to adapters, entry points or the composition root.',
+      from: { path: '^functions/src/core/' },
+      to: { path: '^functions/src/(adapters|entry|composition-root|index)' },
+    },
+    {
+      name: 'core-no-node-io',
+      severity: 'error',
+      comment: 'The core does no I/O of its own (no net/http/fs); it gets everything through ports.',
+      from: { path: '^functions/src/core/' },
+      to: { dependencyTypes: ['core'], path: '^(fs|net|http|https|dns|child_process)$' },
+    },
+    {
+      name: 'adapters-not-entry',
+      severity: 'error',
+      comment: 'Adapters do not depend on entry points.',
+      from: { path: '^functions/src/adapters/' },
+      to: { path: '^functions/src/(entry|index)' },
+    },
+    {
+      name: 'functions-not-tools',
+      severity: 'error',
+      comment: 'Deployable code never imports the simulator or local tooling.',
+      from: { path: '^functions/' },
+      to: { path: '^(tools|test|bench)/' },
+    },
+    {
+      name: 'no-circular',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default'] },
+  },
+};

@@ -1,0 +1,147 @@
+/**
+ * Finds, starts and stops Google's Firestore and Pub/Sub emulators from the Cloud SDK
+ * installed on this machine. Used by the test harness and by the local stack; never
+ * by deployed code. The emulators cannot be installed by the project (their package
+ * source is off), so a missing one is reported with the paths that were searched.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { homedir } from 'node:os';
+
+export type EmulatorKind = 'firestore' | 'pubsub';
+
+export interface RunningEmulator {
+  kind: EmulatorKind;
+  /** host:port, as FIRESTORE_EMULATOR_HOST / PUBSUB_EMULATOR_HOST expect it. */
+  host: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+export interface EmulatorLocation {
+  kind: EmulatorKind;
+  command: string;
+  args: (port: number) => string[];
+}
+
+/** Where the Cloud SDK may live: an explicit override first, then what gcloud says, then the usual places. */
+export function candidateSdkRoots(env: NodeJS.ProcessEnv = process.env): string[] {
+  const roots: string[] = [];
+  if (env.EEPORT_GCLOUD_SDK_ROOT) roots.push(env.EEPORT_GCLOUD_SDK_ROOT);
+  try {
+    const root = execFileSync('gcloud', ['info', '--format=value(installation.sdk_root)'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 20_000,
+    }).trim();
+    if (root) roots.push(root);
+  } catch {
+    // gcloud missing or broken: fall through to the usual install locations.
+  }
+  roots.push('/usr/lib/google-cloud-sdk', '/usr/share/google-cloud-sdk', '/opt/google-cloud-sdk', join(homedir(), 'google-cloud-sdk'));
+  return [...new Set(roots)];
+}
+
+/** Locates an emulator, or returns the reason it cannot be found. */
+export function locateEmulator(kind: EmulatorKind, roots = candidateSdkRoots()): EmulatorLocation | { missing: string } {
+  const rel = kind === 'firestore' ? 'platform/cloud-firestore-emulator/cloud_firestore_emulator' : 'platform/pubsub-emulator/bin/cloud-pubsub-emulator';
+  for (const root of roots) {
+    const command = join(root, rel);
+    if (existsSync(command)) {
+      return {
+        kind,
+        command,
+        args: (port) => (kind === 'firestore' ? ['start', '--host=127.0.0.1', `--port=${port}`] : ['--host=127.0.0.1', `--port=${port}`]),
+      };
+    }
+  }
+  return { missing: `${kind} emulator not found; looked for ${rel} under: ${roots.join(', ')} (set EEPORT_GCLOUD_SDK_ROOT to point elsewhere)` };
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+async function waitForHttp(url: string, child: ChildProcess, timeoutMs: number, log: () => string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`emulator exited with ${child.exitCode} before it was ready:\n${log()}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      await res.arrayBuffer();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  }
+  throw new Error(`emulator at ${url} not ready after ${timeoutMs} ms:\n${log()}`);
+}
+
+/** Starts one emulator in its own process group so that stop() ends the JVM it forks too. */
+export async function startEmulator(location: EmulatorLocation, port?: number): Promise<RunningEmulator> {
+  const p = port ?? (await freePort());
+  const child = spawn(location.command, location.args(p), {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, JAVA_TOOL_OPTIONS: process.env.JAVA_TOOL_OPTIONS ?? '-Xss4m' },
+  });
+  let output = '';
+  const keep = (b: Buffer) => {
+    output = (output + b.toString()).slice(-4_000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  if (child.pid === undefined) throw new Error(`could not start ${location.command}`);
+  const pid = child.pid;
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    try {
+      process.kill(-pid, 'SIGTERM');
+    } catch {
+      return;
+    }
+    const timer = setTimeout(() => {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }, 3_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  try {
+    await waitForHttp(`http://127.0.0.1:${p}/`, child, 60_000, () => output);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return { kind: location.kind, host: `127.0.0.1:${p}`, port: p, pid, stop };
+}
+
+/** Deletes every document of one Firestore project in the emulator. */
+export async function clearFirestore(host: string, projectId: string): Promise<void> {
+  const res = await fetch(`http://${host}/emulator/v1/projects/${projectId}/databases/(default)/documents`, { method: 'DELETE' });
+  if (!res.ok) throw new Error(`clearing Firestore emulator failed: ${res.status} ${await res.text()}`);
+}
+
+/** Deletes the topics and subscriptions of one project (the emulator's /reset would wipe every project). */
+export async function clearPubsub(host: string, projectId: string): Promise<void> {
+  const base = `http://${host}/v1/projects/${projectId}`;
+  const subs = (await (await fetch(`${base}/subscriptions?pageSize=1000`)).json()) as { subscriptions?: { name: string }[] };
+  for (const s of subs.subscriptions ?? []) await fetch(`http://${host}/v1/${s.name}`, { method: 'DELETE' });
+  const topics = (await (await fetch(`${base}/topics?pageSize=1000`)).json()) as { topics?: { name: string }[] };
+  for (const t of topics.topics ?? []) await fetch(`http://${host}/v1/${t.name}`, { method: 'DELETE' });
+}
