@@ -1,0 +1,179 @@
+/**
+ * The job store on Firestore. Documents:
+ *   jobs/{jobId}          one per job (the request kept as a JSON string: expressions nest
+ *                         deeper than Firestore's 20 map levels)
+ *   outbox/{eventId}      events written with the state change, relayed then marked sent
+ *   eeProjects/{project}  in-flight slot count for admission control
+ *   leases/{name}         the poller lease with its fencing token
+ * Every document read back goes through a schema: a hand-edited or older document
+ * fails loudly here instead of deep in the core.
+ */
+import type { Firestore, Transaction, DocumentSnapshot, Query } from '@google-cloud/firestore';
+import { z } from 'zod';
+import { JOB_STATES, LIVE_STATES, type Job } from '../core/job.ts';
+import type { CloudEvent } from '../core/events.ts';
+import type { JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots } from '../core/ports.ts';
+import { parseExportRequest } from '../core/export-request.schema.ts';
+
+export const COLLECTIONS = { jobs: 'jobs', outbox: 'outbox', eeProjects: 'eeProjects', leases: 'leases' } as const;
+
+/**
+ * Composite indexes the queries below need (the emulator does not check them; infra/
+ * declares the same list and a test holds them equal).
+ */
+export const FIRESTORE_INDEXES = [
+  { collection: COLLECTIONS.jobs, fields: [['state', 'ASCENDING'], ['nextPollAt', 'ASCENDING']], usedBy: 'listLiveJobs' },
+  { collection: COLLECTIONS.jobs, fields: [['eeProject', 'ASCENDING'], ['state', 'ASCENDING'], ['priority', 'DESCENDING'], ['createTime', 'ASCENDING']], usedBy: 'listQueuedJobs' },
+  { collection: COLLECTIONS.jobs, fields: [['state', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by state' },
+  { collection: COLLECTIONS.jobs, fields: [['eeProject', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by project' },
+  { collection: COLLECTIONS.outbox, fields: [['sent', 'ASCENDING'], ['createTime', 'ASCENDING']], usedBy: 'listUnsentEvents' },
+] as const;
+
+const str = z.string();
+const nstr = z.string().nullable();
+const JobDocSchema = z.object({
+  jobId: str,
+  state: z.enum(JOB_STATES),
+  eeProject: str,
+  requestJson: nstr,
+  requestId: str,
+  identity: str,
+  operationName: nstr,
+  description: nstr,
+  priority: z.number(),
+  labels: z.record(z.string(), z.string()),
+  callbackUrl: nstr,
+  source: z.record(z.string(), z.unknown()),
+  progress: z.number().nullable(),
+  stages: z.array(z.object({ displayName: str, description: str.optional(), completeWorkUnits: z.number().optional(), totalWorkUnits: z.number().optional() })),
+  attempt: z.number().nullable(),
+  eecuSeconds: z.number().nullable(),
+  destinationUris: z.array(str),
+  error: z.object({ code: str, message: str, status: z.number().optional(), details: z.array(z.object({ path: str, message: str })).optional() }).nullable(),
+  queuedReason: nstr,
+  submitAttempts: z.number(),
+  lastSubmitError: nstr,
+  submitLeaseUntil: nstr,
+  cancelRequestedAt: nstr.default(null),
+  rawPreview: nstr,
+  createTime: str,
+  updateTime: str,
+  submitTime: nstr,
+  startTime: nstr,
+  endTime: nstr,
+  nextPollAt: nstr,
+  history: z.array(z.object({ at: str, from: z.enum(JOB_STATES).nullable(), to: z.enum(JOB_STATES), reason: str.optional() })),
+  version: z.number().int(),
+});
+
+export function jobToDoc(job: Job): Record<string, unknown> {
+  const { request, ...rest } = job;
+  return { ...rest, requestJson: request ? JSON.stringify(request) : null };
+}
+
+export function jobFromDoc(snap: DocumentSnapshot): Job {
+  const parsed = JobDocSchema.safeParse(snap.data());
+  if (!parsed.success) throw new Error(`jobs/${snap.id} does not match the job schema: ${parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  const { requestJson, ...rest } = parsed.data;
+  let request: Job['request'] = null;
+  if (requestJson !== null) {
+    const r = parseExportRequest(JSON.parse(requestJson));
+    if (!r.ok) throw new Error(`jobs/${snap.id} holds a request that no longer validates: ${r.errors[0]?.path}: ${r.errors[0]?.message}`);
+    request = r.value;
+  }
+  return { ...rest, request, source: rest.source as Job['source'] };
+}
+
+const OutboxDocSchema = z.object({ eventJson: str, sent: z.boolean(), createTime: str });
+const LeaseDocSchema = z.object({ name: str, holder: str, token: z.number().int(), expiresAt: str });
+
+function encodeToken(v: unknown[]): string {
+  return Buffer.from(JSON.stringify(v)).toString('base64url');
+}
+function decodeToken(t: string): [string, string] {
+  const v = JSON.parse(Buffer.from(t, 'base64url').toString()) as unknown;
+  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string' || typeof v[1] !== 'string') throw new Error('invalid page token');
+  return [v[0], v[1]];
+}
+
+export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Date; maxTransactionAttempts?: number } = {}): JobStore {
+  const now = () => (opts.clock ? opts.clock() : new Date()).toISOString();
+  const jobs = db.collection(COLLECTIONS.jobs);
+  const outbox = db.collection(COLLECTIONS.outbox);
+  const projects = db.collection(COLLECTIONS.eeProjects);
+  const leases = db.collection(COLLECTIONS.leases);
+
+  function txAdapter(t: Transaction): JobTransaction {
+    return {
+      async getJob(jobId) {
+        const snap = await t.get(jobs.doc(jobId));
+        return snap.exists ? jobFromDoc(snap) : null;
+      },
+      async getSlots(eeProject): Promise<ProjectSlots> {
+        const snap = await t.get(projects.doc(eeProject));
+        const inFlight = snap.exists ? z.number().int().min(0).catch(0).parse(snap.get('inFlight')) : 0;
+        return { eeProject, inFlight };
+      },
+      async getLease(name) {
+        const snap = await t.get(leases.doc(name));
+        return snap.exists ? LeaseDocSchema.parse(snap.data()) : null;
+      },
+      createJob: (job) => void t.create(jobs.doc(job.jobId), jobToDoc(job)),
+      updateJob: (job) => void t.set(jobs.doc(job.jobId), jobToDoc(job)),
+      setSlots: (slots) => void t.set(projects.doc(slots.eeProject), { eeProject: slots.eeProject, inFlight: slots.inFlight, updateTime: now() }),
+      setLease: (lease: Lease) => void t.set(leases.doc(lease.name), lease),
+      addEvents: (events: CloudEvent[]) => {
+        for (const ev of events) t.create(outbox.doc(ev.id), { eventJson: JSON.stringify(ev), sent: false, createTime: ev.time, jobId: ev.subject });
+      },
+    };
+  }
+
+  return {
+    transact: (fn) => db.runTransaction((t) => fn(txAdapter(t)), { maxAttempts: opts.maxTransactionAttempts ?? 10 }),
+    async getJob(jobId) {
+      const snap = await jobs.doc(jobId).get();
+      return snap.exists ? jobFromDoc(snap) : null;
+    },
+    async listLiveJobs(limit) {
+      const snap = await jobs.where('state', 'in', LIVE_STATES).orderBy('nextPollAt').limit(limit).get();
+      return snap.docs.map(jobFromDoc);
+    },
+    async listQueuedJobs(eeProject, limit) {
+      const snap = await jobs.where('eeProject', '==', eeProject).where('state', '==', 'QUEUED').orderBy('priority', 'desc').orderBy('createTime').limit(limit).get();
+      return snap.docs.map(jobFromDoc);
+    },
+    async listQueuedProjects() {
+      const q = await jobs.where('state', '==', 'QUEUED').select('eeProject').limit(5000).get();
+      return [...new Set(q.docs.map((d) => String(d.get('eeProject'))))];
+    },
+    async listJobs(query: JobListQuery) {
+      let q: Query = jobs;
+      if (query.states?.length) q = query.states.length === 1 ? q.where('state', '==', query.states[0]) : q.where('state', 'in', query.states.slice(0, 30));
+      if (query.eeProject) q = q.where('eeProject', '==', query.eeProject);
+      if (query.label) q = q.where(`labels.${query.label.key}`, '==', query.label.value);
+      if (query.updatedAfter) q = q.where('updateTime', '>=', query.updatedAfter);
+      if (query.updatedBefore) q = q.where('updateTime', '<', query.updatedBefore);
+      q = q.orderBy('updateTime', 'desc').orderBy('jobId', 'desc');
+      if (query.pageToken) q = q.startAfter(...decodeToken(query.pageToken));
+      const snap = await q.limit(query.pageSize + 1).get();
+      const docs = snap.docs.slice(0, query.pageSize);
+      const list = docs.map(jobFromDoc);
+      const last = list[list.length - 1];
+      return { jobs: list, nextPageToken: snap.docs.length > query.pageSize && last ? encodeToken([last.updateTime, last.jobId]) : null };
+    },
+    async listUnsentEvents(limit) {
+      const snap = await outbox.where('sent', '==', false).orderBy('createTime').limit(limit).get();
+      return snap.docs.map((d): OutboxEntry => {
+        const doc = OutboxDocSchema.parse(d.data());
+        return { id: d.id, event: JSON.parse(doc.eventJson) as CloudEvent, createTime: doc.createTime };
+      });
+    },
+    async markEventsSent(ids) {
+      for (let i = 0; i < ids.length; i += 500) {
+        const batch = db.batch();
+        for (const id of ids.slice(i, i + 500)) batch.update(outbox.doc(id), { sent: true, sentTime: now() });
+        await batch.commit();
+      }
+    },
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * The one place that reads the environment. loadConfig() parses it with zod once per
+ * instance and fails at start with a message naming the variable; everything else
+ * receives the typed Config. Every variable here is in the README's table, and
+ * test/unit/config.test.ts holds the two in step.
+ */
+import { z } from 'zod';
+import { EE_PROJECT_PATTERN } from './core/envelope.schema.ts';
+
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
+const bool = (def: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(def ? 'true' : 'false')
+    .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const list = z
+  .string()
+  .default('')
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+/** Variable name → schema, with the documentation the README table is checked against. */
+export const CONFIG_VARIABLES = {
+  GOOGLE_CLOUD_PROJECT: { schema: z.string().min(1).optional(), doc: 'Google Cloud project holding Firestore and Pub/Sub (set by Cloud Functions; required locally)' },
+  EE_PROJECT: { schema: z.string().regex(EE_PROJECT_PATTERN, 'must be a Cloud project id'), doc: 'Default Earth Engine project for requests that name none' },
+  EE_ALLOWED_PROJECTS: { schema: list, doc: 'Comma-separated Earth Engine projects accepted; empty accepts any' },
+  EE_API_ROOT: { schema: z.url().default('https://earthengine.googleapis.com'), doc: 'Earth Engine REST root; point it at the simulator locally' },
+  EE_API_VERSION: { schema: z.enum(['v1', 'v1beta', 'v1alpha']).default('v1'), doc: 'Earth Engine REST API version' },
+  EE_ACCESS_TOKEN: { schema: z.string().min(1).optional(), doc: 'Static bearer token instead of Application Default Credentials (local/simulator only; never log it)' },
+  EE_HTTP_TIMEOUT_MS: { schema: int(30_000, 100), doc: 'Timeout of one Earth Engine HTTP call' },
+  EE_RETRY_MAX_ATTEMPTS: { schema: int(6, 0, 20), doc: 'Retries of 429/5xx/network errors per Earth Engine call' },
+  EE_RETRY_BASE_MS: { schema: int(1_000, 1), doc: 'First retry delay; doubles each retry, full jitter' },
+  EE_RETRY_MAX_DELAY_MS: { schema: int(32_000, 1), doc: 'Cap on one retry delay' },
+  EE_RETRY_DEADLINE_MS: { schema: int(90_000, 1), doc: 'Overall deadline of one Earth Engine call with its retries' },
+  EVENTS_TOPIC: { schema: z.string().min(1).default('eeport-events'), doc: 'Pub/Sub topic for job events (CloudEvents JSON)' },
+  REQUESTS_TOPIC: { schema: z.string().min(1).default('eeport-requests'), doc: 'Pub/Sub topic submitExport is triggered by (used by tools that publish)' },
+  EVENT_SOURCE: { schema: z.string().min(1).optional(), doc: 'CloudEvents `source` of events; default //eeport/projects/{GOOGLE_CLOUD_PROJECT}' },
+  MAX_IN_FLIGHT_PER_PROJECT: { schema: int(1_000, 1), doc: 'Jobs submitting/pending/running per Earth Engine project; more wait in QUEUED (keeps clear of the 3,000-task queue cap)' },
+  SUBMIT_LEASE_SECONDS: { schema: int(120, 1), doc: 'How long one delivery owns a SUBMITTING job; keep above EE_RETRY_DEADLINE_MS' },
+  MAX_REQUEST_BYTES: { schema: int(800_000, 1_000, 1_000_000), doc: 'Largest request recorded in a job document (Firestore documents hold 1 MiB)' },
+  POLL_WINDOW_SECONDS: { schema: int(50, 0, 540), doc: 'How long one pollExports invocation keeps cycling; just under the scheduler period (0 = one cycle)' },
+  POLL_INTERVAL_SECONDS: { schema: int(10, 1, 60), doc: 'Longest wait between cycles within one invocation (used when nothing changes)' },
+  POLL_MIN_INTERVAL_SECONDS: { schema: int(2, 1, 60), doc: 'Shortest wait between cycles (used while jobs are changing)' },
+  POLL_GET_THRESHOLD: { schema: int(20, 0), doc: 'A project with more live jobs than this is read with operations.list pages instead of one get per job' },
+  POLL_LIST_PAGE_SIZE: { schema: int(500, 1, 1000), doc: 'operations.list page size' },
+  POLL_MAX_JOBS: { schema: int(10_000, 1), doc: 'Live jobs read per cycle' },
+  POLL_GET_CONCURRENCY: { schema: int(8, 1, 40), doc: 'Parallel operations.get calls (Earth Engine allows 40 concurrent requests per project)' },
+  POLL_STALE_SUBMIT_SECONDS: { schema: int(300, 1), doc: 'A SUBMITTING job untouched this long is submitted again by the poller (same requestId)' },
+  EE_OPERATION_MAX_AGE_DAYS: { schema: int(10, 1), doc: 'A job unfinished this long after submit is failed as lost (Earth Engine tasks live at most 10 days)' },
+  POLL_AUTH_DISABLED: { schema: bool(false), doc: 'Skip the OIDC check on pollExports (local stack only; refused when K_SERVICE is set)' },
+  POLL_OIDC_AUDIENCE: { schema: z.string().min(1).optional(), doc: 'Audience Cloud Scheduler puts in its OIDC token (the function URL)' },
+  POLL_INVOKER_EMAIL: { schema: z.string().min(1).optional(), doc: 'Service account Cloud Scheduler signs as; other callers get 403' },
+  K_SERVICE: { schema: z.string().optional(), doc: 'Set by Cloud Functions/Run; its presence marks a deployed instance' },
+  FIRESTORE_DATABASE: { schema: z.string().min(1).default('(default)'), doc: 'Firestore database id' },
+  FIRESTORE_EMULATOR_HOST: { schema: z.string().optional(), doc: 'host:port of the Firestore emulator (local only)' },
+  PUBSUB_EMULATOR_HOST: { schema: z.string().optional(), doc: 'host:port of the Pub/Sub emulator (local only)' },
+  LOG_LEVEL: { schema: z.enum(['debug', 'info', 'warn', 'error']).default('info'), doc: 'Lowest severity written' },
+} as const;
+
+type Vars = typeof CONFIG_VARIABLES;
+type Parsed = { [K in keyof Vars]: z.output<Vars[K]['schema']> };
+
+export interface Config extends Parsed {
+  eventSource: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, { schema }] of Object.entries(CONFIG_VARIABLES)) {
+    const raw = env[name] === '' ? undefined : env[name];
+    const r = (schema as z.ZodType).safeParse(raw);
+    if (r.success) out[name] = r.data;
+    else problems.push(`${name}: ${r.error.issues.map((i) => i.message).join('; ')}${raw === undefined ? ' (not set)' : ''}`);
+  }
+  if (problems.length) throw new ConfigError(problems);
+  const parsed = out as Parsed;
+  if (parsed.SUBMIT_LEASE_SECONDS * 1000 <= parsed.EE_HTTP_TIMEOUT_MS) {
+    throw new ConfigError([`SUBMIT_LEASE_SECONDS (${parsed.SUBMIT_LEASE_SECONDS}s) must exceed EE_HTTP_TIMEOUT_MS (${parsed.EE_HTTP_TIMEOUT_MS}ms), or two deliveries could submit at once`]);
+  }
+  if (!parsed.POLL_AUTH_DISABLED && parsed.K_SERVICE && (!parsed.POLL_OIDC_AUDIENCE || !parsed.POLL_INVOKER_EMAIL)) {
+    problems.push('POLL_OIDC_AUDIENCE and POLL_INVOKER_EMAIL must be set on a deployed instance (or POLL_AUTH_DISABLED=true, which is refused there)');
+  }
+  if (parsed.POLL_AUTH_DISABLED && parsed.K_SERVICE) problems.push('POLL_AUTH_DISABLED=true is for local runs only, but K_SERVICE says this is a deployed instance');
+  if (problems.length) throw new ConfigError(problems);
+  return { ...parsed, eventSource: parsed.EVENT_SOURCE ?? `//eeport/projects/${parsed.GOOGLE_CLOUD_PROJECT ?? 'local'}` };
+}

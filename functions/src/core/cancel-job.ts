@@ -1,0 +1,82 @@
+/**
+ * Cancel: a QUEUED job is cancelled at once; a job with an operation gets
+ * operations.cancel and moves to CANCELLING, then the poller follows it to CANCELLED
+ * (or to SUCCEEDED/FAILED if it finished first — a cancel is best effort). A job still
+ * SUBMITTING is marked, and the poller cancels it once its operation is known.
+ */
+import { isTerminal, transition, type Job } from './job.ts';
+import { eventsFor, slotDelta } from './transitions.ts';
+import { relayEvents } from './outbox.ts';
+import { isEarthEngineError } from './errors.ts';
+import type { Clock, EarthEngine, EventPublisher, JobStore } from './ports.ts';
+import type { LogEvents } from './log-events.ts';
+import type { CloudEvent } from './events.ts';
+
+export interface CancelDeps {
+  store: JobStore;
+  ee: EarthEngine;
+  publisher: EventPublisher;
+  clock: Clock;
+  logs: LogEvents;
+  settings: { eventSource: string };
+}
+
+export type CancelOutcome =
+  | { kind: 'not-found' }
+  | { kind: 'already-terminal' | 'cancelled' | 'cancelling' | 'requested'; job: Job };
+
+export function createCancelJob(deps: CancelDeps) {
+  const { store, ee, clock, settings } = deps;
+  const iso = () => clock.now().toISOString();
+
+  /** Calls operations.cancel for a job that has an operation, then records CANCELLING. */
+  async function cancelOperation(job: Job): Promise<CancelOutcome> {
+    try {
+      await ee.cancelOperation(job.operationName!);
+    } catch (err) {
+      // Already finished or gone: the poller will record what happened instead.
+      if (!(isEarthEngineError(err) && (err.kind === 'permanent' || err.kind === 'not-found'))) throw err;
+    }
+    const r = await store.transact(async (tx) => {
+      const cur = await tx.getJob(job.jobId);
+      if (!cur || isTerminal(cur.state) || cur.state === 'CANCELLING') return { job: cur, events: [] as CloudEvent[] };
+      const next = transition(cur, 'CANCELLING', iso(), { nextPollAt: iso() }, 'cancel requested');
+      if (!next) return { job: cur, events: [] as CloudEvent[] };
+      tx.updateJob(next);
+      const events = eventsFor(cur, next, settings.eventSource);
+      tx.addEvents(events);
+      return { job: next, events };
+    });
+    await relayEvents(deps, r.events);
+    return r.job && isTerminal(r.job.state) ? { kind: 'already-terminal', job: r.job } : { kind: 'cancelling', job: r.job ?? job };
+  }
+
+  async function cancelJob(jobId: string, reason = 'cancelled on request'): Promise<CancelOutcome> {
+    const r = await store.transact(async (tx) => {
+      const cur = await tx.getJob(jobId);
+      if (!cur) return { kind: 'not-found' as const, job: null, events: [] as CloudEvent[] };
+      if (isTerminal(cur.state)) return { kind: 'already-terminal' as const, job: cur, events: [] };
+      if (cur.state === 'CANCELLING') return { kind: 'cancelling' as const, job: cur, events: [] };
+      if (cur.state === 'QUEUED') {
+        const slots = slotDelta(cur.state, 'CANCELLED') !== 0 ? await tx.getSlots(cur.eeProject) : null;
+        const next = transition(cur, 'CANCELLED', iso(), { endTime: iso(), cancelRequestedAt: iso(), error: { code: 'EE.CANCELLED', message: reason } }, reason)!;
+        if (slots) tx.setSlots({ ...slots, inFlight: Math.max(0, slots.inFlight - 1) });
+        tx.updateJob(next);
+        const events = eventsFor(cur, next, settings.eventSource);
+        tx.addEvents(events);
+        return { kind: 'cancelled' as const, job: next, events };
+      }
+      const marked: Job = { ...cur, cancelRequestedAt: cur.cancelRequestedAt ?? iso(), updateTime: iso(), version: cur.version + 1 };
+      tx.updateJob(marked);
+      return { kind: cur.operationName ? ('operation' as const) : ('requested' as const), job: marked, events: [] };
+    });
+    await relayEvents(deps, r.events);
+    if (r.kind === 'not-found') return { kind: 'not-found' };
+    if (r.kind === 'operation') return cancelOperation(r.job!);
+    return { kind: r.kind, job: r.job! };
+  }
+
+  return { cancelJob, cancelOperation };
+}
+
+export type CancelJob = ReturnType<typeof createCancelJob>;

@@ -1,0 +1,48 @@
+/**
+ * What travels with a request but is not part of Earth Engine's ExportImageRequest:
+ * the target Earth Engine project, labels, a callback URL and an idempotency key.
+ * On the topic they come either as message attributes (the data stays the verbatim
+ * request) or as an envelope `{"request": {...}, "eeProject": ..., ...}`; the HTTP API
+ * takes the envelope as its body.
+ */
+import { z } from 'zod';
+
+export const EE_PROJECT_PATTERN = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
+export const LABEL_KEY_PATTERN = /^[a-z][a-z0-9_-]{0,62}$/;
+export const LABEL_VALUE_PATTERN = /^[a-z0-9_-]{0,63}$/;
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+export const EeProjectSchema = z
+  .string()
+  .regex(EE_PROJECT_PATTERN, 'must be a Google Cloud project id: 6–30 lowercase letters, digits or hyphens, starting with a letter');
+
+export const LabelsSchema = z
+  .record(
+    z.string().regex(LABEL_KEY_PATTERN, 'label keys are 1–63 lowercase letters, digits, _ or -, starting with a letter').refine((k) => !FORBIDDEN_KEYS.has(k), 'reserved key'),
+    z.string().regex(LABEL_VALUE_PATTERN, 'label values are 0–63 lowercase letters, digits, _ or -'),
+  )
+  .refine((o) => Object.keys(o).length <= 64, 'at most 64 labels');
+
+export const CallbackUrlSchema = z
+  .string()
+  .max(2048, 'callback URL longer than 2048 characters')
+  .refine((u) => URL.canParse(u), 'not a valid absolute URL')
+  .refine((u) => !URL.canParse(u) || ['https:', 'http:'].includes(new URL(u).protocol), 'callback URL must be http(s)')
+  .refine((u) => !URL.canParse(u) || (!new URL(u).username && !new URL(u).password), 'callback URL must not carry credentials');
+
+export const IdempotencyKeySchema = z
+  .string()
+  .min(1)
+  .max(200, 'idempotency key longer than 200 characters')
+  .regex(/^[\x21-\x7e]+$/, 'idempotency key must be printable ASCII without spaces');
+
+export const SubmitOptionsSchema = z.strictObject({
+  eeProject: EeProjectSchema.optional().describe('Earth Engine (Cloud) project to run the export in; defaults to EE_PROJECT'),
+  labels: LabelsSchema.optional().describe('Labels copied onto the job and its events; filterable in the API and CLI'),
+  callbackUrl: CallbackUrlSchema.optional().describe('Webhook called (signed) when the job ends'),
+  idempotencyKey: IdempotencyKeySchema.optional().describe('Deduplicates submissions: the same key always means the same job'),
+});
+export type SubmitOptions = z.infer<typeof SubmitOptionsSchema>;
+
+/** The attribute names read from a Pub/Sub message (labels as a JSON object string). */
+export const ATTRIBUTE_NAMES = { eeProject: 'eeProject', labels: 'labels', callbackUrl: 'callbackUrl', idempotencyKey: 'idempotencyKey' } as const;

@@ -1,0 +1,194 @@
+/**
+ * Turns whatever arrived (a Pub/Sub message, an API body) into a validated submit
+ * command, or into the reasons it cannot become one. Never throws on bad input: a
+ * message that cannot be understood still becomes a REJECTED job, so nothing is lost.
+ */
+import { parseExportRequest, type ExportImageRequest } from './export-request.schema.ts';
+import { ATTRIBUTE_NAMES, SubmitOptionsSchema, type SubmitOptions } from './envelope.schema.ts';
+import type { IdentityKey } from './ids.ts';
+import type { JobSource } from './job.ts';
+
+export interface IncomingMessage {
+  /** The message payload bytes (already base64-decoded), or null when the message had none. */
+  data: Uint8Array | null;
+  attributes: Record<string, string>;
+  messageId: string;
+  /** The CloudEvent source: with messageId, what makes a delivery unique. */
+  eventSource: string;
+}
+
+export interface IntakePolicy {
+  defaultEeProject: string;
+  /** When non-empty, only these Earth Engine projects are accepted. */
+  allowedEeProjects: readonly string[];
+  /** Larger requests cannot be recorded in one Firestore document. */
+  maxRequestBytes: number;
+}
+
+export interface Issue {
+  path: string;
+  message: string;
+}
+
+export interface SubmitCommand {
+  request: ExportImageRequest;
+  eeProject: string;
+  labels: Record<string, string>;
+  callbackUrl: string | null;
+  identity: IdentityKey;
+  source: JobSource;
+}
+
+export type IntakeResult =
+  | { ok: true; command: SubmitCommand }
+  | {
+      ok: false;
+      code: 'EXPORT.INVALID_JSON' | 'EXPORT.INVALID_REQUEST' | 'EXPORT.INVALID_ENVELOPE' | 'EXPORT.UNKNOWN_PROJECT' | 'EXPORT.TOO_LARGE';
+      errors: Issue[];
+      identity: IdentityKey;
+      source: JobSource;
+      eeProject: string;
+      labels: Record<string, string>;
+      callbackUrl: string | null;
+      rawPreview: string | null;
+    };
+
+const PREVIEW_BYTES = 2048;
+
+function preview(data: Uint8Array | null): string | null {
+  if (!data) return null;
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(data.subarray(0, PREVIEW_BYTES));
+  return data.length > PREVIEW_BYTES ? `${text}… (${data.length} bytes)` : text;
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Options from message attributes; labels arrive as a JSON object string. */
+function optionsFromAttributes(attrs: Record<string, string>): { options: Record<string, unknown>; errors: Issue[] } {
+  const options: Record<string, unknown> = {};
+  const errors: Issue[] = [];
+  for (const key of ['eeProject', 'callbackUrl', 'idempotencyKey'] as const) {
+    const v = attrs[ATTRIBUTE_NAMES[key]];
+    if (v !== undefined) options[key] = v;
+  }
+  const labels = attrs[ATTRIBUTE_NAMES.labels];
+  if (labels !== undefined) {
+    try {
+      options.labels = JSON.parse(labels);
+    } catch {
+      errors.push({ path: 'attributes.labels', message: 'must be a JSON object string, e.g. {"team":"forest"}' });
+    }
+  }
+  return { options, errors };
+}
+
+function issuesOf(error: { issues: { path: PropertyKey[]; message: string }[] }, prefix: string): Issue[] {
+  return error.issues.map((i) => ({ path: [prefix, ...i.path.map(String)].filter(Boolean).join('.'), message: i.message }));
+}
+
+/**
+ * The shared half of intake: validate options + request, pick the project and identity.
+ * `fallbackIdentity` is used when neither an idempotency key nor a requestId is given.
+ */
+export function intakeBody(
+  body: unknown,
+  extraOptions: Record<string, unknown>,
+  extraIssues: Issue[],
+  policy: IntakePolicy,
+  source: JobSource,
+  fallbackIdentity: IdentityKey,
+  rawPreview: string | null,
+): IntakeResult {
+  const issues: Issue[] = [...extraIssues];
+  let requestInput: unknown = body;
+  let envelopeOptions: Record<string, unknown> = {};
+  // An envelope is an object with `request` and none of the request's own required keys.
+  if (isPlainObject(body) && 'request' in body && !('expression' in body)) {
+    const { request, ...rest } = body;
+    requestInput = request;
+    envelopeOptions = rest;
+  }
+  // Envelope and attributes may both say something; if they disagree, say so rather than pick one.
+  for (const [k, v] of Object.entries(extraOptions)) {
+    if (k in envelopeOptions && JSON.stringify(envelopeOptions[k]) !== JSON.stringify(v)) {
+      issues.push({ path: k, message: `given both in the envelope and as a message attribute, with different values` });
+    }
+  }
+  const merged = { ...extraOptions, ...envelopeOptions };
+  const parsedOptions = SubmitOptionsSchema.safeParse(merged);
+  let options: SubmitOptions = {};
+  if (parsedOptions.success) options = parsedOptions.data;
+  else issues.push(...issuesOf(parsedOptions.error, ''));
+
+  const eeProject = options.eeProject ?? policy.defaultEeProject;
+  const labels = options.labels ?? {};
+  const callbackUrl = options.callbackUrl ?? null;
+  const parsedRequest = parseExportRequest(requestInput);
+  const requestId = parsedRequest.ok ? parsedRequest.value.requestId : undefined;
+  const identity: IdentityKey = options.idempotencyKey
+    ? { kind: 'key', key: options.idempotencyKey }
+    : requestId
+      ? { kind: 'requestId', eeProject, requestId }
+      : fallbackIdentity;
+  const reject = (code: Extract<IntakeResult, { ok: false }>['code'], errors: Issue[]): IntakeResult => ({
+    ok: false,
+    code,
+    errors,
+    identity,
+    source,
+    eeProject,
+    labels,
+    callbackUrl,
+    rawPreview,
+  });
+
+  if (issues.length) return reject('EXPORT.INVALID_ENVELOPE', issues);
+  if (!parsedRequest.ok) {
+    const prefix = requestInput === body ? '' : 'request';
+    return reject('EXPORT.INVALID_REQUEST', parsedRequest.errors.map((e) => ({ path: [prefix, e.path].filter(Boolean).join('.'), message: e.message })));
+  }
+  if (policy.allowedEeProjects.length && !policy.allowedEeProjects.includes(eeProject)) {
+    return reject('EXPORT.UNKNOWN_PROJECT', [
+      { path: 'eeProject', message: `Earth Engine project "${eeProject}" is not one this deployment serves (allowed: ${policy.allowedEeProjects.join(', ')})` },
+    ]);
+  }
+  const size = new TextEncoder().encode(JSON.stringify(parsedRequest.value)).length;
+  if (size > policy.maxRequestBytes) {
+    return reject('EXPORT.TOO_LARGE', [{ path: 'request', message: `request is ${size} bytes; at most ${policy.maxRequestBytes} can be recorded` }]);
+  }
+  return { ok: true, command: { request: parsedRequest.value, eeProject, labels, callbackUrl, identity, source } };
+}
+
+export function intakeMessage(msg: IncomingMessage, policy: IntakePolicy): IntakeResult {
+  const source: JobSource = { kind: 'pubsub', messageId: msg.messageId, eventSource: msg.eventSource };
+  const fallback: IdentityKey = { kind: 'message', source: msg.eventSource, messageId: msg.messageId };
+  const { options, errors } = optionsFromAttributes(msg.attributes);
+  const raw = preview(msg.data);
+  if (!msg.data || msg.data.length === 0) {
+    return rejectRaw('EXPORT.INVALID_JSON', [{ path: '', message: 'message has no data; expected an ExportImageRequest as JSON' }]);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(msg.data));
+  } catch (err) {
+    return rejectRaw('EXPORT.INVALID_JSON', [{ path: '', message: `message data is not valid UTF-8 JSON: ${(err as Error).message}` }]);
+  }
+  return intakeBody(body, options, errors, policy, source, fallback, raw);
+
+  function rejectRaw(code: 'EXPORT.INVALID_JSON', errs: Issue[]): IntakeResult {
+    const parsed = SubmitOptionsSchema.safeParse(options);
+    const opts = parsed.success ? parsed.data : {};
+    const eeProject = opts.eeProject ?? policy.defaultEeProject;
+    return {
+      ok: false,
+      code,
+      errors: [...errs, ...errors],
+      identity: opts.idempotencyKey ? { kind: 'key', key: opts.idempotencyKey } : fallback,
+      source,
+      eeProject,
+      labels: opts.labels ?? {},
+      callbackUrl: opts.callbackUrl ?? null,
+      rawPreview: raw,
+    };
+  }
+}

@@ -1,0 +1,170 @@
+/**
+ * The job: one requested export and everything eeport knows about it. Its state machine
+ * is the single source of truth for what may happen next; every change goes through
+ * transition(), inside a store transaction (see ports.ts).
+ */
+import type { ExportImageRequest } from './export-request.schema.ts';
+
+export const JOB_STATES = [
+  'QUEUED',
+  'SUBMITTING',
+  'PENDING',
+  'RUNNING',
+  'CANCELLING',
+  'SUCCEEDED',
+  'FAILED',
+  'CANCELLED',
+  'REJECTED',
+] as const;
+export type JobState = (typeof JOB_STATES)[number];
+
+export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']);
+/** States in which the job holds one of its Earth Engine project's in-flight slots. */
+export const IN_FLIGHT_STATES: ReadonlySet<JobState> = new Set(['SUBMITTING', 'PENDING', 'RUNNING', 'CANCELLING']);
+/** States the poller looks at: the job has (or should have) a live operation. */
+export const LIVE_STATES: readonly JobState[] = ['SUBMITTING', 'PENDING', 'RUNNING', 'CANCELLING'];
+
+export const isTerminal = (s: JobState) => TERMINAL_STATES.has(s);
+
+/** Allowed transitions. Terminal states have none: a redelivered message for them does nothing. */
+const NEXT: Record<JobState, readonly JobState[]> = {
+  QUEUED: ['SUBMITTING', 'CANCELLED', 'FAILED'],
+  SUBMITTING: ['PENDING', 'RUNNING', 'CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'QUEUED'],
+  PENDING: ['RUNNING', 'CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED'],
+  RUNNING: ['CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED'],
+  CANCELLING: ['SUCCEEDED', 'FAILED', 'CANCELLED'],
+  SUCCEEDED: [],
+  FAILED: [],
+  CANCELLED: [],
+  REJECTED: [],
+};
+
+export function canTransition(from: JobState, to: JobState): boolean {
+  return from === to || NEXT[from].includes(to);
+}
+
+export interface Stage {
+  displayName: string;
+  description?: string;
+  completeWorkUnits?: number;
+  totalWorkUnits?: number;
+}
+
+export interface JobError {
+  code: string;
+  message: string;
+  /** HTTP status or google.rpc code where Earth Engine gave one. */
+  status?: number;
+  details?: { path: string; message: string }[];
+}
+
+export interface HistoryEntry {
+  at: string;
+  from: JobState | null;
+  to: JobState;
+  reason?: string;
+}
+
+export type JobSource =
+  | { kind: 'pubsub'; messageId: string; eventSource: string }
+  | { kind: 'api'; caller?: string }
+  | { kind: 'upload'; bucket: string; name: string; generation: string };
+
+export interface Job {
+  jobId: string;
+  state: JobState;
+  eeProject: string;
+  /** The normalized request as sent to Earth Engine; null when the message was rejected before it parsed. */
+  request: ExportImageRequest | null;
+  /** The requestId sent to Earth Engine: the client's, or derived from jobId. Fixed for the job's life. */
+  requestId: string;
+  /** Where the identity came from: which key made jobId (idempotency key, requestId, message, upload). */
+  identity: string;
+  operationName: string | null;
+  description: string | null;
+  priority: number;
+  labels: Record<string, string>;
+  callbackUrl: string | null;
+  source: JobSource;
+  progress: number | null;
+  stages: Stage[];
+  attempt: number | null;
+  eecuSeconds: number | null;
+  destinationUris: string[];
+  error: JobError | null;
+  /** For QUEUED jobs: why they wait. */
+  queuedReason: string | null;
+  /** How many times submit called Earth Engine, and the last transient error seen. */
+  submitAttempts: number;
+  lastSubmitError: string | null;
+  /** Set when someone asked to cancel; the poller (or cancel itself) carries it out. */
+  cancelRequestedAt: string | null;
+  /** While set and in the future, one submitter owns the SUBMITTING job; others back off. */
+  submitLeaseUntil: string | null;
+  /** First bytes of a rejected message, so a person can see what was sent. */
+  rawPreview: string | null;
+  createTime: string;
+  updateTime: string;
+  submitTime: string | null;
+  startTime: string | null;
+  endTime: string | null;
+  nextPollAt: string | null;
+  history: HistoryEntry[];
+  /** Incremented by every write; the number of the next event id. */
+  version: number;
+}
+
+export const HISTORY_LIMIT = 20;
+
+export function appendHistory(history: HistoryEntry[], entry: HistoryEntry, limit = HISTORY_LIMIT): HistoryEntry[] {
+  const next = [...history, entry];
+  return next.length > limit ? next.slice(next.length - limit) : next;
+}
+
+/**
+ * Applies a state change and its fields, enforcing the state machine. Returns null when
+ * the change is not allowed (a stale or out-of-order update), which callers treat as
+ * "nothing to do", never as an error to retry.
+ */
+export function transition(job: Job, to: JobState, at: string, fields: Partial<Job> = {}, reason?: string): Job | null {
+  if (!canTransition(job.state, to)) return null;
+  const changed = job.state !== to;
+  return {
+    ...job,
+    ...fields,
+    state: to,
+    updateTime: at,
+    history: changed ? appendHistory(job.history, { at, from: job.state, to, ...(reason ? { reason } : {}) }) : job.history,
+    version: job.version + 1,
+  };
+}
+
+/** A job with every field at its starting value; callers set state, identity and request. */
+export function newJob(init: Pick<Job, 'jobId' | 'state' | 'eeProject' | 'request' | 'requestId' | 'identity' | 'labels' | 'callbackUrl' | 'source'> & Partial<Job>, at: string): Job {
+  return {
+    operationName: null,
+    description: init.request?.description ?? null,
+    priority: init.request?.priority ?? 100,
+    progress: null,
+    stages: [],
+    attempt: null,
+    eecuSeconds: null,
+    destinationUris: [],
+    error: null,
+    queuedReason: null,
+    submitAttempts: 0,
+    lastSubmitError: null,
+    submitLeaseUntil: null,
+    cancelRequestedAt: null,
+    rawPreview: null,
+    createTime: at,
+    updateTime: at,
+    submitTime: null,
+    startTime: null,
+    endTime: null,
+    nextPollAt: null,
+    history: [{ at, from: null, to: init.state }],
+    version: 1,
+    ...init,
+  };
+}

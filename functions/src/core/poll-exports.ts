@@ -1,0 +1,355 @@
+/**
+ * Poll: keeps every live job true to Earth Engine, releases queued jobs as room frees,
+ * and relays events. One invocation (a Cloud Scheduler tick) holds a fenced lease and
+ * runs cycles at an adaptive interval until just before the next tick.
+ *
+ * Earth Engine is asked efficiently: per-operation `get` when a project has few live
+ * jobs, paged `operations.list` when it has many, so calls per cycle grow with pages,
+ * not jobs. Only jobs whose state, progress, stage or other figures changed are written.
+ */
+import { EeportError, isEarthEngineError } from './errors.ts';
+import { isTerminal, transition, type Job, type JobState } from './job.ts';
+import { fieldsFromOperation, jobStateOf, type Operation } from './operation.ts';
+import { eventsFor, slotDelta } from './transitions.ts';
+import { relayEvents, sweepOutbox } from './outbox.ts';
+import type { CloudEvent } from './events.ts';
+import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, Lease } from './ports.ts';
+import type { LogEvents } from './log-events.ts';
+import type { SubmitExport } from './submit-export.ts';
+import type { CancelJob } from './cancel-job.ts';
+
+export interface PollSettings {
+  eventSource: string;
+  leaseName: string;
+  /** How long one invocation keeps cycling (a little under the scheduler period). */
+  windowMs: number;
+  /** Interval between cycles when nothing changed; it shrinks to minIntervalMs while jobs move. */
+  maxIntervalMs: number;
+  minIntervalMs: number;
+  /** A project with more live operations than this is read with operations.list. */
+  getThreshold: number;
+  listPageSize: number;
+  maxJobsPerCycle: number;
+  maxInFlightPerProject: number;
+  /** Earth Engine keeps a task at most 10 days; a job older than this without an end is lost. */
+  operationMaxAgeMs: number;
+  /** A SUBMITTING job untouched this long is re-dispatched (its submitter died and Pub/Sub gave up). */
+  staleSubmitMs: number;
+  /** Parallel Earth Engine gets per cycle. */
+  getConcurrency: number;
+}
+
+export interface PollDeps {
+  store: JobStore;
+  ee: EarthEngine;
+  publisher: EventPublisher;
+  clock: Clock;
+  logs: LogEvents;
+  submit: SubmitExport;
+  cancel: CancelJob;
+  settings: PollSettings;
+  sleep?: (ms: number) => Promise<void>;
+  /** Identifies this invocation in the lease. */
+  holder: string;
+}
+
+export interface CycleStats {
+  live: number;
+  gets: number;
+  listPages: number;
+  updated: number;
+  unchanged: number;
+  events: number;
+  released: number;
+  redispatched: number;
+  lost: number;
+  cancelsSent: number;
+  errors: number;
+  swept: number;
+}
+
+export type PollResult = { kind: 'busy'; holder: string } | { kind: 'done'; cycles: number; totals: CycleStats };
+
+const emptyStats = (): CycleStats => ({ live: 0, gets: 0, listPages: 0, updated: 0, unchanged: 0, events: 0, released: 0, redispatched: 0, lost: 0, cancelsSent: 0, errors: 0, swept: 0 });
+
+/** Runs fn over items with at most n in flight. */
+async function mapLimit<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
+  return out;
+}
+
+const sameStages = (a: Job['stages'], b: Job['stages']) => JSON.stringify(a) === JSON.stringify(b);
+
+/** Did the operation tell us anything the job does not already say? */
+export function jobChanged(job: Job, target: JobState, f: Partial<Job>): boolean {
+  return (
+    job.state !== target ||
+    job.operationName !== f.operationName ||
+    job.progress !== f.progress ||
+    !sameStages(job.stages, f.stages ?? job.stages) ||
+    job.attempt !== f.attempt ||
+    job.eecuSeconds !== f.eecuSeconds ||
+    JSON.stringify(job.destinationUris) !== JSON.stringify(f.destinationUris) ||
+    job.startTime !== f.startTime ||
+    job.endTime !== f.endTime ||
+    JSON.stringify(job.error) !== JSON.stringify(f.error)
+  );
+}
+
+export function createPollExports(deps: PollDeps) {
+  const { store, ee, clock, logs, settings } = deps;
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const iso = () => clock.now().toISOString();
+  const nowMs = () => clock.now().getTime();
+
+  async function acquireLease(): Promise<Lease | { busy: string }> {
+    return store.transact(async (tx) => {
+      const cur = await tx.getLease(settings.leaseName);
+      if (cur && cur.holder !== deps.holder && cur.expiresAt > iso()) return { busy: cur.holder };
+      const lease: Lease = { name: settings.leaseName, holder: deps.holder, token: (cur?.token ?? 0) + 1, expiresAt: new Date(nowMs() + settings.windowMs + 30_000).toISOString() };
+      tx.setLease(lease);
+      return lease;
+    });
+  }
+
+  /** Reads the lease inside a transaction and refuses to go on if it is no longer ours. */
+  async function fence(tx: JobTransaction, lease: Lease): Promise<void> {
+    const cur = await tx.getLease(settings.leaseName);
+    if (!cur || cur.token !== lease.token || cur.holder !== lease.holder) {
+      throw new EeportError('POLL.LEASE_LOST', `poller lease taken over (token ${cur?.token} ≠ ${lease.token})`, { holder: cur?.holder });
+    }
+  }
+
+  async function releaseLease(lease: Lease): Promise<void> {
+    await store.transact(async (tx) => {
+      const cur = await tx.getLease(settings.leaseName);
+      if (cur && cur.token === lease.token) tx.setLease({ ...cur, expiresAt: iso() });
+    });
+  }
+
+  /** Applies an operation to a job in a fenced transaction; returns the events written. */
+  async function applyOperation(lease: Lease, jobId: string, op: Operation): Promise<CloudEvent[] | null> {
+    return store.transact(async (tx) => {
+      await fence(tx, lease);
+      const cur = await tx.getJob(jobId);
+      if (!cur || isTerminal(cur.state) || cur.state === 'QUEUED' || cur.state === 'SUBMITTING') return null;
+      let target = jobStateOf(op);
+      const fields = fieldsFromOperation(op, cur);
+      // Earth Engine may still say RUNNING right after a cancel: keep CANCELLING, update the figures.
+      if (target !== cur.state && !transition(cur, target, iso())) target = cur.state;
+      if (!jobChanged(cur, target, fields)) return null;
+      const slots = slotDelta(cur.state, target) !== 0 ? await tx.getSlots(cur.eeProject) : null;
+      const next = transition(cur, target, iso(), { ...fields, nextPollAt: iso(), ...(isTerminal(target) && !fields.endTime ? { endTime: iso() } : {}) }, `Earth Engine: ${op.metadata?.state ?? (op.done ? 'done' : 'unknown')}`);
+      if (!next) return null;
+      if (slots) tx.setSlots({ ...slots, inFlight: Math.max(0, slots.inFlight + slotDelta(cur.state, target)) });
+      tx.updateJob(next);
+      const events = eventsFor(cur, next, settings.eventSource);
+      tx.addEvents(events);
+      if (cur.state !== next.state) logs.jobTransition(next, cur.state);
+      return events;
+    });
+  }
+
+  /** A job Earth Engine no longer knows (404) or that outlived a task's 10-day life. */
+  async function markLost(lease: Lease, jobId: string, message: string): Promise<CloudEvent[]> {
+    return store.transact(async (tx) => {
+      await fence(tx, lease);
+      const cur = await tx.getJob(jobId);
+      if (!cur || isTerminal(cur.state)) return [];
+      const slots = slotDelta(cur.state, 'FAILED') !== 0 ? await tx.getSlots(cur.eeProject) : null;
+      const next = transition(cur, 'FAILED', iso(), { error: { code: 'EE.OPERATION_LOST', message }, endTime: iso() }, 'operation lost');
+      if (!next) return [];
+      if (slots) tx.setSlots({ ...slots, inFlight: Math.max(0, slots.inFlight - 1) });
+      tx.updateJob(next);
+      const events = eventsFor(cur, next, settings.eventSource);
+      tx.addEvents(events);
+      return events;
+    });
+  }
+
+  /** Fetches the operations of one project's live jobs: gets for a few, list pages for many. */
+  async function fetchOperations(eeProject: string, jobs: Job[], stats: CycleStats): Promise<Map<string, Operation | 'not-found' | 'error'>> {
+    const result = new Map<string, Operation | 'not-found' | 'error'>();
+    let missing = jobs;
+    if (jobs.length > settings.getThreshold) {
+      const wanted = new Set(jobs.map((j) => j.operationName!));
+      let pageToken: string | undefined;
+      try {
+        do {
+          const page = await ee.listOperations(eeProject, { pageSize: settings.listPageSize, ...(pageToken ? { pageToken } : {}) });
+          stats.listPages++;
+          for (const op of page.operations) if (wanted.delete(op.name)) result.set(op.name, op);
+          pageToken = page.nextPageToken ?? undefined;
+        } while (pageToken && wanted.size > 0);
+      } catch (err) {
+        stats.errors++;
+        logs.pollFailed(err);
+      }
+      missing = jobs.filter((j) => !result.has(j.operationName!));
+    }
+    // Operations the list did not show (deleted, or very old) are asked for one by one.
+    await mapLimit(missing, settings.getConcurrency, async (j) => {
+      try {
+        stats.gets++;
+        result.set(j.operationName!, await ee.getOperation(j.operationName!));
+      } catch (err) {
+        if (isEarthEngineError(err) && err.kind === 'not-found') result.set(j.operationName!, 'not-found');
+        else {
+          stats.errors++;
+          result.set(j.operationName!, 'error');
+        }
+      }
+    });
+    return result;
+  }
+
+  /** Moves QUEUED jobs to SUBMITTING while their project has room, by priority then age, and submits them. */
+  async function releaseQueued(lease: Lease, stats: CycleStats): Promise<void> {
+    for (const eeProject of await store.listQueuedProjects()) {
+      const room = await store.transact(async (tx) => settings.maxInFlightPerProject - (await tx.getSlots(eeProject)).inFlight);
+      if (room <= 0) continue;
+      for (const candidate of await store.listQueuedJobs(eeProject, room)) {
+        const taken = await store.transact(async (tx) => {
+          await fence(tx, lease);
+          const cur = await tx.getJob(candidate.jobId);
+          if (!cur || cur.state !== 'QUEUED') return null;
+          const slots = await tx.getSlots(eeProject);
+          if (slots.inFlight >= settings.maxInFlightPerProject) return null;
+          const next = transition(cur, 'SUBMITTING', iso(), { queuedReason: null, submitLeaseUntil: new Date(nowMs() + settings.staleSubmitMs).toISOString() }, 'released from queue');
+          if (!next) return null;
+          tx.setSlots({ ...slots, inFlight: slots.inFlight + 1 });
+          tx.updateJob(next);
+          return next;
+        });
+        if (!taken) continue;
+        stats.released++;
+        await dispatchQuietly(taken, stats);
+      }
+    }
+  }
+
+  /** Submits a job the poller owns; a transient failure leaves it SUBMITTING for the next cycle. */
+  async function dispatchQuietly(job: Job, stats: CycleStats): Promise<void> {
+    try {
+      await deps.submit.dispatch(job);
+    } catch (err) {
+      stats.errors++;
+      logs.exportSubmitRetry(job, err);
+    }
+  }
+
+  /** Takes over SUBMITTING jobs whose submitter is gone (lease expired, untouched for staleSubmitMs). */
+  async function redispatchStale(lease: Lease, jobs: Job[], stats: CycleStats): Promise<void> {
+    for (const job of jobs) {
+      const now = iso();
+      if (job.submitLeaseUntil && job.submitLeaseUntil > now) continue;
+      if (nowMs() - Date.parse(job.updateTime) < settings.staleSubmitMs) continue;
+      const taken = await store.transact(async (tx) => {
+        await fence(tx, lease);
+        const cur = await tx.getJob(job.jobId);
+        if (!cur || cur.state !== 'SUBMITTING' || (cur.submitLeaseUntil && cur.submitLeaseUntil > iso())) return null;
+        const next: Job = { ...cur, submitLeaseUntil: new Date(nowMs() + settings.staleSubmitMs).toISOString(), updateTime: iso(), version: cur.version + 1 };
+        tx.updateJob(next);
+        return next;
+      });
+      if (!taken) continue;
+      stats.redispatched++;
+      await dispatchQuietly(taken, stats);
+    }
+  }
+
+  async function runCycle(lease: Lease): Promise<CycleStats> {
+    const stats = emptyStats();
+    stats.swept = await sweepOutbox(deps);
+    const live = await store.listLiveJobs(settings.maxJobsPerCycle);
+    stats.live = live.length;
+    await redispatchStale(lease, live.filter((j) => j.state === 'SUBMITTING'), stats);
+
+    const withOp = live.filter((j) => j.state !== 'SUBMITTING' && j.operationName);
+    const byProject = new Map<string, Job[]>();
+    for (const j of withOp) byProject.set(j.eeProject, [...(byProject.get(j.eeProject) ?? []), j]);
+    for (const [eeProject, jobs] of byProject) {
+      const ops = await fetchOperations(eeProject, jobs, stats);
+      const events: CloudEvent[] = [];
+      for (const job of jobs) {
+        const op = ops.get(job.operationName!);
+        if (op === undefined || op === 'error') continue;
+        if (op === 'not-found') {
+          stats.lost++;
+          events.push(...(await markLost(lease, job.jobId, `Earth Engine no longer knows ${job.operationName} (404): deleted, or expired after its 10-day life`)));
+          continue;
+        }
+        const written = await applyOperation(lease, job.jobId, op);
+        if (written === null) stats.unchanged++;
+        else stats.updated++;
+        events.push(...(written ?? []));
+        // Cancels asked for while the job was still being submitted, or whose EE call failed before.
+        const state = jobStateOf(op);
+        if (job.cancelRequestedAt && !isTerminal(state) && job.state !== 'CANCELLING') {
+          try {
+            stats.cancelsSent++;
+            await deps.cancel.cancelOperation(job);
+          } catch (err) {
+            stats.errors++;
+            logs.pollFailed(err);
+          }
+        }
+        if (!isTerminal(state) && job.submitTime && nowMs() - Date.parse(job.submitTime) > settings.operationMaxAgeMs) {
+          stats.lost++;
+          events.push(...(await markLost(lease, job.jobId, `operation ${job.operationName} still not finished after Earth Engine's 10-day task lifetime`)));
+        }
+      }
+      stats.events += events.length;
+      await relayEvents(deps, events);
+    }
+    await releaseQueued(lease, stats);
+    return stats;
+  }
+
+  /** One scheduler tick: lease, cycles until the window closes or nothing is left, release. */
+  async function run(opts: { windowMs?: number } = {}): Promise<PollResult> {
+    const lease = await acquireLease();
+    if ('busy' in lease) {
+      logs.pollLeaseBusy(lease.busy);
+      return { kind: 'busy', holder: lease.busy };
+    }
+    const end = nowMs() + (opts.windowMs ?? settings.windowMs);
+    const totals = emptyStats();
+    let cycles = 0;
+    let interval = settings.maxIntervalMs;
+    try {
+      for (;;) {
+        const s = await runCycle(lease);
+        cycles++;
+        for (const k of Object.keys(totals) as (keyof CycleStats)[]) totals[k] += s[k];
+        logs.pollCycle({ cycle: cycles, ...s });
+        // While jobs move, look again soon; when all is quiet, back off to the longest interval.
+        interval = s.updated > 0 || s.released > 0 ? settings.minIntervalMs : Math.min(settings.maxIntervalMs, interval * 2);
+        if (s.live === 0 && s.released === 0 && s.swept === 0) break;
+        if (nowMs() + interval >= end) break;
+        await sleep(interval);
+      }
+    } catch (err) {
+      if (err instanceof EeportError && err.code === 'POLL.LEASE_LOST') {
+        logs.pollFailed(err);
+        return { kind: 'done', cycles, totals };
+      }
+      throw err;
+    }
+    await releaseLease(lease);
+    return { kind: 'done', cycles, totals };
+  }
+
+  return { run, runCycle, acquireLease, releaseLease };
+}
+
+export type PollExports = ReturnType<typeof createPollExports>;

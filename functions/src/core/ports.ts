@@ -1,0 +1,115 @@
+/**
+ * Ports: what the core needs from the outside world. Adapters in ../adapters implement
+ * them over Firestore, Pub/Sub and Earth Engine's REST API; tests implement them with
+ * fakes. Nothing here imports a Google client.
+ */
+import type { Job, JobState } from './job.ts';
+import type { CloudEvent } from './events.ts';
+import type { Operation } from './operation.ts';
+import type { ExportImageRequest } from './export-request.schema.ts';
+
+/** How many in-flight slots of an Earth Engine project are taken (admission control). */
+export interface ProjectSlots {
+  eeProject: string;
+  inFlight: number;
+}
+
+/** A lease with a fencing token: only the current holder's writes are accepted. */
+export interface Lease {
+  name: string;
+  holder: string;
+  token: number;
+  expiresAt: string;
+}
+
+/**
+ * One read-then-write transaction. All reads come before any write (Firestore's rule);
+ * the body may run several times, so it must not have side effects outside `tx`.
+ */
+export interface JobTransaction {
+  getJob(jobId: string): Promise<Job | null>;
+  getSlots(eeProject: string): Promise<ProjectSlots>;
+  getLease(name: string): Promise<Lease | null>;
+  createJob(job: Job): void;
+  updateJob(job: Job): void;
+  setSlots(slots: ProjectSlots): void;
+  setLease(lease: Lease): void;
+  /** Writes events to the outbox in the same commit as the state change they describe. */
+  addEvents(events: CloudEvent[]): void;
+}
+
+export interface OutboxEntry {
+  id: string;
+  event: CloudEvent;
+  createTime: string;
+}
+
+export interface JobListQuery {
+  states?: JobState[];
+  label?: { key: string; value: string };
+  eeProject?: string;
+  updatedAfter?: string;
+  updatedBefore?: string;
+  pageSize: number;
+  pageToken?: string;
+}
+
+export interface JobStore {
+  transact<T>(fn: (tx: JobTransaction) => Promise<T>): Promise<T>;
+  getJob(jobId: string): Promise<Job | null>;
+  /** Live jobs (states the poller follows), oldest poll first. */
+  listLiveJobs(limit: number): Promise<Job[]>;
+  /** QUEUED jobs of one Earth Engine project, highest priority first, then oldest. */
+  listQueuedJobs(eeProject: string, limit: number): Promise<Job[]>;
+  /** Earth Engine projects that have QUEUED jobs. */
+  listQueuedProjects(): Promise<string[]>;
+  listJobs(query: JobListQuery): Promise<{ jobs: Job[]; nextPageToken: string | null }>;
+  /** Outbox entries not yet relayed, oldest first. */
+  listUnsentEvents(limit: number): Promise<OutboxEntry[]>;
+  markEventsSent(ids: string[]): Promise<void>;
+}
+
+export interface EventPublisher {
+  /** Resolves once every event is accepted by the topic; rejects if any was not. */
+  publish(events: CloudEvent[]): Promise<void>;
+}
+
+export interface ListOperationsPage {
+  operations: Operation[];
+  nextPageToken: string | null;
+}
+
+/**
+ * Earth Engine's export API. Failures are thrown as EarthEngineError with a kind that
+ * says whether retrying can help (see errors.ts); transient faults are retried inside
+ * the adapter first.
+ */
+export interface EarthEngine {
+  exportImage(eeProject: string, request: ExportImageRequest): Promise<Operation>;
+  getOperation(name: string): Promise<Operation>;
+  listOperations(eeProject: string, page: { pageSize?: number; pageToken?: string; filter?: string }): Promise<ListOperationsPage>;
+  cancelOperation(name: string): Promise<void>;
+}
+
+export interface Clock {
+  now(): Date;
+}
+
+export const systemClock: Clock = { now: () => new Date() };
+
+export type Severity = 'DEBUG' | 'INFO' | 'NOTICE' | 'WARNING' | 'ERROR';
+
+export interface LogEntry {
+  severity: Severity;
+  /** Stable event name, e.g. "export.submitted". */
+  event: string;
+  message: string;
+  jobId?: string;
+  operationName?: string | null;
+  trace?: string;
+  [key: string]: unknown;
+}
+
+export interface LogSink {
+  write(entry: LogEntry): void;
+}

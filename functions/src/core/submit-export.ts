@@ -1,0 +1,221 @@
+/**
+ * Submit: a request becomes exactly one Earth Engine export, recorded as a job.
+ *
+ * 1. Intake transaction: create jobs/{jobId} in SUBMITTING with a short lease (or
+ *    QUEUED when the project has no free in-flight slot, or REJECTED when the input is
+ *    bad). An existing job past SUBMITTING means a duplicate delivery: nothing to do.
+ * 2. Call image:export with the job's fixed requestId, so a retry after a crash finds
+ *    the same operation instead of starting a second task.
+ * 3. Record transaction: SUBMITTING → the operation's state, with its `submitted` event.
+ *
+ * Permanent failures are recorded and returned (the trigger acknowledges); transient
+ * ones are thrown (the trigger retries with the same requestId).
+ */
+import { EeportError, isEarthEngineError } from './errors.ts';
+import { derivedRequestId, jobIdFor } from './ids.ts';
+import { intakeMessage, type IncomingMessage, type IntakePolicy, type IntakeResult, type SubmitCommand } from './intake.ts';
+import { newJob, transition, type Job, type JobState } from './job.ts';
+import { fieldsFromOperation, jobStateOf, type Operation } from './operation.ts';
+import { eventsFor, slotDelta } from './transitions.ts';
+import { identityString } from './ids.ts';
+import { relayEvents } from './outbox.ts';
+import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction } from './ports.ts';
+import type { LogEvents } from './log-events.ts';
+import type { CloudEvent } from './events.ts';
+
+export interface SubmitSettings {
+  eventSource: string;
+  /** Jobs in SUBMITTING/PENDING/RUNNING/CANCELLING per Earth Engine project; beyond it jobs wait in QUEUED. */
+  maxInFlightPerProject: number;
+  /** How long one delivery owns a SUBMITTING job before another may take over. */
+  submitLeaseMs: number;
+  intake: IntakePolicy;
+}
+
+export interface SubmitDeps {
+  store: JobStore;
+  ee: EarthEngine;
+  publisher: EventPublisher;
+  clock: Clock;
+  logs: LogEvents;
+  settings: SubmitSettings;
+}
+
+export type SubmitOutcome = { kind: 'rejected' | 'queued' | 'submitted' | 'failed' | 'duplicate'; job: Job };
+
+type Decision = { action: 'dispatch' | 'queued' | 'duplicate' | 'busy' | 'rejected'; job: Job; events: CloudEvent[] };
+
+export function createSubmitExport(deps: SubmitDeps) {
+  const { store, ee, clock, logs, settings } = deps;
+  const iso = () => clock.now().toISOString();
+  const leaseUntil = () => new Date(clock.now().getTime() + settings.submitLeaseMs).toISOString();
+
+  /** Writes a state change with its slot accounting and events; reads must already be done. */
+  function write(tx: JobTransaction, prev: Job | null, next: Job, slots: { eeProject: string; inFlight: number } | null): CloudEvent[] {
+    const delta = slotDelta(prev?.state ?? null, next.state);
+    if (delta !== 0) {
+      if (!slots) throw new Error('slot change without reading slots first');
+      tx.setSlots({ eeProject: slots.eeProject, inFlight: Math.max(0, slots.inFlight + delta) });
+    }
+    if (prev) tx.updateJob(next);
+    else tx.createJob(next);
+    const events = eventsFor(prev, next, settings.eventSource);
+    tx.addEvents(events);
+    return events;
+  }
+
+  async function recordRejection(r: Extract<IntakeResult, { ok: false }>): Promise<SubmitOutcome> {
+    const jobId = jobIdFor(r.identity);
+    const now = iso();
+    const decision = await store.transact<Decision>(async (tx) => {
+      const existing = await tx.getJob(jobId);
+      if (existing) return { action: 'duplicate', job: existing, events: [] };
+      const job = newJob(
+        {
+          jobId,
+          state: 'REJECTED',
+          eeProject: r.eeProject,
+          request: null,
+          requestId: derivedRequestId(jobId),
+          identity: identityString(r.identity),
+          labels: r.labels,
+          callbackUrl: r.callbackUrl,
+          source: r.source,
+          rawPreview: r.rawPreview,
+          endTime: now,
+          error: { code: r.code, message: r.errors.map((e) => (e.path ? `${e.path}: ${e.message}` : e.message)).join('; ').slice(0, 2000), details: r.errors.slice(0, 50) },
+        },
+        now,
+      );
+      return { action: 'rejected', job, events: write(tx, null, job, null) };
+    });
+    await relayEvents(deps, decision.events);
+    if (decision.action === 'duplicate') {
+      logs.exportDuplicate(decision.job);
+      return { kind: 'duplicate', job: decision.job };
+    }
+    logs.exportRejected(decision.job);
+    return { kind: 'rejected', job: decision.job };
+  }
+
+  async function submitCommand(cmd: SubmitCommand): Promise<SubmitOutcome> {
+    const jobId = jobIdFor(cmd.identity);
+    const now = iso();
+    const decision = await store.transact<Decision>(async (tx) => {
+      const existing = await tx.getJob(jobId);
+      if (existing) {
+        if (existing.state !== 'SUBMITTING') return { action: 'duplicate', job: existing, events: [] };
+        if (existing.submitLeaseUntil && existing.submitLeaseUntil > now) return { action: 'busy', job: existing, events: [] };
+        // The previous submitter's lease ran out (it crashed or timed out): take over with the same requestId.
+        const taken: Job = { ...existing, submitLeaseUntil: leaseUntil(), updateTime: now, version: existing.version + 1 };
+        tx.updateJob(taken);
+        return { action: 'dispatch', job: taken, events: [] };
+      }
+      const slots = await tx.getSlots(cmd.eeProject);
+      const base = {
+        jobId,
+        eeProject: cmd.eeProject,
+        request: cmd.request,
+        requestId: cmd.request.requestId ?? derivedRequestId(jobId),
+        identity: identityString(cmd.identity),
+        labels: cmd.labels,
+        callbackUrl: cmd.callbackUrl,
+        source: cmd.source,
+      };
+      if (slots.inFlight >= settings.maxInFlightPerProject) {
+        const job = newJob({ ...base, state: 'QUEUED', queuedReason: `${slots.inFlight} of ${settings.maxInFlightPerProject} in-flight slots of ${cmd.eeProject} in use` }, now);
+        return { action: 'queued', job, events: write(tx, null, job, slots) };
+      }
+      const job = newJob({ ...base, state: 'SUBMITTING', submitLeaseUntil: leaseUntil() }, now);
+      return { action: 'dispatch', job, events: write(tx, null, job, slots) };
+    });
+    await relayEvents(deps, decision.events);
+    switch (decision.action) {
+      case 'duplicate':
+        logs.exportDuplicate(decision.job);
+        return { kind: 'duplicate', job: decision.job };
+      case 'queued':
+        logs.exportQueued(decision.job);
+        return { kind: 'queued', job: decision.job };
+      case 'busy':
+        logs.exportSubmitBusy(jobId);
+        // Thrown so the trigger redelivers later: by then the other delivery has finished or its lease has run out.
+        throw new EeportError('SUBMIT.IN_PROGRESS', 'another delivery is submitting this job', { jobId });
+      default:
+        return dispatch(decision.job);
+    }
+  }
+
+  /** Moves a SUBMITTING job whose lease this caller holds to wherever Earth Engine's answer puts it. */
+  async function dispatch(job: Job): Promise<SubmitOutcome> {
+    if (!job.request) throw new Error(`job ${job.jobId} has no request to submit`);
+    let op: Operation;
+    try {
+      op = await ee.exportImage(job.eeProject, { ...job.request, requestId: job.requestId });
+    } catch (err) {
+      return handleSubmitError(job, err);
+    }
+    const target = jobStateOf(op);
+    const out = await finish(job.jobId, target, (cur) => ({ ...fieldsFromOperation(op, cur), submitTime: iso(), nextPollAt: iso() }), 'export started');
+    if (out.job.operationName === op.name && out.kind === 'submitted') logs.exportSubmitted(out.job);
+    return out;
+  }
+
+  async function handleSubmitError(job: Job, err: unknown): Promise<SubmitOutcome> {
+    if (isEarthEngineError(err) && err.kind !== 'transient') {
+      if (err.kind === 'queue-full') {
+        return finish(job.jobId, 'QUEUED', () => ({ queuedReason: `Earth Engine queue full: ${err.message}`, submitLeaseUntil: null }), 'Earth Engine queue full');
+      }
+      const out = await finish(
+        job.jobId,
+        'FAILED',
+        () => ({ error: { code: err.code, message: err.message, ...(err.httpStatus ? { status: err.httpStatus } : {}) }, endTime: iso(), submitLeaseUntil: null }),
+        'Earth Engine refused the export',
+      );
+      if (out.kind === 'failed') logs.exportSubmitFailed(out.job);
+      return out;
+    }
+    // Transient (or unexpected): note the attempt, free the lease so the redelivery can go at once, and rethrow.
+    const message = err instanceof Error ? err.message : String(err);
+    const noted = await store.transact(async (tx) => {
+      const cur = await tx.getJob(job.jobId);
+      if (!cur || cur.state !== 'SUBMITTING') return cur;
+      const next: Job = { ...cur, submitAttempts: cur.submitAttempts + 1, lastSubmitError: message.slice(0, 1000), submitLeaseUntil: null, updateTime: iso(), version: cur.version + 1 };
+      tx.updateJob(next);
+      return next;
+    });
+    logs.exportSubmitRetry(noted ?? job, err);
+    throw err;
+  }
+
+  /** The record transaction: SUBMITTING → target, unless someone already moved the job on. */
+  async function finish(jobId: string, target: JobState, fields: (cur: Job) => Partial<Job>, reason: string): Promise<SubmitOutcome> {
+    const result = await store.transact<Decision>(async (tx) => {
+      const cur = await tx.getJob(jobId);
+      if (!cur) throw new Error(`job ${jobId} vanished during submit`);
+      if (cur.state !== 'SUBMITTING') return { action: 'duplicate', job: cur, events: [] };
+      const slots = slotDelta(cur.state, target) !== 0 ? await tx.getSlots(cur.eeProject) : null;
+      const next = transition(cur, target, iso(), { ...fields(cur), submitAttempts: cur.submitAttempts + 1, submitLeaseUntil: null }, reason);
+      if (!next) return { action: 'duplicate', job: cur, events: [] };
+      return { action: 'dispatch', job: next, events: write(tx, cur, next, slots) };
+    });
+    await relayEvents(deps, result.events);
+    if (result.action === 'duplicate') return { kind: 'duplicate', job: result.job };
+    const kind = target === 'FAILED' ? 'failed' : target === 'QUEUED' ? 'queued' : 'submitted';
+    return { kind, job: result.job };
+  }
+
+  return {
+    /** A Pub/Sub message: bad input becomes a REJECTED job, never an exception. */
+    submitMessage: (msg: IncomingMessage) => {
+      const intake = intakeMessage(msg, settings.intake);
+      return intake.ok ? submitCommand(intake.command) : recordRejection(intake);
+    },
+    submitCommand,
+    recordRejection,
+    /** For the poller: submit a job it has just moved from QUEUED (or a stale SUBMITTING) to SUBMITTING. */
+    dispatch,
+  };
+}
+
+export type SubmitExport = ReturnType<typeof createSubmitExport>;

@@ -1,0 +1,6 @@
+/**
+ * Every deployable function target. Each entry module registers one target with the
+ * functions framework; deployment bundles them one by one (see infra/).
+ */
+import './entry/submit-export.entry.ts';
+import './entry/poll-exports.entry.ts';

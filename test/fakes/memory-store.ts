@@ -1,0 +1,132 @@
+/**
+ * An in-memory JobStore for unit tests. Transactions are serialized (one at a time)
+ * and commit atomically, which is the isolation the core relies on from Firestore.
+ * A hook lets a test fail a commit to simulate a crash at that point.
+ */
+import type { Job } from '../../functions/src/core/job.ts';
+import { LIVE_STATES } from '../../functions/src/core/job.ts';
+import type { CloudEvent } from '../../functions/src/core/events.ts';
+import type { JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots } from '../../functions/src/core/ports.ts';
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+export class MemoryStore implements JobStore {
+  jobs = new Map<string, Job>();
+  slots = new Map<string, number>();
+  leases = new Map<string, Lease>();
+  outbox = new Map<string, { event: CloudEvent; sent: boolean; createTime: string }>();
+  transactions = 0;
+  /** Throw from here to make the next commit fail (a crash before the write landed). */
+  beforeCommit: (() => void) | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  transact<T>(fn: (tx: JobTransaction) => Promise<T>): Promise<T> {
+    const run = async () => {
+      this.transactions++;
+      const writes: (() => void)[] = [];
+      let wrote = false;
+      const read = () => {
+        if (wrote) throw new Error('read after write in a transaction');
+      };
+      const tx: JobTransaction = {
+        getJob: async (id) => (read(), clone(this.jobs.get(id) ?? null)),
+        getSlots: async (p): Promise<ProjectSlots> => (read(), { eeProject: p, inFlight: this.slots.get(p) ?? 0 }),
+        getLease: async (n) => (read(), clone(this.leases.get(n) ?? null)),
+        createJob: (job) => {
+          wrote = true;
+          if (this.jobs.has(job.jobId)) throw new Error(`ALREADY_EXISTS jobs/${job.jobId}`);
+          writes.push(() => this.jobs.set(job.jobId, clone(job)));
+        },
+        updateJob: (job) => {
+          wrote = true;
+          writes.push(() => this.jobs.set(job.jobId, clone(job)));
+        },
+        setSlots: (s) => {
+          wrote = true;
+          writes.push(() => this.slots.set(s.eeProject, s.inFlight));
+        },
+        setLease: (l) => {
+          wrote = true;
+          writes.push(() => this.leases.set(l.name, clone(l)));
+        },
+        addEvents: (events) => {
+          wrote = true;
+          for (const ev of events) {
+            if (this.outbox.has(ev.id)) throw new Error(`ALREADY_EXISTS outbox/${ev.id}`);
+            writes.push(() => this.outbox.set(ev.id, { event: clone(ev), sent: false, createTime: ev.time }));
+          }
+        },
+      };
+      const result = await fn(tx);
+      this.beforeCommit?.();
+      for (const w of writes) w();
+      return result;
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  async getJob(id: string) {
+    return clone(this.jobs.get(id) ?? null);
+  }
+  async listLiveJobs(limit: number) {
+    return [...this.jobs.values()]
+      .filter((j) => LIVE_STATES.includes(j.state))
+      .sort((a, b) => (a.nextPollAt ?? '').localeCompare(b.nextPollAt ?? ''))
+      .slice(0, limit)
+      .map(clone);
+  }
+  async listQueuedJobs(eeProject: string, limit: number) {
+    return [...this.jobs.values()]
+      .filter((j) => j.eeProject === eeProject && j.state === 'QUEUED')
+      .sort((a, b) => b.priority - a.priority || a.createTime.localeCompare(b.createTime))
+      .slice(0, limit)
+      .map(clone);
+  }
+  async listQueuedProjects() {
+    return [...new Set([...this.jobs.values()].filter((j) => j.state === 'QUEUED').map((j) => j.eeProject))];
+  }
+  async listJobs(q: JobListQuery) {
+    let list = [...this.jobs.values()];
+    if (q.states?.length) list = list.filter((j) => q.states!.includes(j.state));
+    if (q.eeProject) list = list.filter((j) => j.eeProject === q.eeProject);
+    if (q.label) list = list.filter((j) => j.labels[q.label!.key] === q.label!.value);
+    list.sort((a, b) => b.updateTime.localeCompare(a.updateTime) || b.jobId.localeCompare(a.jobId));
+    const start = q.pageToken ? Number(q.pageToken) : 0;
+    const page = list.slice(start, start + q.pageSize);
+    return { jobs: page.map(clone), nextPageToken: start + q.pageSize < list.length ? String(start + q.pageSize) : null };
+  }
+  async listUnsentEvents(limit: number): Promise<OutboxEntry[]> {
+    return [...this.outbox.entries()]
+      .filter(([, e]) => !e.sent)
+      .sort((a, b) => a[1].createTime.localeCompare(b[1].createTime))
+      .slice(0, limit)
+      .map(([id, e]) => ({ id, event: clone(e.event), createTime: e.createTime }));
+  }
+  async markEventsSent(ids: string[]) {
+    for (const id of ids) {
+      const e = this.outbox.get(id);
+      if (e) e.sent = true;
+    }
+  }
+}
+
+export class MemoryPublisher {
+  published: CloudEvent[] = [];
+  failNext = 0;
+  async publish(events: CloudEvent[]) {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('publish failed (injected)');
+    }
+    this.published.push(...clone(events));
+  }
+}
+
+export class CapturingLogSink {
+  entries: Record<string, unknown>[] = [];
+  write(entry: Record<string, unknown>) {
+    this.entries.push(entry);
+  }
+}
