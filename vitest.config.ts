@@ -5,6 +5,8 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 90_000,
     maxWorkers: 2,
+    // The Google clients otherwise probe for a metadata server that a laptop or CI box does not have.
+    env: { METADATA_SERVER_DETECTION: 'none' },
     projects: [
       {
         // Fast tests: pure core, fakes, the simulator in-process. No emulators.

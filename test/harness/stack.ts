@@ -41,6 +41,8 @@ export interface TestStack {
   deliverOnce(target: string, message: PushMessage): Promise<number>;
   /** Delivers until acknowledged (2xx), like Pub/Sub with retries; returns the statuses seen. */
   deliverUntilAcked(target: string, message: PushMessage, opts?: { maxAttempts?: number; delayMs?: number }): Promise<number[]>;
+  /** Calls an HTTP function target through its test server. */
+  http(target: string, path?: string, init?: RequestInit): Promise<Response>;
   /** Events published so far on the events topic (pulled and acked). */
   drainEvents(): Promise<CloudEvent[]>;
   close(): Promise<void>;
@@ -106,6 +108,9 @@ export async function startTestStack(config: Config, adapterOverrides: (a: Adapt
     firestore,
     pubsub,
     deliverOnce,
+    async http(target, path = '', init = {}) {
+      return fetch(new URL(path, await urlFor(target)), init);
+    },
     async deliverUntilAcked(target, message, opts = {}) {
       const msg = { ...message, messageId: message.messageId ?? randomUUID() };
       const statuses: number[] = [];

@@ -127,6 +127,14 @@ function describeValue(value: unknown): string {
   }
 }
 
+/**
+ * A per-schema error message stating the rule and what was received, or simply
+ * "is required" when the field is missing.
+ */
+function rule(text: (got: string) => string) {
+  return (iss: { input?: unknown }): string => (iss.input === undefined ? 'is required' : text(describeValue(iss.input)));
+}
+
 /** Map key: any string except the prototype-polluting names. */
 const SafeKey = z
   .string()
@@ -142,8 +150,7 @@ const NonEmptyString = z.string().min(1, { error: 'must not be empty' });
 
 function int32(opts: { min: number; max?: number; what: string }) {
   const max = opts.max ?? INT32_MAX;
-  const rule = `must be ${opts.what}: a whole number from ${opts.min} to ${max}`;
-  const error = (iss: { input?: unknown }) => `${rule} (got ${describeValue(iss.input)})`;
+  const error = rule((got) => `must be ${opts.what}: a whole number from ${opts.min} to ${max} (got ${got})`);
   return z.number({ error }).int({ error }).min(opts.min, { error }).max(max, { error });
 }
 
@@ -153,8 +160,7 @@ function wrappedInt32(opts: { min: number; max?: number; what: string }) {
   const max = opts.max ?? INT32_MAX;
   return z
     .union([n, z.strictObject({ value: n })], {
-      error: (iss) =>
-        `must be ${opts.what}: a whole number from ${opts.min} to ${max}, or {"value": n} (got ${describeValue(iss.input)})`,
+      error: rule((got) => `must be ${opts.what}: a whole number from ${opts.min} to ${max}, or {"value": n} (got ${got})`),
     })
     .transform((v) => (typeof v === 'number' ? v : v.value));
 }
@@ -172,36 +178,29 @@ function inInt64(digits: string): boolean {
  * `{"value": …}` (the Python client); output: the canonical decimal string.
  */
 function int64(opts: { positive: boolean; what: string }) {
-  const rule = opts.positive ? `a positive whole number` : `a whole number`;
+  const kind = opts.positive ? 'a positive whole number' : 'a whole number';
   const digits = opts.positive ? /^0*[1-9]\d*$/ : /^-?\d+$/;
   const str = z
     .string()
     .regex(digits, {
-      error: (iss) =>
-        `must be ${opts.what}: ${rule} written in decimal digits, e.g. "10000000000" (got ${describeValue(iss.input)})`,
+      error: rule((got) => `must be ${opts.what}: ${kind} written in decimal digits, e.g. "10000000000" (got ${got})`),
     })
     .refine(inInt64, { error: `must be ${opts.what} within the int64 range (at most ${INT64_MAX})` });
-  const numError = (iss: { input?: unknown; code?: string; origin?: string }) =>
-    iss.code === 'too_big' || iss.code === 'too_small'
-      ? typeof iss.input === 'number' && Math.abs(iss.input) > Number.MAX_SAFE_INTEGER
-        ? `must be ${opts.what}: ${describeValue(iss.input)} is too large to be exact as a JSON number; send it as a decimal string`
-        : `must be ${opts.what}: ${rule} (got ${describeValue(iss.input)})`
-      : `must be ${opts.what}: ${rule} (got ${describeValue(iss.input)})`;
-  let num = z.number({ error: numError }).int({ error: numError });
+  const numError = rule((got) => `must be ${opts.what}: ${kind} (got ${got})`);
+  const inexact = (iss: { input?: unknown }) =>
+    typeof iss.input === 'number' && !Number.isSafeInteger(iss.input) && Number.isInteger(iss.input)
+      ? `must be ${opts.what}: ${describeValue(iss.input)} is too large to be exact as a JSON number; send it as a decimal string`
+      : numError(iss);
+  let num = z.number({ error: numError }).int({ error: inexact });
   if (opts.positive) num = num.positive({ error: numError });
-  const bare = z.union([num, str]);
   return z
-    .union([num, str, z.strictObject({ value: bare })], {
-      error: (iss) =>
-        `must be ${opts.what}: ${rule} as a number, a decimal string or {"value": …} (got ${describeValue(iss.input)})`,
+    .union([num, str, z.strictObject({ value: z.union([num, str]) })], {
+      error: rule((got) => `must be ${opts.what}: ${kind} as a number, a decimal string or {"value": …} (got ${got})`),
     })
-    .transform((v) => {
-      const raw = typeof v === 'object' ? v.value : v;
-      return BigInt(raw).toString();
-    });
+    .transform((v) => BigInt(typeof v === 'object' ? v.value : v).toString());
 }
 
-/** Checks which of `keys` are set on `obj`; `null` counts as set only for `constantValue`. */
+/** Which of `keys` are present on `obj`. `null` counts as present: `constantValue: null` is a real constant. */
 function setKeys(obj: Record<string, unknown>, keys: readonly string[]): string[] {
   return keys.filter((k) => obj[k] !== undefined);
 }
@@ -276,9 +275,16 @@ const VALUE_KINDS = [
 const FUNCTION_TARGETS = ['functionName', 'functionReference'] as const;
 
 const Int64Digits = z
-  .union([z.string().regex(/^-?\d+$/).refine(inInt64), z.number().int()], {
-    error: (iss) => `must be a whole number within the int64 range, preferably as a decimal string (got ${describeValue(iss.input)})`,
-  });
+  .union(
+    [
+      z
+        .string()
+        .regex(/^-?\d+$/, { error: rule((got) => `must be a whole number in decimal digits (got ${got})`) })
+        .refine(inInt64, { error: `must be a whole number within the int64 range (at most ${INT64_MAX})` }),
+      z.number().int(),
+    ],
+    { error: rule((got) => `must be a whole number within the int64 range, preferably as a decimal string (got ${got})`) },
+  );
 
 // Standard or URL-safe base64, padding optional: protobuf JSON accepts both alphabets.
 const Base64 = z
@@ -344,9 +350,14 @@ interface Reference {
 function checkGraph(expr: { result: string; values: Record<string, ValueNode> }, ctx: z.RefinementCtx): void {
   const values = expr.values;
   const has = (key: string) => Object.hasOwn(values, key);
+  // Hostile graphs can break these rules millions of times; past this many issues
+  // the report is long enough and the work stops.
+  let budget = 2 * MAX_REPORTED_ERRORS;
+  const report = (issue: { path: PathSeg[]; message: string }) => {
+    if (budget-- > 0) ctx.addIssue({ code: 'custom', ...issue });
+  };
   if (!has(expr.result)) {
-    ctx.addIssue({
-      code: 'custom',
+    report({
       path: ['result'],
       message: `names ${quote(expr.result)}, which is not a key of expression.values`,
     });
@@ -364,8 +375,7 @@ function checkGraph(expr: { result: string; values: Record<string, ValueNode> },
       const { node, depth, path } = stack.pop()!;
       if (depth > MAX_VALUE_NODE_DEPTH) {
         if (!tooDeep) {
-          ctx.addIssue({
-            code: 'custom',
+          report({
             path: ['values', key],
             message: `nests ValueNodes more than ${MAX_VALUE_NODE_DEPTH} levels deep; flatten the graph with valueReference`,
           });
@@ -395,8 +405,7 @@ function checkGraph(expr: { result: string; values: Record<string, ValueNode> },
     }
     for (const ref of refs) {
       if (!has(ref.target)) {
-        ctx.addIssue({
-          code: 'custom',
+        report({
           path: ref.path,
           message: `refers to ${quote(ref.target)}, which is not a key of expression.values`,
         });
@@ -404,37 +413,43 @@ function checkGraph(expr: { result: string; values: Record<string, ValueNode> },
     }
   }
 
-  // Cycle search: iterative depth-first walk, white (absent) → grey (1) → black (2).
-  const colour = new Map<string, 1 | 2>();
+  // Cycle search: iterative depth-first walk. A key on the current path is "grey"
+  // (its position in the stack is recorded), a finished key is "done".
+  const onPath = new Map<string, number>();
+  const done = new Set<string>();
   for (const start of refsByKey.keys()) {
-    if (colour.has(start)) continue;
+    if (done.has(start)) continue;
     const stack: { key: string; next: number }[] = [{ key: start, next: 0 }];
-    colour.set(start, 1);
-    while (stack.length > 0) {
+    onPath.set(start, 0);
+    while (stack.length > 0 && budget > 0) {
       const top = stack[stack.length - 1]!;
       const refs = refsByKey.get(top.key) ?? [];
       if (top.next >= refs.length) {
-        colour.set(top.key, 2);
+        onPath.delete(top.key);
+        done.add(top.key);
         stack.pop();
         continue;
       }
       const ref = refs[top.next++]!;
-      if (!refsByKey.has(ref.target)) continue; // dangling, reported above
-      const state = colour.get(ref.target);
-      if (state === 1) {
-        const from = stack.findIndex((f) => f.key === ref.target);
-        const cycle = [...stack.slice(from).map((f) => f.key), ref.target].map((k) => quote(k, 20));
-        ctx.addIssue({
-          code: 'custom',
+      if (!refsByKey.has(ref.target) || done.has(ref.target)) continue; // dangling ones are reported above
+      const from = onPath.get(ref.target);
+      if (from !== undefined) {
+        report({
           path: ref.path,
-          message: `closes a reference cycle (${cycle.join(' → ')}); the expression graph must be acyclic`,
+          message: `closes a reference cycle (${describeCycle([...stack.slice(from).map((f) => f.key), ref.target])}); the expression graph must be acyclic`,
         });
-      } else if (state === undefined) {
-        colour.set(ref.target, 1);
+      } else {
+        onPath.set(ref.target, stack.length);
         stack.push({ key: ref.target, next: 0 });
       }
     }
   }
+}
+
+/** `"a" → "b" → "a"`, shortened in the middle when long. */
+function describeCycle(keys: string[]): string {
+  const shown = keys.length > 7 ? [...keys.slice(0, 3).map((k) => quote(k, 20)), '…', ...keys.slice(-3).map((k) => quote(k, 20))] : keys.map((k) => quote(k, 20));
+  return shown.join(' → ');
 }
 
 const ExpressionSchema = z
@@ -459,7 +474,7 @@ const MarginDimensions = z.strictObject({
   height: int32({ min: 0, what: 'a margin in pixels' }).optional(),
 });
 
-const Coefficient = z.number({ error: (iss) => `must be a finite number (got ${describeValue(iss.input)})` });
+const Coefficient = z.number({ error: rule((got) => `must be a finite number (got ${got})`) });
 
 const CRS_FIELDS = ['crsCode', 'crsWkt'] as const;
 
@@ -522,7 +537,7 @@ function bucketNameProblem(name: string): string | undefined {
 }
 
 const BucketName = z
-  .string({ error: (iss) => `must be a Cloud Storage bucket name (got ${describeValue(iss.input)})` })
+  .string({ error: rule((got) => `must be a Cloud Storage bucket name (got ${got})`) })
   .regex(BUCKET_CHARSET, {
     error: (iss) =>
       `is not a valid Cloud Storage bucket name: ${bucketCharsetProblem(typeof iss.input === 'string' ? iss.input : '')}`,
@@ -554,7 +569,7 @@ const NoDataSchema = z
     // Protobuf JSON writes non-finite doubles as these strings.
     floatValue: z
       .union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])], {
-        error: (iss) => `must be a number, "NaN", "Infinity" or "-Infinity" (got ${describeValue(iss.input)})`,
+        error: rule((got) => `must be a number, "NaN", "Infinity" or "-Infinity" (got ${got})`),
       })
       .optional(),
     integerValue: int64({ positive: false, what: 'an integer no-data value' }).optional(),
@@ -588,7 +603,7 @@ const TfRecordOptionsSchema = z.strictObject({
   collapseBands: z.boolean().optional(),
   maxMaskedRatio: z
     .union([RatioSchema, z.strictObject({ value: RatioSchema })], {
-      error: (iss) => `must be a ratio from 0 to 1, bare or as {"value": r} (got ${describeValue(iss.input)})`,
+      error: rule((got) => `must be a ratio from 0 to 1, bare or as {"value": r} (got ${got})`),
     })
     .transform((v) => (typeof v === 'number' ? v : v.value))
     .optional(),
@@ -916,7 +931,7 @@ function toErrors(issues: readonly z.core.$ZodIssue[], known: KnownFields): Expo
   }
   if (errors.length > MAX_REPORTED_ERRORS) {
     const more = errors.length - MAX_REPORTED_ERRORS;
-    return [...errors.slice(0, MAX_REPORTED_ERRORS), { path: '(root)', message: `and ${more} more errors` }];
+    return [...errors.slice(0, MAX_REPORTED_ERRORS), { path: '(root)', message: `and at least ${more} more errors` }];
   }
   return errors;
 }
