@@ -15,6 +15,7 @@ import { createLogEvents } from './core/log-events.ts';
 import { createSubmitExport } from './core/submit-export.ts';
 import { createCancelJob } from './core/cancel-job.ts';
 import { createPollExports } from './core/poll-exports.ts';
+import { createRequestMessageHandler } from './core/request-message.ts';
 import { allowAllVerifier, createOidcVerifier, type RequestVerifier } from './adapters/scheduler-auth.oidc.ts';
 import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock, type EarthEngine, type EventPublisher, type JobStore, type LogSink } from './core/ports.ts';
@@ -101,7 +102,10 @@ export function buildServices(config: Config, adapters: Adapters = realAdapters(
         getConcurrency: config.POLL_GET_CONCURRENCY,
       },
     });
-  return { config, adapters, submitExport, cancelJob, pollExports, schedulerVerifier: adapters.schedulerVerifier };
+  /** Everything that arrives on the requests topic: submits, and cancels (attribute action=cancel). */
+  const requestMessages = (trace?: string) =>
+    createRequestMessageHandler({ submit: submitExport(trace), cancel: cancelJob(trace), logs: createLogEvents(logSink, trace), defaultEeProject: config.EE_PROJECT });
+  return { config, adapters, submitExport, cancelJob, pollExports, requestMessages, schedulerVerifier: adapters.schedulerVerifier };
 }
 
 export type Services = ReturnType<typeof buildServices>;

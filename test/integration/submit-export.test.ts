@@ -239,3 +239,39 @@ describe.skipIf(!emu)('submitExport (emulators + simulator)', () => {
     expect(await jobs()).toHaveLength(1);
   });
 });
+
+describe.skipIf(!emu)('requests topic: cancel messages (emulators + simulator)', () => {
+  let sim: Simulator;
+  let stack: TestStack;
+  beforeAll(async () => {
+    sim = await startSimulator({ clock: { mode: 'manual' }, maxConcurrentPerProject: 1 });
+    stack = await startTestStack(testConfig(emu!, sim.url, { MAX_IN_FLIGHT_PER_PROJECT: '1' }));
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await sim?.close();
+  });
+
+  const job = async (id: string) => (await stack.firestore.collection('jobs').doc(id).get()).data() as Job;
+
+  it('action=cancel by idempotencyKey cancels a QUEUED job at once and a PENDING one in Earth Engine', async () => {
+    await stack.deliverUntilAcked('submitExport', pushMessage(assetLoadRequest(), { idempotencyKey: 'first' }));
+    await stack.deliverUntilAcked('submitExport', pushMessage(assetLoadRequest(), { idempotencyKey: 'second' }));
+    const all = (await stack.firestore.collection('jobs').get()).docs.map((d) => d.data() as Job);
+    const pending = all.find((j) => j.state === 'PENDING')!;
+    const queued = all.find((j) => j.state === 'QUEUED')!;
+    expect(await stack.deliverOnce('submitExport', pushMessage('', { action: 'cancel', idempotencyKey: 'second' }))).toBe(204);
+    expect((await job(queued.jobId)).state).toBe('CANCELLED');
+    expect(await stack.deliverOnce('submitExport', pushMessage('', { action: 'cancel', jobId: pending.jobId }))).toBe(204);
+    expect(['CANCELLING', 'CANCELLED']).toContain((await job(pending.jobId)).state);
+    expect(sim.tasks().find((t) => t.name === pending.operationName)!.state).toMatch(/CANCEL/);
+  });
+
+  it('an unknown action is a REJECTED job that says why; a cancel naming nothing is acknowledged', async () => {
+    const msg = pushMessage(assetLoadRequest(), { action: 'explode' });
+    expect(await stack.deliverOnce('submitExport', msg)).toBe(204);
+    const rejected = (await stack.firestore.collection('jobs').where('state', '==', 'REJECTED').get()).docs.map((d) => d.data() as Job);
+    expect(rejected.some((j) => /unknown action "explode"/.test(j.error!.message))).toBe(true);
+    expect(await stack.deliverOnce('submitExport', pushMessage('', { action: 'cancel' }))).toBe(204);
+  });
+});

@@ -31,6 +31,8 @@ export function createLogEvents(sink: LogSink, trace?: string) {
     pollCycle: (stats: Record<string, number>) => sink.write({ severity: 'INFO', event: 'poll.cycle', message: 'Poll cycle done', ...stats, ...t }),
     pollFailed: (err: unknown) => sink.write({ severity: 'ERROR', event: 'poll.failed', message: 'Poll cycle failed', ...errFields(err), ...t }),
     pollLeaseBusy: (holder: string) => sink.write({ severity: 'INFO', event: 'poll.lease_busy', message: `Another poller (${holder}) holds the lease`, ...t }),
+    cancelUnresolvable: (messageId: string, why: string) =>
+      sink.write({ severity: 'WARNING', event: 'cancel.unresolvable', message: `Cancel message ${messageId} ignored: ${why}`, messageId, ...t }),
     unexpected: (where: string, err: unknown) => sink.write({ severity: 'ERROR', event: 'unexpected', message: `Unexpected error in ${where}`, ...errFields(err), ...t }),
   };
 }

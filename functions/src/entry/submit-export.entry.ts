@@ -1,6 +1,6 @@
 /**
  * submitExport — CloudEvent function on the requests topic (messagePublished).
- * Returns (acknowledges) when the message became a job, whatever its fate; throws
+ * Also carries cancels (attribute action=cancel). Returns (acknowledges) when the message became a job, whatever its fate; throws
  * only for transient faults, so Pub/Sub redelivers.
  */
 import * as ff from '@google-cloud/functions-framework';
@@ -8,5 +8,5 @@ import { services } from '../composition-root.ts';
 import { incomingFromCloudEvent, traceOf } from '../adapters/pubsub-message.ts';
 
 ff.cloudEvent('submitExport', async (event: ff.CloudEvent<unknown>) => {
-  await services().submitExport(traceOf(event)).submitMessage(incomingFromCloudEvent(event));
+  await services().requestMessages(traceOf(event))(incomingFromCloudEvent(event));
 });
