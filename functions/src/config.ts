@@ -35,7 +35,7 @@ export const CONFIG_VARIABLES = {
   REQUESTS_TOPIC: { schema: z.string().min(1).default('eeport-requests'), doc: 'Pub/Sub topic submitExport is triggered by (used by tools that publish)' },
   EVENT_SOURCE: { schema: z.string().min(1).optional(), doc: 'CloudEvents `source` of events; default //eeport/projects/{GOOGLE_CLOUD_PROJECT}' },
   MAX_IN_FLIGHT_PER_PROJECT: { schema: int(1_000, 1), doc: 'Jobs submitting/pending/running per Earth Engine project; more wait in QUEUED (keeps clear of the 3,000-task queue cap)' },
-  SUBMIT_LEASE_SECONDS: { schema: int(120, 1), doc: 'How long one delivery owns a SUBMITTING job; keep above EE_RETRY_DEADLINE_MS' },
+  SUBMIT_LEASE_SECONDS: { schema: int(150, 1), doc: 'How long one delivery owns a SUBMITTING job; must exceed EE_RETRY_DEADLINE_MS + EE_HTTP_TIMEOUT_MS' },
   MAX_REQUEST_BYTES: { schema: int(800_000, 1_000, 1_000_000), doc: 'Largest request recorded in a job document (Firestore documents hold 1 MiB)' },
   POLL_WINDOW_SECONDS: { schema: int(50, 0, 540), doc: 'How long one pollExports invocation keeps cycling; just under the scheduler period (0 = one cycle)' },
   POLL_INTERVAL_SECONDS: { schema: int(10, 1, 60), doc: 'Longest wait between cycles within one invocation (used when nothing changes)' },
@@ -81,8 +81,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (problems.length) throw new ConfigError(problems);
   const parsed = out as Parsed;
-  if (parsed.SUBMIT_LEASE_SECONDS * 1000 <= parsed.EE_HTTP_TIMEOUT_MS) {
-    throw new ConfigError([`SUBMIT_LEASE_SECONDS (${parsed.SUBMIT_LEASE_SECONDS}s) must exceed EE_HTTP_TIMEOUT_MS (${parsed.EE_HTTP_TIMEOUT_MS}ms), or two deliveries could submit at once`]);
+  // The last retry may start just before the deadline and then take a whole timeout.
+  if (parsed.SUBMIT_LEASE_SECONDS * 1000 <= parsed.EE_RETRY_DEADLINE_MS + parsed.EE_HTTP_TIMEOUT_MS) {
+    problems.push(
+      `SUBMIT_LEASE_SECONDS (${parsed.SUBMIT_LEASE_SECONDS}s) must exceed EE_RETRY_DEADLINE_MS + EE_HTTP_TIMEOUT_MS (${parsed.EE_RETRY_DEADLINE_MS + parsed.EE_HTTP_TIMEOUT_MS}ms), or two deliveries could submit at once`,
+    );
   }
   if (!parsed.POLL_AUTH_DISABLED && parsed.K_SERVICE && (!parsed.POLL_OIDC_AUDIENCE || !parsed.POLL_INVOKER_EMAIL)) {
     problems.push('POLL_OIDC_AUDIENCE and POLL_INVOKER_EMAIL must be set on a deployed instance (or POLL_AUTH_DISABLED=true, which is refused there)');

@@ -1,0 +1,35 @@
+/**
+ * Writes the JSON Schemas in docs/schemas/ from the zod schemas that define them.
+ *
+ *   npx tsx tools/gen-schemas.ts
+ *
+ * The files are committed so that people and tools outside TypeScript can read
+ * them; a unit test fails when a committed file differs from a fresh generation.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { exportRequestJsonSchema } from '../functions/src/core/export-request.schema.ts';
+
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** Every generated file, by path relative to the repository root. */
+export const GENERATED_SCHEMAS: readonly { file: string; build: () => unknown }[] = [
+  { file: 'docs/schemas/export-image-request.schema.json', build: exportRequestJsonSchema },
+];
+
+/** The exact file content: two-space JSON with a final newline, so output is stable. */
+export function renderSchema(schema: unknown): string {
+  return `${JSON.stringify(schema, null, 2)}\n`;
+}
+
+function main(): void {
+  for (const { file, build } of GENERATED_SCHEMAS) {
+    const path = resolve(REPO_ROOT, file);
+    mkdirSync(dirname(path), { recursive: true });
+    writeFileSync(path, renderSchema(build()));
+    console.log(`wrote ${file}`);
+  }
+}
+
+if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main();
