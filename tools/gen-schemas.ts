@@ -1,5 +1,6 @@
 /**
- * Writes the JSON Schemas in docs/schemas/ from the zod schemas that define them.
+ * Writes the generated files: the JSON Schemas in docs/schemas/ (from the zod schemas)
+ * and infra/firestore.indexes.json (from the index list kept next to the queries).
  *
  *   npx tsx tools/gen-schemas.ts
  *
@@ -9,13 +10,29 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exportRequestJsonSchema } from '../functions/src/core/export-request.schema.ts';
+import { EXPORT_REQUEST_SCHEMA_ID, exportRequestJsonSchema } from '../functions/src/core/export-request.schema.ts';
+import { submitEnvelopeJsonSchema } from '../functions/src/core/envelope.schema.ts';
+import { FIRESTORE_INDEXES } from '../functions/src/adapters/job-store.firestore.ts';
+
+/** Firestore's index file format, from the list the queries document next to themselves. */
+export function firestoreIndexes() {
+  return {
+    indexes: FIRESTORE_INDEXES.map((ix) => ({
+      collectionGroup: ix.collection,
+      queryScope: 'COLLECTION',
+      fields: ix.fields.map(([fieldPath, order]) => ({ fieldPath, order })),
+    })),
+    fieldOverrides: [],
+  };
+}
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Every generated file, by path relative to the repository root. */
 export const GENERATED_SCHEMAS: readonly { file: string; build: () => unknown }[] = [
   { file: 'docs/schemas/export-image-request.schema.json', build: exportRequestJsonSchema },
+  { file: 'infra/firestore.indexes.json', build: firestoreIndexes },
+  { file: 'docs/schemas/submit-envelope.schema.json', build: () => submitEnvelopeJsonSchema(EXPORT_REQUEST_SCHEMA_ID) },
 ];
 
 /** The exact file content: two-space JSON with a final newline, so output is stable. */

@@ -26,6 +26,8 @@ export const REDACTED_PATHS = [
   '*.headers.authorization',
   '*.headers.Authorization',
 ];
+/** Any field whose name says it holds a secret is censored, at any depth. */
+const SECRET_KEY = /token|secret|password|authorization|api[-_]?key|credential/i;
 const SECRET_VALUE = /(Bearer\s+)[A-Za-z0-9._~+/-]+=*|whsec_[A-Za-z0-9+/=]+|ya29\.[A-Za-z0-9._-]+/g;
 
 export function createCloudLoggingSink(opts: { level?: 'debug' | 'info' | 'warn' | 'error'; gcpProject?: string; destination?: DestinationStream } = {}): LogSink {
@@ -44,7 +46,8 @@ export function createCloudLoggingSink(opts: { level?: 'debug' | 'info' | 'warn'
     write(entry: LogEntry) {
       const { severity, message, trace, ...fields } = entry;
       const traceField = trace && opts.gcpProject ? { 'logging.googleapis.com/trace': `projects/${opts.gcpProject}/traces/${trace}` } : {};
-      const safe = JSON.parse(JSON.stringify({ ...fields, ...traceField }).replace(SECRET_VALUE, (_m, bearer: string | undefined) => `${bearer ?? ''}[redacted]`)) as Record<string, unknown>;
+      const censored = JSON.stringify({ ...fields, ...traceField }, (key, value: unknown) => (key && SECRET_KEY.test(key) && value !== null && typeof value !== 'object' ? '[redacted]' : value));
+      const safe = JSON.parse(censored.replace(SECRET_VALUE, (_m, bearer: string | undefined) => `${bearer ?? ''}[redacted]`)) as Record<string, unknown>;
       logger[LEVEL[severity]](safe, message.replace(SECRET_VALUE, (_m, bearer: string | undefined) => `${bearer ?? ''}[redacted]`));
     },
   };

@@ -46,3 +46,22 @@ export type SubmitOptions = z.infer<typeof SubmitOptionsSchema>;
 
 /** The attribute names read from a Pub/Sub message (labels as a JSON object string). */
 export const ATTRIBUTE_NAMES = { eeProject: 'eeProject', labels: 'labels', callbackUrl: 'callbackUrl', idempotencyKey: 'idempotencyKey' } as const;
+
+export const SUBMIT_ENVELOPE_SCHEMA_ID = 'urn:eeport:schema:submit-envelope:v1';
+
+/**
+ * JSON Schema of the envelope `{request, eeProject?, labels?, callbackUrl?, idempotencyKey?}`;
+ * `request` refers to the ExportImageRequest schema by its $id. Refinements that JSON
+ * Schema cannot say (URL parsing, credential-free URLs) are checked by the zod schema only.
+ */
+export function submitEnvelopeJsonSchema(requestSchemaId: string): Record<string, unknown> {
+  const options = z.toJSONSchema(SubmitOptionsSchema, { target: 'draft-2020-12', unrepresentable: 'any' }) as { properties: Record<string, unknown>; [k: string]: unknown };
+  return {
+    ...options,
+    $id: SUBMIT_ENVELOPE_SCHEMA_ID,
+    title: 'eeport submit envelope',
+    description: 'An ExportImageRequest with the options eeport adds. Publish it as the message data (or POST it to the API); the options may instead travel as message attributes.',
+    properties: { request: { $ref: requestSchemaId }, ...options.properties },
+    required: ['request'],
+  };
+}
