@@ -1,0 +1,138 @@
+/** The per-project queue: dedupe by requestId, priority then FIFO, concurrency limit, queue cap. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Operation, type Simulator, type SimulatorOptions, startSimulator } from '../../tools/ee-simulator/index.ts';
+import { resolveOptions } from '../../tools/ee-simulator/options.ts';
+import { type GoogleErrorBody, PROJECT, call, exportBody, submit } from './helpers.ts';
+
+let sim: Simulator | undefined;
+async function start(options: SimulatorOptions = {}): Promise<Simulator> {
+  sim = await startSimulator({ rateLimitPerSecond: 0, ...options });
+  return sim;
+}
+afterEach(async () => {
+  await sim?.close();
+  sim = undefined;
+});
+
+const running = (s: Simulator): string[] => s.tasks().filter((t) => t.state === 'RUNNING').map((t) => t.description);
+
+describe('requestId deduplication', () => {
+  it('answers the same operation to 10 concurrent duplicate posts and starts one task', async () => {
+    const s = await start();
+    const body = exportBody({ requestId: 'dup-1234' });
+    const replies = await Promise.all(Array.from({ length: 10 }, () => call<Operation>(s, 'POST', `/v1/projects/${PROJECT}/image:export`, body)));
+    expect(replies.map((r) => r.status)).toEqual(Array(10).fill(200));
+    expect(new Set(replies.map((r) => r.body.name)).size).toBe(1);
+    expect(s.tasks()).toHaveLength(1);
+    expect(s.stats().tasksStarted).toBe(1);
+    expect(s.stats().requests.export).toBe(10);
+  });
+
+  it('uses a server-assigned operation id unrelated to the requestId', async () => {
+    const s = await start();
+    const op = await submit(s, { requestId: 'my-request-1' });
+    expect(op.name).toMatch(new RegExp(`^projects/${PROJECT}/operations/[A-Z0-9]{24}$`));
+    expect(op.name).not.toContain('my-request-1');
+  });
+
+  it('scopes requestIds to the project', async () => {
+    const s = await start();
+    const a = await submit(s, { requestId: 'same' }, 'project-a');
+    const b = await submit(s, { requestId: 'same' }, 'project-b');
+    expect(a.name).not.toBe(b.name);
+    expect(s.tasks()).toHaveLength(2);
+  });
+
+  it('returns the existing operation even when it has finished, and dedupes nothing without a requestId', async () => {
+    const s = await start();
+    const first = await submit(s, { requestId: 'again' });
+    s.clock.advance(10 * 60_000);
+    const second = await submit(s, { requestId: 'again' });
+    expect(second.name).toBe(first.name);
+    expect(second.metadata.state).toBe('SUCCEEDED');
+    await submit(s, { requestId: undefined });
+    await submit(s, { requestId: undefined });
+    expect(s.tasks()).toHaveLength(3);
+  });
+
+  it("answers 409 ALREADY_EXISTS with duplicateRequestId: 'error'", async () => {
+    const s = await start({ duplicateRequestId: 'error' });
+    const first = await submit(s, { requestId: 'strict' });
+    const r = await call<GoogleErrorBody>(s, 'POST', `/v1/projects/${PROJECT}/image:export`, exportBody({ requestId: 'strict' }));
+    expect(r.status).toBe(409);
+    expect(r.body.error.status).toBe('ALREADY_EXISTS');
+    expect(r.body.error.message).toContain(first.name);
+    expect(s.tasks()).toHaveLength(1);
+  });
+});
+
+describe('scheduling', () => {
+  it('runs at most maxConcurrentPerProject tasks per project at once', async () => {
+    const s = await start({ maxConcurrentPerProject: 2, taskDurationMs: 60_000 });
+    for (let i = 0; i < 5; i++) await submit(s, { description: `t${i}` });
+    await submit(s, { description: 'other' }, 'other-project');
+    s.clock.advance(5_000);
+    expect(running(s)).toEqual(['t0', 't1', 'other']);
+    s.clock.advance(60_000);
+    expect(running(s)).toEqual(['t2', 't3']);
+    s.clock.advance(60_000);
+    expect(running(s)).toEqual(['t4']);
+    s.clock.advance(60_000);
+    expect(s.tasks().every((t) => t.state === 'SUCCEEDED')).toBe(true);
+    expect(s.stats().tasksDispatched).toBe(6);
+  });
+
+  it('orders the queue by priority (higher first), then submit time', async () => {
+    const s = await start({ maxConcurrentPerProject: 1, taskDurationMs: 10_000 });
+    await submit(s, { description: 'first', priority: 100 });
+    s.clock.advance(5_000); // "first" takes the only slot
+    const order = [
+      ['low-a', 10],
+      ['high-a', 500],
+      ['mid', 100],
+      ['high-b', { value: 500 }],
+      ['low-b', 10],
+      ['top', 9999],
+    ] as const;
+    for (const [description, priority] of order) {
+      await submit(s, { description, priority });
+      s.clock.advance(1);
+    }
+    const started: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const r = s.tasks().find((t) => t.state === 'RUNNING');
+      if (r) started.push(r.description);
+      s.clock.advance(10_000);
+    }
+    expect(started).toEqual(['first', 'top', 'high-a', 'high-b', 'mid', 'low-a', 'low-b']);
+  });
+
+  it('refuses new tasks with 429 once queueCap tasks are PENDING', async () => {
+    const s = await start({ queueCap: 3, maxConcurrentPerProject: 1 });
+    for (let i = 0; i < 3; i++) await submit(s);
+    const r = await call<GoogleErrorBody>(s, 'POST', `/v1/projects/${PROJECT}/image:export`, exportBody());
+    expect(r.status).toBe(429);
+    expect(r.body.error).toMatchObject({ code: 429, status: 'RESOURCE_EXHAUSTED', message: 'Too many tasks already in the queue (3). Please wait for some of them to complete.' });
+    // Another project has its own queue.
+    await submit(s, {}, 'other-project');
+    // A running task no longer counts as queued.
+    s.clock.advance(5_000);
+    await submit(s);
+    expect(s.tasks(PROJECT)).toHaveLength(4);
+  });
+
+  it('defaults to the documented limits: 3000 queued, 2 running per project', () => {
+    expect(resolveOptions()).toMatchObject({ queueCap: 3000, maxConcurrentPerProject: 2, rateLimitPerSecond: 100, maxConcurrentRequests: 40 });
+  });
+
+  it('accepts a task duration function of the request', async () => {
+    const s = await start({ taskDurationMs: (req) => (req.description === 'long' ? 600_000 : 1_000), maxConcurrentPerProject: 5 });
+    await submit(s, { description: 'long' });
+    await submit(s, { description: 'short' });
+    s.clock.advance(5_000 + 1_000);
+    expect(s.tasks().map((t) => [t.description, t.state])).toEqual([
+      ['long', 'RUNNING'],
+      ['short', 'SUCCEEDED'],
+    ]);
+  });
+});
