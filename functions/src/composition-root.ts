@@ -18,7 +18,9 @@ import { createPollExports } from './core/poll-exports.ts';
 import { createRequestMessageHandler } from './core/request-message.ts';
 import { allowAllVerifier, createOidcVerifier, type RequestVerifier } from './adapters/scheduler-auth.oidc.ts';
 import { randomUUID } from 'node:crypto';
-import { systemClock, type Clock, type EarthEngine, type EventPublisher, type JobStore, type LogSink } from './core/ports.ts';
+import { createDeliverWebhook } from './core/deliver-webhook.ts';
+import { createSafeHttpClient } from './adapters/safe-http.ts';
+import { systemClock, type Clock, type EarthEngine, type EventPublisher, type JobStore, type LogSink, type WebhookSender } from './core/ports.ts';
 
 export interface Adapters {
   store: JobStore;
@@ -27,6 +29,7 @@ export interface Adapters {
   clock: Clock;
   logSink: LogSink;
   schedulerVerifier: RequestVerifier;
+  webhookSender: WebhookSender;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -52,6 +55,8 @@ export function realAdapters(config: Config): Adapters {
       ...(config.EE_ACCESS_TOKEN ? { accessToken: config.EE_ACCESS_TOKEN } : {}),
     }),
     clock: systemClock,
+    // Resolves once, refuses private/loopback/metadata addresses, connects to the checked address, follows no redirect.
+    webhookSender: createSafeHttpClient({ allowHttp: config.WEBHOOK_ALLOW_HTTP, allowLoopback: config.WEBHOOK_ALLOW_LOOPBACK, timeoutMs: config.WEBHOOK_TIMEOUT_MS }),
     schedulerVerifier: config.POLL_AUTH_DISABLED
       ? allowAllVerifier
       : createOidcVerifier({ audience: config.POLL_OIDC_AUDIENCE ?? '', invokerEmail: config.POLL_INVOKER_EMAIL ?? '' }),
@@ -72,10 +77,30 @@ export function buildServices(config: Config, adapters: Adapters = realAdapters(
         eventSource: config.eventSource,
         maxInFlightPerProject: config.MAX_IN_FLIGHT_PER_PROJECT,
         submitLeaseMs: config.SUBMIT_LEASE_SECONDS * 1000,
-        intake: { defaultEeProject: config.EE_PROJECT, allowedEeProjects: config.EE_ALLOWED_PROJECTS, maxRequestBytes: config.MAX_REQUEST_BYTES },
+        intake: {
+          defaultEeProject: config.EE_PROJECT,
+          allowedEeProjects: config.EE_ALLOWED_PROJECTS,
+          maxRequestBytes: config.MAX_REQUEST_BYTES,
+          callbackPolicy: { allowHttp: config.WEBHOOK_ALLOW_HTTP, allowLoopback: config.WEBHOOK_ALLOW_LOOPBACK },
+        },
       },
     });
   const cancelJob = (trace?: string) => createCancelJob({ store, ee, publisher, clock, logs: createLogEvents(logSink, trace), settings: { eventSource: config.eventSource } });
+  const deliverWebhook = (trace?: string) =>
+    createDeliverWebhook({
+      store,
+      sender: adapters.webhookSender,
+      publisher,
+      clock,
+      logs: createLogEvents(logSink, trace),
+      settings: {
+        secrets: config.WEBHOOK_SECRETS,
+        scheduleMs: config.WEBHOOK_RETRY_SCHEDULE_SECONDS.map((s) => s * 1000),
+        events: config.WEBHOOK_EVENTS,
+        leaseMs: config.WEBHOOK_TIMEOUT_MS * 2,
+        eventSource: config.eventSource,
+      },
+    });
   const pollExports = (trace?: string) =>
     createPollExports({
       store,
@@ -85,6 +110,7 @@ export function buildServices(config: Config, adapters: Adapters = realAdapters(
       logs: createLogEvents(logSink, trace),
       submit: submitExport(trace),
       cancel: cancelJob(trace),
+      retryWebhooks: () => deliverWebhook(trace).retryDue(),
       holder: `${config.K_SERVICE ?? 'local'}/${randomUUID()}`,
       ...(adapters.sleep ? { sleep: adapters.sleep } : {}),
       settings: {
@@ -105,7 +131,7 @@ export function buildServices(config: Config, adapters: Adapters = realAdapters(
   /** Everything that arrives on the requests topic: submits, and cancels (attribute action=cancel). */
   const requestMessages = (trace?: string) =>
     createRequestMessageHandler({ submit: submitExport(trace), cancel: cancelJob(trace), logs: createLogEvents(logSink, trace), defaultEeProject: config.EE_PROJECT });
-  return { config, adapters, submitExport, cancelJob, pollExports, requestMessages, schedulerVerifier: adapters.schedulerVerifier };
+  return { config, adapters, submitExport, cancelJob, pollExports, deliverWebhook, requestMessages, schedulerVerifier: adapters.schedulerVerifier };
 }
 
 export type Services = ReturnType<typeof buildServices>;

@@ -50,6 +50,19 @@ export const CONFIG_VARIABLES = {
   POLL_OIDC_AUDIENCE: { schema: z.string().min(1).optional(), doc: 'Audience Cloud Scheduler puts in its OIDC token (the function URL)' },
   POLL_INVOKER_EMAIL: { schema: z.string().min(1).optional(), doc: 'Service account Cloud Scheduler signs as; other callers get 403' },
   K_SERVICE: { schema: z.string().optional(), doc: 'Set by Cloud Functions/Run; its presence marks a deployed instance' },
+  WEBHOOK_SECRETS: { schema: list, doc: 'Comma-separated whsec_… signing secrets (from Secret Manager when deployed); all sign, so rotation is add-new, then drop-old' },
+  WEBHOOK_EVENTS: { schema: z.enum(['terminal', 'all']).default('terminal'), doc: 'Which job events call back: terminal ones only, or every state change' },
+  WEBHOOK_RETRY_SCHEDULE_SECONDS: {
+    schema: z
+      .string()
+      .default('0,5,300,1800,7200,18000,36000,36000')
+      .transform((s) => s.split(',').map((x) => Number(x.trim())))
+      .refine((a) => a.length > 0 && a.every((n) => Number.isFinite(n) && n >= 0), 'a comma-separated list of non-negative seconds'),
+    doc: 'Delay before each delivery attempt (the Standard Webhooks schedule, ±10% jitter); its length is the number of attempts',
+  },
+  WEBHOOK_TIMEOUT_MS: { schema: int(15_000, 100, 60_000), doc: 'Timeout of one webhook request (a 2xx within it counts as delivered)' },
+  WEBHOOK_ALLOW_HTTP: { schema: bool(false), doc: 'Allow http:// callback URLs (local/test only; refused when K_SERVICE is set)' },
+  WEBHOOK_ALLOW_LOOPBACK: { schema: bool(false), doc: 'Allow loopback callback URLs (local/test only; refused when K_SERVICE is set)' },
   FIRESTORE_DATABASE: { schema: z.string().min(1).default('(default)'), doc: 'Firestore database id' },
   FIRESTORE_EMULATOR_HOST: { schema: z.string().optional(), doc: 'host:port of the Firestore emulator (local only)' },
   PUBSUB_EMULATOR_HOST: { schema: z.string().optional(), doc: 'host:port of the Pub/Sub emulator (local only)' },
@@ -91,6 +104,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push('POLL_OIDC_AUDIENCE and POLL_INVOKER_EMAIL must be set on a deployed instance (or POLL_AUTH_DISABLED=true, which is refused there)');
   }
   if (parsed.POLL_AUTH_DISABLED && parsed.K_SERVICE) problems.push('POLL_AUTH_DISABLED=true is for local runs only, but K_SERVICE says this is a deployed instance');
+  if (parsed.K_SERVICE && (parsed.WEBHOOK_ALLOW_HTTP || parsed.WEBHOOK_ALLOW_LOOPBACK)) {
+    problems.push('WEBHOOK_ALLOW_HTTP / WEBHOOK_ALLOW_LOOPBACK are for local runs only, but K_SERVICE says this is a deployed instance');
+  }
+  if (parsed.WEBHOOK_SECRETS.some((s) => !s.startsWith('whsec_'))) problems.push('WEBHOOK_SECRETS: every secret must look like whsec_<base64>');
   if (problems.length) throw new ConfigError(problems);
   return { ...parsed, eventSource: parsed.EVENT_SOURCE ?? `//eeport/projects/${parsed.GOOGLE_CLOUD_PROJECT ?? 'local'}` };
 }

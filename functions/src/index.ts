@@ -4,3 +4,4 @@
  */
 import './entry/submit-export.entry.ts';
 import './entry/poll-exports.entry.ts';
+import './entry/deliver-webhook.entry.ts';

@@ -6,7 +6,7 @@
 import type { Job } from '../../functions/src/core/job.ts';
 import { LIVE_STATES } from '../../functions/src/core/job.ts';
 import type { CloudEvent } from '../../functions/src/core/events.ts';
-import type { JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots } from '../../functions/src/core/ports.ts';
+import type { JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots, WebhookDelivery, WebhookEndpoint } from '../../functions/src/core/ports.ts';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
@@ -14,6 +14,8 @@ export class MemoryStore implements JobStore {
   jobs = new Map<string, Job>();
   slots = new Map<string, number>();
   leases = new Map<string, Lease>();
+  deliveries = new Map<string, WebhookDelivery>();
+  endpoints = new Map<string, WebhookEndpoint>();
   outbox = new Map<string, { event: CloudEvent; sent: boolean; createTime: string }>();
   transactions = 0;
   /** Throw from here to make the next commit fail (a crash before the write landed). */
@@ -48,6 +50,16 @@ export class MemoryStore implements JobStore {
         setLease: (l) => {
           wrote = true;
           writes.push(() => this.leases.set(l.name, clone(l)));
+        },
+        getDelivery: async (id) => (read(), clone(this.deliveries.get(id) ?? null)),
+        getEndpoint: async (url) => (read(), clone(this.endpoints.get(url) ?? null)),
+        setDelivery: (d) => {
+          wrote = true;
+          writes.push(() => this.deliveries.set(d.eventId, clone(d)));
+        },
+        setEndpoint: (e) => {
+          wrote = true;
+          writes.push(() => this.endpoints.set(e.url, clone(e)));
         },
         addEvents: (events) => {
           wrote = true;
@@ -103,6 +115,13 @@ export class MemoryStore implements JobStore {
       .sort((a, b) => a[1].createTime.localeCompare(b[1].createTime))
       .slice(0, limit)
       .map(([id, e]) => ({ id, event: clone(e.event), createTime: e.createTime }));
+  }
+  async listDueDeliveries(now: string, limit: number) {
+    return [...this.deliveries.values()]
+      .filter((d) => d.state === 'pending' && d.nextAttemptAt !== null && d.nextAttemptAt <= now)
+      .sort((a, b) => a.nextAttemptAt!.localeCompare(b.nextAttemptAt!))
+      .slice(0, limit)
+      .map(clone);
   }
   async markEventsSent(ids: string[]) {
     for (const id of ids) {

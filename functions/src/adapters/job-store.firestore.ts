@@ -5,17 +5,20 @@
  *   outbox/{eventId}      events written with the state change, relayed then marked sent
  *   eeProjects/{project}  in-flight slot count for admission control
  *   leases/{name}         the poller lease with its fencing token
+ *   webhookDeliveries/{eventId}  one per event with a callback: attempts, next retry
+ *   webhookEndpoints/{sha256(url)}  disabled after 410 Gone
  * Every document read back goes through a schema: a hand-edited or older document
  * fails loudly here instead of deep in the core.
  */
 import type { Firestore, Transaction, DocumentSnapshot, Query } from '@google-cloud/firestore';
 import { z } from 'zod';
+import { createHash } from 'node:crypto';
 import { JOB_STATES, LIVE_STATES, type Job } from '../core/job.ts';
 import type { CloudEvent } from '../core/events.ts';
 import type { JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots } from '../core/ports.ts';
 import { parseExportRequest } from '../core/export-request.schema.ts';
 
-export const COLLECTIONS = { jobs: 'jobs', outbox: 'outbox', eeProjects: 'eeProjects', leases: 'leases' } as const;
+export const COLLECTIONS = { jobs: 'jobs', outbox: 'outbox', eeProjects: 'eeProjects', leases: 'leases', webhookDeliveries: 'webhookDeliveries', webhookEndpoints: 'webhookEndpoints' } as const;
 
 /**
  * Composite indexes the queries below need (the emulator does not check them; infra/
@@ -27,6 +30,7 @@ export const FIRESTORE_INDEXES = [
   { collection: COLLECTIONS.jobs, fields: [['state', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by state' },
   { collection: COLLECTIONS.jobs, fields: [['eeProject', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by project' },
   { collection: COLLECTIONS.outbox, fields: [['sent', 'ASCENDING'], ['createTime', 'ASCENDING']], usedBy: 'listUnsentEvents' },
+  { collection: COLLECTIONS.webhookDeliveries, fields: [['state', 'ASCENDING'], ['nextAttemptAt', 'ASCENDING']], usedBy: 'listDueDeliveries' },
 ] as const;
 
 const str = z.string();
@@ -55,6 +59,16 @@ const JobDocSchema = z.object({
   lastSubmitError: nstr,
   submitLeaseUntil: nstr,
   cancelRequestedAt: nstr.default(null),
+  webhook: z
+    .object({
+      url: str,
+      state: z.enum(['pending', 'delivered', 'failed', 'disabled']),
+      lastEventId: str,
+      attempts: z.array(z.object({ at: str, eventId: str, status: z.number().nullable(), latencyMs: z.number().nullable(), error: nstr })),
+      updateTime: str,
+    })
+    .nullable()
+    .default(null),
   rawPreview: nstr,
   createTime: str,
   updateTime: str,
@@ -85,6 +99,23 @@ export function jobFromDoc(snap: DocumentSnapshot): Job {
 }
 
 const OutboxDocSchema = z.object({ eventJson: str, sent: z.boolean(), createTime: str });
+const DeliveryDocSchema = z.object({
+  eventId: str,
+  jobId: str,
+  url: str,
+  eventType: str,
+  body: str,
+  state: z.enum(['pending', 'delivering', 'delivered', 'failed']),
+  attempts: z.number().int(),
+  nextAttemptAt: nstr,
+  leaseUntil: nstr,
+  lastStatus: z.number().nullable(),
+  lastError: nstr,
+  createTime: str,
+  updateTime: str,
+});
+const EndpointDocSchema = z.object({ url: str, disabled: z.boolean(), reason: nstr, updateTime: str });
+const endpointId = (url: string) => createHash('sha256').update(url).digest('hex');
 const LeaseDocSchema = z.object({ name: str, holder: str, token: z.number().int(), expiresAt: str });
 
 function encodeToken(v: unknown[]): string {
@@ -102,6 +133,8 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
   const outbox = db.collection(COLLECTIONS.outbox);
   const projects = db.collection(COLLECTIONS.eeProjects);
   const leases = db.collection(COLLECTIONS.leases);
+  const deliveries = db.collection(COLLECTIONS.webhookDeliveries);
+  const endpoints = db.collection(COLLECTIONS.webhookEndpoints);
 
   function txAdapter(t: Transaction): JobTransaction {
     return {
@@ -122,6 +155,16 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
       updateJob: (job) => void t.set(jobs.doc(job.jobId), jobToDoc(job)),
       setSlots: (slots) => void t.set(projects.doc(slots.eeProject), { eeProject: slots.eeProject, inFlight: slots.inFlight, updateTime: now() }),
       setLease: (lease: Lease) => void t.set(leases.doc(lease.name), lease),
+      async getDelivery(eventId) {
+        const snap = await t.get(deliveries.doc(eventId));
+        return snap.exists ? DeliveryDocSchema.parse(snap.data()) : null;
+      },
+      async getEndpoint(url) {
+        const snap = await t.get(endpoints.doc(endpointId(url)));
+        return snap.exists ? EndpointDocSchema.parse(snap.data()) : null;
+      },
+      setDelivery: (d) => void t.set(deliveries.doc(d.eventId), d),
+      setEndpoint: (e) => void t.set(endpoints.doc(endpointId(e.url)), e),
       addEvents: (events: CloudEvent[]) => {
         for (const ev of events) t.create(outbox.doc(ev.id), { eventJson: JSON.stringify(ev), sent: false, createTime: ev.time, jobId: ev.subject });
       },
@@ -167,6 +210,10 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
         const doc = OutboxDocSchema.parse(d.data());
         return { id: d.id, event: JSON.parse(doc.eventJson) as CloudEvent, createTime: doc.createTime };
       });
+    },
+    async listDueDeliveries(now, limit) {
+      const snap = await deliveries.where('state', '==', 'pending').where('nextAttemptAt', '<=', now).orderBy('nextAttemptAt').limit(limit).get();
+      return snap.docs.map((d) => DeliveryDocSchema.parse(d.data()));
     },
     async markEventsSent(ids) {
       for (let i = 0; i < ids.length; i += 500) {

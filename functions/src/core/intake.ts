@@ -6,6 +6,7 @@
 import { parseExportRequest, type ExportImageRequest } from './export-request.schema.ts';
 import { ATTRIBUTE_NAMES, SubmitOptionsSchema, type SubmitOptions } from './envelope.schema.ts';
 import type { IdentityKey } from './ids.ts';
+import { checkCallbackUrl, type CallbackUrlPolicy } from './callback-url-policy.ts';
 import type { JobSource } from './job.ts';
 
 export interface IncomingMessage {
@@ -23,6 +24,8 @@ export interface IntakePolicy {
   allowedEeProjects: readonly string[];
   /** Larger requests cannot be recorded in one Firestore document. */
   maxRequestBytes: number;
+  /** What callback URLs may be registered (default: https only, no loopback). Checked again, with DNS, at delivery. */
+  callbackPolicy?: CallbackUrlPolicy;
 }
 
 export interface Issue {
@@ -120,6 +123,10 @@ export function intakeBody(
   if (parsedOptions.success) options = parsedOptions.data;
   else issues.push(...issuesOf(parsedOptions.error, ''));
 
+  if (options.callbackUrl) {
+    const check = checkCallbackUrl(options.callbackUrl, policy.callbackPolicy ?? { allowHttp: false, allowLoopback: false });
+    if (!check.ok) issues.push({ path: 'callbackUrl', message: `refused: ${check.reasons.join('; ')}` });
+  }
   const eeProject = options.eeProject ?? policy.defaultEeProject;
   const labels = options.labels ?? {};
   const callbackUrl = options.callbackUrl ?? null;

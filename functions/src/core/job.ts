@@ -65,6 +65,26 @@ export interface HistoryEntry {
   reason?: string;
 }
 
+export interface WebhookAttempt {
+  at: string;
+  eventId: string;
+  status: number | null;
+  latencyMs: number | null;
+  error: string | null;
+}
+
+/** What the job's callback has seen: the state of the latest delivery and its last attempts. */
+export interface WebhookSummary {
+  url: string;
+  state: 'pending' | 'delivered' | 'failed' | 'disabled';
+  lastEventId: string;
+  /** The last few attempts across this job's events, newest last. */
+  attempts: WebhookAttempt[];
+  updateTime: string;
+}
+
+export const WEBHOOK_ATTEMPTS_KEPT = 10;
+
 export type JobSource =
   | { kind: 'pubsub'; messageId: string; eventSource: string }
   | { kind: 'api'; caller?: string }
@@ -110,6 +130,7 @@ export interface Job {
   endTime: string | null;
   nextPollAt: string | null;
   history: HistoryEntry[];
+  webhook: WebhookSummary | null;
   /** Incremented by every write; the number of the next event id. */
   version: number;
 }
@@ -156,6 +177,7 @@ export function newJob(init: Pick<Job, 'jobId' | 'state' | 'eeProject' | 'reques
     lastSubmitError: null,
     submitLeaseUntil: null,
     cancelRequestedAt: null,
+    webhook: null,
     rawPreview: null,
     createTime: at,
     updateTime: at,

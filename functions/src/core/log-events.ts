@@ -31,6 +31,19 @@ export function createLogEvents(sink: LogSink, trace?: string) {
     pollCycle: (stats: Record<string, number>) => sink.write({ severity: 'INFO', event: 'poll.cycle', message: 'Poll cycle done', ...stats, ...t }),
     pollFailed: (err: unknown) => sink.write({ severity: 'ERROR', event: 'poll.failed', message: 'Poll cycle failed', ...errFields(err), ...t }),
     pollLeaseBusy: (holder: string) => sink.write({ severity: 'INFO', event: 'poll.lease_busy', message: `Another poller (${holder}) holds the lease`, ...t }),
+    webhookAttempt: (d: { eventId: string; jobId: string; url: string; state: string; attempts: number; lastError: string | null }, status: number | null, latencyMs: number | null) =>
+      sink.write({
+        severity: d.state === 'delivered' ? 'INFO' : d.state === 'failed' ? 'ERROR' : 'WARNING',
+        event: `webhook.${d.state}`,
+        message: `Webhook ${d.state} (attempt ${d.attempts}, status ${status ?? '-'})${d.lastError ? `: ${d.lastError}` : ''}`,
+        jobId: d.jobId,
+        eventId: d.eventId,
+        // Only the origin: paths and queries of callback URLs often carry tokens.
+        callbackOrigin: URL.canParse(d.url) ? new URL(d.url).origin : 'invalid',
+        status,
+        latencyMs,
+        ...t,
+      }),
     cancelUnresolvable: (messageId: string, why: string) =>
       sink.write({ severity: 'WARNING', event: 'cancel.unresolvable', message: `Cancel message ${messageId} ignored: ${why}`, messageId, ...t }),
     unexpected: (where: string, err: unknown) => sink.write({ severity: 'ERROR', event: 'unexpected', message: `Unexpected error in ${where}`, ...errFields(err), ...t }),

@@ -49,6 +49,8 @@ export interface PollDeps {
   cancel: CancelJob;
   settings: PollSettings;
   sleep?: (ms: number) => Promise<void>;
+  /** Sends webhook retries whose time has come (the poller's minute tick drives the long retry schedule). */
+  retryWebhooks?: () => Promise<number>;
   /** Identifies this invocation in the lease. */
   holder: string;
 }
@@ -66,11 +68,12 @@ export interface CycleStats {
   cancelsSent: number;
   errors: number;
   swept: number;
+  webhooksRetried: number;
 }
 
 export type PollResult = { kind: 'busy'; holder: string } | { kind: 'done'; cycles: number; totals: CycleStats };
 
-const emptyStats = (): CycleStats => ({ live: 0, gets: 0, listPages: 0, updated: 0, unchanged: 0, events: 0, released: 0, redispatched: 0, lost: 0, cancelsSent: 0, errors: 0, swept: 0 });
+const emptyStats = (): CycleStats => ({ live: 0, gets: 0, listPages: 0, updated: 0, unchanged: 0, events: 0, released: 0, redispatched: 0, lost: 0, cancelsSent: 0, errors: 0, swept: 0, webhooksRetried: 0 });
 
 /** Runs fn over items with at most n in flight. */
 async function mapLimit<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
@@ -312,6 +315,14 @@ export function createPollExports(deps: PollDeps) {
       await relayEvents(deps, events);
     }
     await releaseQueued(lease, stats);
+    if (deps.retryWebhooks) {
+      try {
+        stats.webhooksRetried = await deps.retryWebhooks();
+      } catch (err) {
+        stats.errors++;
+        logs.pollFailed(err);
+      }
+    }
     return stats;
   }
 

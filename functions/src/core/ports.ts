@@ -14,6 +14,33 @@ export interface ProjectSlots {
   inFlight: number;
 }
 
+/** One event's webhook delivery: `webhookDeliveries/{eventId}`. Delivered or failed is final. */
+export interface WebhookDelivery {
+  eventId: string;
+  jobId: string;
+  url: string;
+  eventType: string;
+  /** The exact JSON sent on every attempt. */
+  body: string;
+  state: 'pending' | 'delivering' | 'delivered' | 'failed';
+  attempts: number;
+  nextAttemptAt: string | null;
+  /** While in the future, one worker is sending; others leave it alone. */
+  leaseUntil: string | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  createTime: string;
+  updateTime: string;
+}
+
+/** A callback endpoint's standing: disabled after `410 Gone`. */
+export interface WebhookEndpoint {
+  url: string;
+  disabled: boolean;
+  reason: string | null;
+  updateTime: string;
+}
+
 /** A lease with a fencing token: only the current holder's writes are accepted. */
 export interface Lease {
   name: string;
@@ -36,6 +63,10 @@ export interface JobTransaction {
   setLease(lease: Lease): void;
   /** Writes events to the outbox in the same commit as the state change they describe. */
   addEvents(events: CloudEvent[]): void;
+  getDelivery(eventId: string): Promise<WebhookDelivery | null>;
+  getEndpoint(url: string): Promise<WebhookEndpoint | null>;
+  setDelivery(delivery: WebhookDelivery): void;
+  setEndpoint(endpoint: WebhookEndpoint): void;
 }
 
 export interface OutboxEntry {
@@ -67,6 +98,13 @@ export interface JobStore {
   /** Outbox entries not yet relayed, oldest first. */
   listUnsentEvents(limit: number): Promise<OutboxEntry[]>;
   markEventsSent(ids: string[]): Promise<void>;
+  /** Webhook deliveries waiting for a retry whose time has come, oldest first. */
+  listDueDeliveries(now: string, limit: number): Promise<WebhookDelivery[]>;
+}
+
+/** Sends one webhook request. Throws for network failures; an error with `retryable === false` is a policy refusal (SSRF guard). */
+export interface WebhookSender {
+  post(url: string, body: string, headers: Readonly<Record<string, string>>): Promise<{ status: number; latencyMs: number }>;
 }
 
 export interface EventPublisher {
