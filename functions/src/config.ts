@@ -6,6 +6,9 @@
  */
 import { z } from 'zod';
 import { EE_PROJECT_PATTERN } from './core/envelope.schema.ts';
+import { BudgetsSchema } from './core/budgets.ts';
+import { loadUploadRules, type UploadRule } from './core/upload-rules.ts';
+import { readFileSync } from 'node:fs';
 
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
 const bool = (def: boolean) =>
@@ -49,7 +52,31 @@ export const CONFIG_VARIABLES = {
   POLL_AUTH_DISABLED: { schema: bool(false), doc: 'Skip the OIDC check on pollExports (local stack only; refused when K_SERVICE is set)' },
   POLL_OIDC_AUDIENCE: { schema: z.string().min(1).optional(), doc: 'Audience Cloud Scheduler puts in its OIDC token (the function URL)' },
   POLL_INVOKER_EMAIL: { schema: z.string().min(1).optional(), doc: 'Service account Cloud Scheduler signs as; other callers get 403' },
+  // The api target checks these combinations itself when it starts (adapters/api-auth.ts), so other targets never trip on them.
+  API_AUTH: { schema: z.enum(['none', 'api-key', 'oidc']).default('none'), doc: 'HTTP API check in code, on top of Cloud Functions IAM: none, api-key (x-api-key header) or oidc (Google ID token)' },
+  API_ALLOW_UNAUTHENTICATED: { schema: bool(false), doc: 'Accept API_AUTH=none on a deployed instance; set it only when Cloud Functions IAM keeps the api function private' },
+  API_KEYS: { schema: list, doc: 'Comma-separated API keys (API_AUTH=api-key; at least 16 characters each; from Secret Manager when deployed; never logged)' },
+  API_OIDC_AUDIENCE: { schema: z.string().min(1).optional(), doc: 'Audience API callers put in their ID tokens, usually the function URL (API_AUTH=oidc)' },
+  API_ALLOWED_CALLERS: { schema: list, doc: 'Comma-separated emails (service accounts) allowed to call the API (API_AUTH=oidc); others get 403' },
+  API_MAX_BODY_BYTES: { schema: int(1_048_576, 1_024, 33_554_432), doc: 'Largest HTTP API request body accepted; larger ones get 413' },
   K_SERVICE: { schema: z.string().optional(), doc: 'Set by Cloud Functions/Run; its presence marks a deployed instance' },
+  MAX_RESUBMISSIONS: { schema: int(2, 0, 10), doc: 'Automatic resubmissions of a task that failed for a transient reason (Earth Engine internal error, deadline, exhausted resources); permanent failures never are' },
+  RESUBMIT_BACKOFF_SECONDS: { schema: int(60, 0), doc: 'Wait before the first resubmission; doubles for each further one' },
+  EECU_BUDGETS: {
+    schema: z
+      .string()
+      .default('[]')
+      .transform((s, ctx) => {
+        try {
+          return JSON.parse(s) as unknown;
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be JSON' });
+          return z.NEVER;
+        }
+      })
+      .pipe(BudgetsSchema),
+    doc: 'JSON list of monthly EECU budgets: [{"eeProject","monthlyEecuSeconds","label"?:{"key","value"},"workloadTag"?,"onExceeded":"queue"|"reject"}]',
+  },
   WEBHOOK_SECRETS: { schema: list, doc: 'Comma-separated whsec_… signing secrets (from Secret Manager when deployed); all sign, so rotation is add-new, then drop-old' },
   WEBHOOK_EVENTS: { schema: z.enum(['terminal', 'all']).default('terminal'), doc: 'Which job events call back: terminal ones only, or every state change' },
   WEBHOOK_RETRY_SCHEDULE_SECONDS: {
@@ -63,6 +90,8 @@ export const CONFIG_VARIABLES = {
   WEBHOOK_TIMEOUT_MS: { schema: int(15_000, 100, 60_000), doc: 'Timeout of one webhook request (a 2xx within it counts as delivered)' },
   WEBHOOK_ALLOW_HTTP: { schema: bool(false), doc: 'Allow http:// callback URLs (local/test only; refused when K_SERVICE is set)' },
   WEBHOOK_ALLOW_LOOPBACK: { schema: bool(false), doc: 'Allow loopback callback URLs (local/test only; refused when K_SERVICE is set)' },
+  UPLOAD_RULES_FILE: { schema: z.string().min(1).optional(), doc: 'Path of the JSON file of upload rules (see Uploads), read once per instance; relative paths start at the working directory (the deployed source root)' },
+  UPLOAD_RULES: { schema: z.string().min(1).optional(), doc: 'The upload rules as inline JSON, instead of UPLOAD_RULES_FILE; neither set: every upload is ignored' },
   FIRESTORE_DATABASE: { schema: z.string().min(1).default('(default)'), doc: 'Firestore database id' },
   FIRESTORE_EMULATOR_HOST: { schema: z.string().optional(), doc: 'host:port of the Firestore emulator (local only)' },
   PUBSUB_EMULATOR_HOST: { schema: z.string().optional(), doc: 'host:port of the Pub/Sub emulator (local only)' },
@@ -74,6 +103,8 @@ type Parsed = { [K in keyof Vars]: z.output<Vars[K]['schema']> };
 
 export interface Config extends Parsed {
   eventSource: string;
+  /** Parsed from UPLOAD_RULES_FILE or UPLOAD_RULES; empty when neither is set. */
+  uploadRules: UploadRule[];
 }
 
 export class ConfigError extends Error {
@@ -108,6 +139,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push('WEBHOOK_ALLOW_HTTP / WEBHOOK_ALLOW_LOOPBACK are for local runs only, but K_SERVICE says this is a deployed instance');
   }
   if (parsed.WEBHOOK_SECRETS.some((s) => !s.startsWith('whsec_'))) problems.push('WEBHOOK_SECRETS: every secret must look like whsec_<base64>');
+  // Rules are validated here, at start, so a broken rules file fails the deploy instead of every upload.
+  const uploads = loadUploadRules({ inline: parsed.UPLOAD_RULES, file: parsed.UPLOAD_RULES_FILE }, (path) => readFileSync(path, 'utf8'), { allowedEeProjects: parsed.EE_ALLOWED_PROJECTS });
+  problems.push(...uploads.problems);
   if (problems.length) throw new ConfigError(problems);
-  return { ...parsed, eventSource: parsed.EVENT_SOURCE ?? `//eeport/projects/${parsed.GOOGLE_CLOUD_PROJECT ?? 'local'}` };
+  return { ...parsed, eventSource: parsed.EVENT_SOURCE ?? `//eeport/projects/${parsed.GOOGLE_CLOUD_PROJECT ?? 'local'}`, uploadRules: uploads.rules };
 }

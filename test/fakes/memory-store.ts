@@ -6,6 +6,7 @@
 import type { Job } from '../../functions/src/core/job.ts';
 import { LIVE_STATES } from '../../functions/src/core/job.ts';
 import type { CloudEvent } from '../../functions/src/core/events.ts';
+import type { BudgetUsage } from '../../functions/src/core/budgets.ts';
 import type { JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots, WebhookDelivery, WebhookEndpoint } from '../../functions/src/core/ports.ts';
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -15,6 +16,7 @@ export class MemoryStore implements JobStore {
   slots = new Map<string, number>();
   leases = new Map<string, Lease>();
   deliveries = new Map<string, WebhookDelivery>();
+  budgets = new Map<string, BudgetUsage>();
   endpoints = new Map<string, WebhookEndpoint>();
   outbox = new Map<string, { event: CloudEvent; sent: boolean; createTime: string }>();
   transactions = 0;
@@ -53,6 +55,11 @@ export class MemoryStore implements JobStore {
         },
         getDelivery: async (id) => (read(), clone(this.deliveries.get(id) ?? null)),
         getEndpoint: async (url) => (read(), clone(this.endpoints.get(url) ?? null)),
+        getBudgetUsage: async (id) => (read(), clone(this.budgets.get(id) ?? null)),
+        setBudgetUsage: (u) => {
+          wrote = true;
+          writes.push(() => this.budgets.set(u.id, clone(u)));
+        },
         setDelivery: (d) => {
           wrote = true;
           writes.push(() => this.deliveries.set(d.eventId, clone(d)));
@@ -115,6 +122,9 @@ export class MemoryStore implements JobStore {
       .sort((a, b) => a[1].createTime.localeCompare(b[1].createTime))
       .slice(0, limit)
       .map(([id, e]) => ({ id, event: clone(e.event), createTime: e.createTime }));
+  }
+  async listBudgetUsages(month: string) {
+    return [...this.budgets.values()].filter((u) => u.month === month).map(clone);
   }
   async listDueDeliveries(now: string, limit: number) {
     return [...this.deliveries.values()]

@@ -21,6 +21,8 @@ const settings: PollSettings = {
   operationMaxAgeMs: 10 * 86_400_000,
   staleSubmitMs: 300_000,
   getConcurrency: 4,
+  maxResubmissions: 2,
+  resubmitBackoffMs: 60_000,
 };
 
 let store: MemoryStore;
@@ -192,5 +194,62 @@ describe('pollExports (core, with fakes)', () => {
     expect(sleeps[0]).toBe(10_000); // nothing changed: longest interval
     expect(sleeps).toContain(2_000); // a change: look again soon
     expect((await store.getJob(j!.jobId))!.state).toBe('SUCCEEDED');
+  });
+});
+
+describe('smart resubmission (core, with fakes)', () => {
+  async function failCurrent(jobId: string, code: number, message: string) {
+    const j = (await store.getJob(jobId))!;
+    setOp(j.operationName!, { state: 'FAILED' }, { done: true, error: { code, message } });
+  }
+
+  it('resubmits a transient failure through the queue with a new requestId, after the backoff, up to the limit', async () => {
+    await submitN(1);
+    const [j] = [...store.jobs.values()];
+    const p = createPollExports(deps('a'));
+    const lease = (await p.acquireLease()) as never;
+    await failCurrent(j!.jobId, 13, 'An internal error has occurred.');
+    await p.runCycle(lease);
+    let cur = (await store.getJob(j!.jobId))!;
+    expect(cur.state).toBe('QUEUED');
+    expect(cur.resubmissions).toBe(1);
+    expect(cur.requestId).toBe(`eeport-${j!.jobId}-r1`);
+    expect(cur.previousOperations).toEqual([j!.operationName]);
+    expect(cur.lastFailure).toMatchObject({ failureClass: 'transient', rule: 'internal' });
+    expect(store.slots.get('ee-project-1')).toBe(0);
+    await p.runCycle(lease); // still in backoff
+    expect((await store.getJob(j!.jobId))!.state).toBe('QUEUED');
+    now = new Date(now.getTime() + 61_000);
+    await p.runCycle(lease);
+    cur = (await store.getJob(j!.jobId))!;
+    expect(cur.state).toBe('PENDING');
+    expect(cur.operationName).not.toBe(j!.operationName);
+    // Second and third failures: one more resubmission (limit 2), then FAILED for good.
+    await failCurrent(j!.jobId, 14, 'Unavailable');
+    await p.runCycle(lease);
+    now = new Date(now.getTime() + 121_000);
+    await p.runCycle(lease);
+    expect((await store.getJob(j!.jobId))!.requestId).toBe(`eeport-${j!.jobId}-r2`);
+    await failCurrent(j!.jobId, 13, 'An internal error has occurred.');
+    await p.runCycle(lease);
+    cur = (await store.getJob(j!.jobId))!;
+    expect(cur.state).toBe('FAILED');
+    expect(cur.resubmissions).toBe(2);
+    expect(ee.calls.filter((c) => c.method === 'export').map((c) => c.arg)).toEqual([j!.requestId, `eeport-${j!.jobId}-r1`, `eeport-${j!.jobId}-r2`]);
+    const kinds = publisher.published.filter((e) => e.subject === j!.jobId).map((e) => e.type.split('.').pop());
+    expect(kinds).toEqual(['submitted', 'queued', 'submitted', 'queued', 'submitted', 'failed']);
+  });
+
+  it('never resubmits a permanent failure', async () => {
+    await submitN(1);
+    const [j] = [...store.jobs.values()];
+    const p = createPollExports(deps('a'));
+    const lease = (await p.acquireLease()) as never;
+    await failCurrent(j!.jobId, 3, 'Export too large: specified 1e12 pixels (max: 1e8).');
+    await p.runCycle(lease);
+    const cur = (await store.getJob(j!.jobId))!;
+    expect(cur.state).toBe('FAILED');
+    expect(cur.lastFailure).toMatchObject({ failureClass: 'permanent', rule: 'too-many-pixels' });
+    expect(cur.resubmissions).toBe(0);
   });
 });

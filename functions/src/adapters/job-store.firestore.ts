@@ -7,18 +7,20 @@
  *   leases/{name}         the poller lease with its fencing token
  *   webhookDeliveries/{eventId}  one per event with a callback: attempts, next retry
  *   webhookEndpoints/{sha256(url)}  disabled after 410 Gone
+ *   budgets/{project~scope~yyyy-mm}  EECU-seconds used against a monthly budget
  * Every document read back goes through a schema: a hand-edited or older document
  * fails loudly here instead of deep in the core.
  */
-import type { Firestore, Transaction, DocumentSnapshot, Query } from '@google-cloud/firestore';
+import { FieldPath, type Firestore, type Transaction, type DocumentSnapshot, type Query } from '@google-cloud/firestore';
 import { z } from 'zod';
 import { createHash } from 'node:crypto';
 import { JOB_STATES, LIVE_STATES, type Job } from '../core/job.ts';
 import type { CloudEvent } from '../core/events.ts';
 import type { JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots } from '../core/ports.ts';
 import { parseExportRequest } from '../core/export-request.schema.ts';
+import { decodePageToken, encodePageToken, InvalidPageTokenError } from '../core/page-token.ts';
 
-export const COLLECTIONS = { jobs: 'jobs', outbox: 'outbox', eeProjects: 'eeProjects', leases: 'leases', webhookDeliveries: 'webhookDeliveries', webhookEndpoints: 'webhookEndpoints' } as const;
+export const COLLECTIONS = { jobs: 'jobs', outbox: 'outbox', eeProjects: 'eeProjects', leases: 'leases', webhookDeliveries: 'webhookDeliveries', webhookEndpoints: 'webhookEndpoints', budgets: 'budgets' } as const;
 
 /**
  * Composite indexes the queries below need (the emulator does not check them; infra/
@@ -27,8 +29,14 @@ export const COLLECTIONS = { jobs: 'jobs', outbox: 'outbox', eeProjects: 'eeProj
 export const FIRESTORE_INDEXES = [
   { collection: COLLECTIONS.jobs, fields: [['state', 'ASCENDING'], ['nextPollAt', 'ASCENDING']], usedBy: 'listLiveJobs' },
   { collection: COLLECTIONS.jobs, fields: [['eeProject', 'ASCENDING'], ['state', 'ASCENDING'], ['priority', 'DESCENDING'], ['createTime', 'ASCENDING']], usedBy: 'listQueuedJobs' },
+  // listJobs: one per combination of its equality filters (see listJobsIndex); no filter needs only the automatic index on updateTime.
   { collection: COLLECTIONS.jobs, fields: [['state', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by state' },
   { collection: COLLECTIONS.jobs, fields: [['eeProject', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by project' },
+  { collection: COLLECTIONS.jobs, fields: [['eeProject', 'ASCENDING'], ['state', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by project and state' },
+  { collection: COLLECTIONS.jobs, fields: [['labelPairs', 'CONTAINS'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by label' },
+  { collection: COLLECTIONS.jobs, fields: [['labelPairs', 'CONTAINS'], ['state', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by label and state' },
+  { collection: COLLECTIONS.jobs, fields: [['labelPairs', 'CONTAINS'], ['eeProject', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by label and project' },
+  { collection: COLLECTIONS.jobs, fields: [['labelPairs', 'CONTAINS'], ['eeProject', 'ASCENDING'], ['state', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by label, project and state' },
   { collection: COLLECTIONS.outbox, fields: [['sent', 'ASCENDING'], ['createTime', 'ASCENDING']], usedBy: 'listUnsentEvents' },
   { collection: COLLECTIONS.webhookDeliveries, fields: [['state', 'ASCENDING'], ['nextAttemptAt', 'ASCENDING']], usedBy: 'listDueDeliveries' },
 ] as const;
@@ -69,6 +77,13 @@ const JobDocSchema = z.object({
     })
     .nullable()
     .default(null),
+  resubmissions: z.number().int().default(0),
+  previousOperations: z.array(str).default([]),
+  lastFailure: z
+    .object({ code: str, message: str, status: z.number().optional(), failureClass: z.enum(['transient', 'permanent']), rule: str })
+    .nullable()
+    .default(null),
+  notBefore: nstr.default(null),
   rawPreview: nstr,
   createTime: str,
   updateTime: str,
@@ -82,7 +97,32 @@ const JobDocSchema = z.object({
 
 export function jobToDoc(job: Job): Record<string, unknown> {
   const { request, ...rest } = job;
-  return { ...rest, requestJson: request ? JSON.stringify(request) : null };
+  return { ...rest, requestJson: request ? JSON.stringify(request) : null, labelPairs: labelPairs(job.labels) };
+}
+
+/**
+ * Labels again as "key:value" strings (keys cannot contain ':'), written only for
+ * queries. A filter on the map (labels.team == x) needs a composite index per label
+ * key, which cannot be declared ahead for keys users invent; array-contains on this one
+ * field needs one index per combination of the other filters, whatever the key.
+ */
+export const labelPairs = (labels: Record<string, string>) => Object.entries(labels).map(([k, v]) => `${k}:${v}`);
+
+type IndexField = readonly [string, 'ASCENDING' | 'DESCENDING' | 'CONTAINS'];
+
+/** The composite index a listJobs query needs, or null when the automatic single-field index on updateTime serves it. */
+export function listJobsIndex(q: Pick<JobListQuery, 'states' | 'eeProject' | 'label'>): IndexField[] | null {
+  const fields: IndexField[] = [];
+  if (q.label) fields.push(['labelPairs', 'CONTAINS']);
+  if (q.eeProject) fields.push(['eeProject', 'ASCENDING']);
+  if (q.states?.length) fields.push(['state', 'ASCENDING']);
+  return fields.length ? [...fields, ['updateTime', 'DESCENDING']] : null;
+}
+
+/** Ties a page token to its filters, so a token used with other filters is refused instead of paging wrongly. */
+function queryFingerprint(q: JobListQuery): string {
+  const filters = [[...(q.states ?? [])].sort(), q.eeProject ?? null, q.label ?? null, q.updatedAfter ?? null, q.updatedBefore ?? null];
+  return createHash('sha256').update(JSON.stringify(filters)).digest('base64url').slice(0, 12);
 }
 
 export function jobFromDoc(snap: DocumentSnapshot): Job {
@@ -116,16 +156,18 @@ const DeliveryDocSchema = z.object({
 });
 const EndpointDocSchema = z.object({ url: str, disabled: z.boolean(), reason: nstr, updateTime: str });
 const endpointId = (url: string) => createHash('sha256').update(url).digest('hex');
+const BudgetDocSchema = z.object({
+  id: str,
+  eeProject: str,
+  scope: str,
+  month: str,
+  usedEecuSeconds: z.number(),
+  limitEecuSeconds: z.number(),
+  exceededNotified: z.boolean(),
+  updateTime: str,
+});
 const LeaseDocSchema = z.object({ name: str, holder: str, token: z.number().int(), expiresAt: str });
 
-function encodeToken(v: unknown[]): string {
-  return Buffer.from(JSON.stringify(v)).toString('base64url');
-}
-function decodeToken(t: string): [string, string] {
-  const v = JSON.parse(Buffer.from(t, 'base64url').toString()) as unknown;
-  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string' || typeof v[1] !== 'string') throw new Error('invalid page token');
-  return [v[0], v[1]];
-}
 
 export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Date; maxTransactionAttempts?: number } = {}): JobStore {
   const now = () => (opts.clock ? opts.clock() : new Date()).toISOString();
@@ -135,6 +177,7 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
   const leases = db.collection(COLLECTIONS.leases);
   const deliveries = db.collection(COLLECTIONS.webhookDeliveries);
   const endpoints = db.collection(COLLECTIONS.webhookEndpoints);
+  const budgets = db.collection(COLLECTIONS.budgets);
 
   function txAdapter(t: Transaction): JobTransaction {
     return {
@@ -163,6 +206,11 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
         const snap = await t.get(endpoints.doc(endpointId(url)));
         return snap.exists ? EndpointDocSchema.parse(snap.data()) : null;
       },
+      async getBudgetUsage(id) {
+        const snap = await t.get(budgets.doc(id));
+        return snap.exists ? BudgetDocSchema.parse(snap.data()) : null;
+      },
+      setBudgetUsage: (u) => void t.set(budgets.doc(u.id), u),
       setDelivery: (d) => void t.set(deliveries.doc(d.eventId), d),
       setEndpoint: (e) => void t.set(endpoints.doc(endpointId(e.url)), e),
       addEvents: (events: CloudEvent[]) => {
@@ -193,16 +241,21 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
       let q: Query = jobs;
       if (query.states?.length) q = query.states.length === 1 ? q.where('state', '==', query.states[0]) : q.where('state', 'in', query.states.slice(0, 30));
       if (query.eeProject) q = q.where('eeProject', '==', query.eeProject);
-      if (query.label) q = q.where(`labels.${query.label.key}`, '==', query.label.value);
+      if (query.label) q = q.where('labelPairs', 'array-contains', `${query.label.key}:${query.label.value}`);
       if (query.updatedAfter) q = q.where('updateTime', '>=', query.updatedAfter);
       if (query.updatedBefore) q = q.where('updateTime', '<', query.updatedBefore);
-      q = q.orderBy('updateTime', 'desc').orderBy('jobId', 'desc');
-      if (query.pageToken) q = q.startAfter(...decodeToken(query.pageToken));
+      // Ties broken by document id (= jobId): every index ends in it implicitly, a jobId field would need its own index entry.
+      q = q.orderBy('updateTime', 'desc').orderBy(FieldPath.documentId(), 'desc');
+      const fingerprint = queryFingerprint(query);
+      if (query.pageToken) {
+        const [updateTime, jobId, issuedFor] = decodePageToken(query.pageToken, 3);
+        if (issuedFor !== fingerprint) throw new InvalidPageTokenError('it was issued for different filters');
+        q = q.startAfter(updateTime, jobId);
+      }
       const snap = await q.limit(query.pageSize + 1).get();
-      const docs = snap.docs.slice(0, query.pageSize);
-      const list = docs.map(jobFromDoc);
+      const list = snap.docs.slice(0, query.pageSize).map(jobFromDoc);
       const last = list[list.length - 1];
-      return { jobs: list, nextPageToken: snap.docs.length > query.pageSize && last ? encodeToken([last.updateTime, last.jobId]) : null };
+      return { jobs: list, nextPageToken: snap.docs.length > query.pageSize && last ? encodePageToken([last.updateTime, last.jobId, fingerprint]) : null };
     },
     async listUnsentEvents(limit) {
       const snap = await outbox.where('sent', '==', false).orderBy('createTime').limit(limit).get();
@@ -210,6 +263,10 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
         const doc = OutboxDocSchema.parse(d.data());
         return { id: d.id, event: JSON.parse(doc.eventJson) as CloudEvent, createTime: doc.createTime };
       });
+    },
+    async listBudgetUsages(month) {
+      const snap = await budgets.where('month', '==', month).get();
+      return snap.docs.map((d) => BudgetDocSchema.parse(d.data()));
     },
     async listDueDeliveries(now, limit) {
       const snap = await deliveries.where('state', '==', 'pending').where('nextAttemptAt', '<=', now).orderBy('nextAttemptAt').limit(limit).get();

@@ -91,5 +91,8 @@ export function stateEvent(job: Job, source: string, kind = EVENT_KIND_BY_STATE[
 
 /** Pub/Sub attributes mirroring the event, so subscriptions can filter without parsing. */
 export function eventAttributes(ev: CloudEvent): Record<string, string> {
-  return { 'ce-id': ev.id, 'ce-type': ev.type, 'ce-subject': ev.subject, 'ce-source': ev.source, 'ce-specversion': ev.specversion, state: ev.data.state };
+  const attrs: Record<string, string> = { 'ce-id': ev.id, 'ce-type': ev.type, 'ce-subject': ev.subject, 'ce-source': ev.source, 'ce-specversion': ev.specversion };
+  // Budget events carry no job state; attributes must be strings.
+  if (typeof ev.data?.state === 'string') attrs.state = ev.data.state;
+  return attrs;
 }

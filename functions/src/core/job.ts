@@ -30,8 +30,9 @@ export const isTerminal = (s: JobState) => TERMINAL_STATES.has(s);
 const NEXT: Record<JobState, readonly JobState[]> = {
   QUEUED: ['SUBMITTING', 'CANCELLED', 'FAILED'],
   SUBMITTING: ['PENDING', 'RUNNING', 'CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'QUEUED'],
-  PENDING: ['RUNNING', 'CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED'],
-  RUNNING: ['CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED'],
+  // → QUEUED: a transient task failure is resubmitted (smart resubmission) through the queue.
+  PENDING: ['RUNNING', 'CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'QUEUED'],
+  RUNNING: ['CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'QUEUED'],
   CANCELLING: ['SUCCEEDED', 'FAILED', 'CANCELLED'],
   SUCCEEDED: [],
   FAILED: [],
@@ -131,6 +132,14 @@ export interface Job {
   nextPollAt: string | null;
   history: HistoryEntry[];
   webhook: WebhookSummary | null;
+  /** Automatic resubmissions after transient task failures so far. */
+  resubmissions: number;
+  /** Operations of earlier (failed, resubmitted) attempts, oldest first. */
+  previousOperations: string[];
+  /** The failure that caused the latest resubmission, or that ended the job. */
+  lastFailure: (JobError & { failureClass: 'transient' | 'permanent'; rule: string }) | null;
+  /** A QUEUED job is not released before this time (resubmission backoff). */
+  notBefore: string | null;
   /** Incremented by every write; the number of the next event id. */
   version: number;
 }
@@ -178,6 +187,10 @@ export function newJob(init: Pick<Job, 'jobId' | 'state' | 'eeProject' | 'reques
     submitLeaseUntil: null,
     cancelRequestedAt: null,
     webhook: null,
+    resubmissions: 0,
+    previousOperations: [],
+    lastFailure: null,
+    notBefore: null,
     rawPreview: null,
     createTime: at,
     updateTime: at,

@@ -8,6 +8,9 @@
  * not jobs. Only jobs whose state, progress, stage or other figures changed are written.
  */
 import { EeportError, isEarthEngineError } from './errors.ts';
+import { classifyFailure } from './failure-classification.ts';
+import { derivedRequestId } from './ids.ts';
+import { addUsage, checkBudgets, notifyExceeded, readUsages, type Budget } from './budgets.ts';
 import { isTerminal, transition, type Job, type JobState } from './job.ts';
 import { fieldsFromOperation, jobStateOf, type Operation } from './operation.ts';
 import { eventsFor, slotDelta } from './transitions.ts';
@@ -37,6 +40,12 @@ export interface PollSettings {
   staleSubmitMs: number;
   /** Parallel Earth Engine gets per cycle. */
   getConcurrency: number;
+  /** Automatic resubmissions of a job after transient task failures (0 disables). */
+  maxResubmissions: number;
+  /** Wait before the first resubmission; doubles for each further one. */
+  resubmitBackoffMs: number;
+  /** Monthly EECU budgets: usage counted as tasks finish, checked before a queued job is released. */
+  budgets?: readonly Budget[];
 }
 
 export interface PollDeps {
@@ -150,10 +159,41 @@ export function createPollExports(deps: PollDeps) {
       // Earth Engine may still say RUNNING right after a cancel: keep CANCELLING, update the figures.
       if (target !== cur.state && !transition(cur, target, iso())) target = cur.state;
       if (!jobChanged(cur, target, fields)) return null;
+      let extra: Partial<Job> = {};
+      let reason = `Earth Engine: ${op.metadata?.state ?? (op.done ? 'done' : 'unknown')}`;
+      if (target === 'FAILED' && fields.error && cur.state !== 'CANCELLING') {
+        const c = classifyFailure(op.error?.code, fields.error.message);
+        const lastFailure = { ...fields.error, failureClass: c.class, rule: c.rule };
+        if (c.class === 'transient' && cur.resubmissions < settings.maxResubmissions) {
+          // Smart resubmission: back through the queue (caps and budgets apply) with a new requestId.
+          const n = cur.resubmissions + 1;
+          target = 'QUEUED';
+          reason = `transient failure (${c.reason}); resubmission ${n} of ${settings.maxResubmissions}`;
+          extra = {
+            resubmissions: n,
+            requestId: derivedRequestId(cur.jobId, n),
+            operationName: null,
+            previousOperations: [...cur.previousOperations, op.name].slice(-20),
+            lastFailure,
+            error: null,
+            progress: null,
+            stages: [],
+            endTime: null,
+            notBefore: new Date(nowMs() + settings.resubmitBackoffMs * 2 ** (n - 1)).toISOString(),
+            queuedReason: reason,
+          };
+        } else {
+          extra = { lastFailure };
+        }
+      }
       const slots = slotDelta(cur.state, target) !== 0 ? await tx.getSlots(cur.eeProject) : null;
-      const next = transition(cur, target, iso(), { ...fields, nextPollAt: iso(), ...(isTerminal(target) && !fields.endTime ? { endTime: iso() } : {}) }, `Earth Engine: ${op.metadata?.state ?? (op.done ? 'done' : 'unknown')}`);
+      // A finished attempt (terminal, or failed and resubmitted) adds its EECU to the budgets covering the job.
+      const finishedAttempt = isTerminal(target) || target === 'QUEUED';
+      const usages = finishedAttempt && settings.budgets?.length ? await readUsages(tx, cur, settings.budgets, iso()) : [];
+      const next = transition(cur, target, iso(), { ...fields, nextPollAt: iso(), ...(isTerminal(target) && !fields.endTime ? { endTime: iso() } : {}), ...extra }, reason);
       if (!next) return null;
       if (slots) tx.setSlots({ ...slots, inFlight: Math.max(0, slots.inFlight + slotDelta(cur.state, target)) });
+      addUsage(tx, usages, op.metadata?.batchEecuUsageSeconds ?? 0, iso());
       tx.updateJob(next);
       const events = eventsFor(cur, next, settings.eventSource);
       tx.addEvents(events);
@@ -217,17 +257,43 @@ export function createPollExports(deps: PollDeps) {
 
   /** Moves QUEUED jobs to SUBMITTING while their project has room, by priority then age, and submits them. */
   async function releaseQueued(lease: Lease, stats: CycleStats): Promise<void> {
+    const budgetEvents: CloudEvent[] = [];
+    try {
+      await releaseQueuedProjects(lease, stats, budgetEvents);
+    } finally {
+      await relayEvents(deps, budgetEvents);
+    }
+  }
+
+  async function releaseQueuedProjects(lease: Lease, stats: CycleStats, budgetEvents: CloudEvent[]): Promise<void> {
     for (const eeProject of await store.listQueuedProjects()) {
       const room = await store.transact(async (tx) => settings.maxInFlightPerProject - (await tx.getSlots(eeProject)).inFlight);
       if (room <= 0) continue;
-      for (const candidate of await store.listQueuedJobs(eeProject, room)) {
+      const now = iso();
+      // Ask for more than the room: jobs in their resubmission backoff are passed over.
+      for (const candidate of (await store.listQueuedJobs(eeProject, room * 2 + 10)).filter((j) => !j.notBefore || j.notBefore <= now).slice(0, room)) {
         const taken = await store.transact(async (tx) => {
           await fence(tx, lease);
           const cur = await tx.getJob(candidate.jobId);
           if (!cur || cur.state !== 'QUEUED') return null;
           const slots = await tx.getSlots(eeProject);
           if (slots.inFlight >= settings.maxInFlightPerProject) return null;
-          const next = transition(cur, 'SUBMITTING', iso(), { queuedReason: null, submitLeaseUntil: new Date(nowMs() + settings.staleSubmitMs).toISOString() }, 'released from queue');
+          const verdict = settings.budgets?.length ? await checkBudgets(tx, cur, settings.budgets, iso(), settings.eventSource) : ({ ok: true } as const);
+          if (!verdict.ok) {
+            const events = notifyExceeded(tx, verdict, iso());
+            if (verdict.budget.onExceeded === 'reject') {
+              const failed = transition(cur, 'FAILED', iso(), { error: { code: 'EECU.BUDGET_EXCEEDED', message: verdict.reason }, endTime: iso(), queuedReason: null }, 'EECU budget exceeded')!;
+              tx.updateJob(failed);
+              const failEvents = eventsFor(cur, failed, settings.eventSource);
+              tx.addEvents(failEvents);
+              events.push(...failEvents);
+            } else if (cur.queuedReason !== verdict.reason) {
+              tx.updateJob({ ...cur, queuedReason: verdict.reason, updateTime: iso(), version: cur.version + 1 });
+            }
+            budgetEvents.push(...events);
+            return null;
+          }
+          const next = transition(cur, 'SUBMITTING', iso(), { queuedReason: null, notBefore: null, submitLeaseUntil: new Date(nowMs() + settings.staleSubmitMs).toISOString() }, 'released from queue');
           if (!next) return null;
           tx.setSlots({ ...slots, inFlight: slots.inFlight + 1 });
           tx.updateJob(next);

@@ -4,6 +4,7 @@
  * fakes. Nothing here imports a Google client.
  */
 import type { Job, JobState } from './job.ts';
+import type { BudgetUsage } from './budgets.ts';
 import type { CloudEvent } from './events.ts';
 import type { Operation } from './operation.ts';
 import type { ExportImageRequest } from './export-request.schema.ts';
@@ -67,6 +68,8 @@ export interface JobTransaction {
   getEndpoint(url: string): Promise<WebhookEndpoint | null>;
   setDelivery(delivery: WebhookDelivery): void;
   setEndpoint(endpoint: WebhookEndpoint): void;
+  getBudgetUsage(id: string): Promise<BudgetUsage | null>;
+  setBudgetUsage(usage: BudgetUsage): void;
 }
 
 export interface OutboxEntry {
@@ -98,6 +101,8 @@ export interface JobStore {
   /** Outbox entries not yet relayed, oldest first. */
   listUnsentEvents(limit: number): Promise<OutboxEntry[]>;
   markEventsSent(ids: string[]): Promise<void>;
+  /** This month's budget usages (for the API, CLI and dashboard). */
+  listBudgetUsages(month: string): Promise<BudgetUsage[]>;
   /** Webhook deliveries waiting for a retry whose time has come, oldest first. */
   listDueDeliveries(now: string, limit: number): Promise<WebhookDelivery[]>;
 }

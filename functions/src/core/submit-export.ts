@@ -22,6 +22,7 @@ import { relayEvents } from './outbox.ts';
 import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction } from './ports.ts';
 import type { LogEvents } from './log-events.ts';
 import type { CloudEvent } from './events.ts';
+import { checkBudgets, notifyExceeded, type Budget } from './budgets.ts';
 
 export interface SubmitSettings {
   eventSource: string;
@@ -30,6 +31,8 @@ export interface SubmitSettings {
   /** How long one delivery owns a SUBMITTING job before another may take over. */
   submitLeaseMs: number;
   intake: IntakePolicy;
+  /** Monthly EECU budgets checked before a job is admitted. */
+  budgets?: readonly Budget[];
 }
 
 export interface SubmitDeps {
@@ -122,6 +125,15 @@ export function createSubmitExport(deps: SubmitDeps) {
         callbackUrl: cmd.callbackUrl,
         source: cmd.source,
       };
+      const verdict = settings.budgets?.length ? await checkBudgets(tx, { eeProject: cmd.eeProject, labels: cmd.labels, request: cmd.request }, settings.budgets, now, settings.eventSource) : ({ ok: true } as const);
+      if (!verdict.ok) {
+        const budgetEvents = notifyExceeded(tx, verdict, now);
+        const job =
+          verdict.budget.onExceeded === 'reject'
+            ? newJob({ ...base, state: 'REJECTED', endTime: now, error: { code: 'EECU.BUDGET_EXCEEDED', message: verdict.reason } }, now)
+            : newJob({ ...base, state: 'QUEUED', queuedReason: verdict.reason }, now);
+        return { action: job.state === 'REJECTED' ? 'rejected' : 'queued', job, events: [...budgetEvents, ...write(tx, null, job, slots)] };
+      }
       if (slots.inFlight >= settings.maxInFlightPerProject) {
         const job = newJob({ ...base, state: 'QUEUED', queuedReason: `${slots.inFlight} of ${settings.maxInFlightPerProject} in-flight slots of ${cmd.eeProject} in use` }, now);
         return { action: 'queued', job, events: write(tx, null, job, slots) };
@@ -137,6 +149,9 @@ export function createSubmitExport(deps: SubmitDeps) {
       case 'queued':
         logs.exportQueued(decision.job);
         return { kind: 'queued', job: decision.job };
+      case 'rejected':
+        logs.exportRejected(decision.job);
+        return { kind: 'rejected', job: decision.job };
       case 'busy':
         logs.exportSubmitBusy(jobId);
         // Thrown so the trigger redelivers later: by then the other delivery has finished or its lease has run out.
