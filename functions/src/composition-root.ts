@@ -17,6 +17,7 @@ import { webhookSenderFor, wireDeliverWebhook } from './composition/webhook.ts';
 import { schedulerVerifierFor, wirePollExports } from './composition/poll.ts';
 import { wireUploads } from './composition/uploads.ts';
 import { wireApi } from './composition/api.ts';
+import { wireBatches } from './composition/batches.ts';
 
 export type { Adapters } from './composition/instance.ts';
 
@@ -34,6 +35,8 @@ export function buildServices(config: Config, adapters: Adapters = realAdapters(
     cancelJob: (trace?: string) => wireCancelJob(graph, trace),
     pollExports: (trace?: string) => wirePollExports(graph, trace),
     deliverWebhook: (trace?: string) => wireDeliverWebhook(graph, trace),
+    /** Batches: submit, refresh (by the poller), cancel, retry. */
+    batches: (trace?: string) => wireBatches(graph, trace),
     /** Everything that arrives on the requests topic: submits, and cancels (attribute action=cancel). */
     requestMessages: (trace?: string) => wireRequestMessages(graph, trace),
     /** Finalized Cloud Storage objects: those an upload rule claims become jobs. */

@@ -7,6 +7,8 @@ import type { Job } from '../../functions/src/core/job.ts';
 import { LIVE_STATES } from '../../functions/src/core/job.ts';
 import type { CloudEvent } from '../../functions/src/core/events.ts';
 import type { BudgetUsage } from '../../functions/src/core/budgets.ts';
+import type { Batch, BatchState, BatchStats } from '../../functions/src/core/batch.ts';
+import type { JobState } from '../../functions/src/core/job.ts';
 import type { JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots, WebhookDelivery, WebhookEndpoint } from '../../functions/src/core/ports.ts';
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -17,6 +19,7 @@ export class MemoryStore implements JobStore {
   leases = new Map<string, Lease>();
   deliveries = new Map<string, WebhookDelivery>();
   budgets = new Map<string, BudgetUsage>();
+  batches = new Map<string, Batch>();
   endpoints = new Map<string, WebhookEndpoint>();
   outbox = new Map<string, { event: CloudEvent; sent: boolean; createTime: string }>();
   transactions = 0;
@@ -55,6 +58,11 @@ export class MemoryStore implements JobStore {
         },
         getDelivery: async (id) => (read(), clone(this.deliveries.get(id) ?? null)),
         getEndpoint: async (url) => (read(), clone(this.endpoints.get(url) ?? null)),
+        getBatch: async (id) => (read(), clone(this.batches.get(id) ?? null)),
+        setBatch: (b) => {
+          wrote = true;
+          writes.push(() => this.batches.set(b.batchId, clone(b)));
+        },
         getBudgetUsage: async (id) => (read(), clone(this.budgets.get(id) ?? null)),
         setBudgetUsage: (u) => {
           wrote = true;
@@ -122,6 +130,43 @@ export class MemoryStore implements JobStore {
       .sort((a, b) => a[1].createTime.localeCompare(b[1].createTime))
       .slice(0, limit)
       .map(([id, e]) => ({ id, event: clone(e.event), createTime: e.createTime }));
+  }
+  async getBatch(id: string) {
+    return clone(this.batches.get(id) ?? null);
+  }
+  async listBatches(states: BatchState[], limit: number) {
+    return [...this.batches.values()].filter((b) => states.includes(b.state)).sort((a, b) => a.updateTime.localeCompare(b.updateTime)).slice(0, limit).map(clone);
+  }
+  async createJobsIfAbsent(list: Job[]) {
+    let n = 0;
+    for (const j of list) {
+      if (!this.jobs.has(j.jobId)) {
+        this.jobs.set(j.jobId, clone(j));
+        n++;
+      }
+    }
+    return n;
+  }
+  private children(batchId: string) {
+    return [...this.jobs.values()].filter((j) => j.batchId === batchId && j.batchCurrent);
+  }
+  async batchStats(batchId: string): Promise<BatchStats> {
+    const counts: BatchStats['counts'] = {};
+    let eecuSeconds = 0;
+    let liveProgress = 0;
+    for (const j of this.children(batchId)) {
+      counts[j.state] = (counts[j.state] ?? 0) + 1;
+      eecuSeconds += j.eecuSeconds ?? 0;
+      if (j.state === 'RUNNING' || j.state === 'CANCELLING') liveProgress += j.progress ?? 0;
+    }
+    return { counts, eecuSeconds, liveProgress };
+  }
+  async listBatchChildren(batchId: string, opts: { states?: JobState[]; limit: number; afterIndex?: number }) {
+    return this.children(batchId)
+      .filter((j) => (!opts.states || opts.states.includes(j.state)) && (opts.afterIndex === undefined || j.batchIndex! > opts.afterIndex))
+      .sort((a, b) => a.batchIndex! - b.batchIndex!)
+      .slice(0, opts.limit)
+      .map(clone);
   }
   async listBudgetUsages(month: string) {
     return [...this.budgets.values()].filter((u) => u.month === month).map(clone);

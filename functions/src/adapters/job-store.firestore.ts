@@ -8,10 +8,12 @@
  *   webhookDeliveries/{eventId}  one per event with a callback: attempts, next retry
  *   webhookEndpoints/{sha256(url)}  disabled after 410 Gone
  *   budgets/{project~scope~yyyy-mm}  EECU-seconds used against a monthly budget
+ *   batches/{batchId}     a batch's state and aggregates; its children are jobs with batchId
  * Every document read back goes through a schema: a hand-edited or older document
  * fails loudly here instead of deep in the core.
  */
-import { FieldPath, type Firestore, type Transaction, type DocumentSnapshot, type Query } from '@google-cloud/firestore';
+import { AggregateField, FieldPath, type Firestore, type Transaction, type DocumentSnapshot, type Query } from '@google-cloud/firestore';
+import { BATCH_STATES, type Batch, type BatchStats } from '../core/batch.ts';
 import { z } from 'zod';
 import { createHash } from 'node:crypto';
 import { JOB_STATES, LIVE_STATES, type Job } from '../core/job.ts';
@@ -20,7 +22,22 @@ import type { JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, Projec
 import { parseExportRequest } from '../core/export-request.schema.ts';
 import { decodePageToken, encodePageToken, InvalidPageTokenError } from '../core/page-token.ts';
 
-export const COLLECTIONS = { jobs: 'jobs', outbox: 'outbox', eeProjects: 'eeProjects', leases: 'leases', webhookDeliveries: 'webhookDeliveries', webhookEndpoints: 'webhookEndpoints', budgets: 'budgets' } as const;
+export const COLLECTIONS = { jobs: 'jobs', outbox: 'outbox', eeProjects: 'eeProjects', leases: 'leases', webhookDeliveries: 'webhookDeliveries', webhookEndpoints: 'webhookEndpoints', budgets: 'budgets', batches: 'batches' } as const;
+
+/**
+ * Firestore TTL (infra/ enables a policy on this field for these collections only):
+ * documents that nothing reads again get `expireAt`, a Timestamp, and Firestore deletes
+ * them some time after it (typically within a day; never relied on for correctness).
+ * - outbox: once sent, an entry is never read again (the relay reads unsent ones only).
+ * - webhookDeliveries: once delivered or failed for good, the document only guards
+ *   against a second delivery of the same event; 30 days outlasts every way the event
+ *   can come back (7 days of subscription retention + 7 days on the dead-letter hold).
+ * Never jobs (the record), leases (the fencing token must only grow), eeProjects or
+ * budgets (live counters).
+ */
+export const TTL_FIELD = 'expireAt';
+export const TTL_RETENTION_DAYS = { [COLLECTIONS.outbox]: 7, [COLLECTIONS.webhookDeliveries]: 30 } as const;
+const expiresAfterDays = (fromIso: string, days: number) => new Date(Date.parse(fromIso) + days * 86_400_000);
 
 /**
  * Composite indexes the queries below need (the emulator does not check them; infra/
@@ -38,6 +55,10 @@ export const FIRESTORE_INDEXES = [
   { collection: COLLECTIONS.jobs, fields: [['labelPairs', 'CONTAINS'], ['eeProject', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by label and project' },
   { collection: COLLECTIONS.jobs, fields: [['labelPairs', 'CONTAINS'], ['eeProject', 'ASCENDING'], ['state', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by label, project and state' },
   { collection: COLLECTIONS.outbox, fields: [['sent', 'ASCENDING'], ['createTime', 'ASCENDING']], usedBy: 'listUnsentEvents' },
+  { collection: COLLECTIONS.jobs, fields: [['batchId', 'ASCENDING'], ['batchCurrent', 'ASCENDING'], ['state', 'ASCENDING']], usedBy: 'batchStats' },
+  { collection: COLLECTIONS.jobs, fields: [['batchId', 'ASCENDING'], ['batchCurrent', 'ASCENDING'], ['state', 'ASCENDING'], ['batchIndex', 'ASCENDING']], usedBy: 'listBatchChildren by state' },
+  { collection: COLLECTIONS.jobs, fields: [['batchId', 'ASCENDING'], ['batchCurrent', 'ASCENDING'], ['batchIndex', 'ASCENDING']], usedBy: 'listBatchChildren' },
+  { collection: COLLECTIONS.batches, fields: [['state', 'ASCENDING'], ['updateTime', 'ASCENDING']], usedBy: 'listBatches' },
   { collection: COLLECTIONS.webhookDeliveries, fields: [['state', 'ASCENDING'], ['nextAttemptAt', 'ASCENDING']], usedBy: 'listDueDeliveries' },
 ] as const;
 
@@ -84,6 +105,9 @@ const JobDocSchema = z.object({
     .nullable()
     .default(null),
   notBefore: nstr.default(null),
+  batchId: nstr.default(null),
+  batchIndex: z.number().int().nullable().default(null),
+  batchCurrent: z.boolean().default(true),
   rawPreview: nstr,
   createTime: str,
   updateTime: str,
@@ -166,6 +190,30 @@ const BudgetDocSchema = z.object({
   exceededNotified: z.boolean(),
   updateTime: str,
 });
+const BatchDocSchema = z.object({
+  batchId: str,
+  state: z.enum(BATCH_STATES),
+  eeProject: str,
+  description: nstr,
+  labels: z.record(z.string(), z.string()),
+  callbackUrl: nstr,
+  identity: str,
+  total: z.number().int(),
+  written: z.number().int(),
+  counts: z.record(z.string(), z.number()),
+  progress: z.number(),
+  eecuSeconds: z.number(),
+  destinationUris: z.array(str),
+  destinationUrisTruncated: z.boolean(),
+  error: z.object({ code: str, message: str, details: z.array(z.object({ path: str, message: str })).optional() }).nullable(),
+  cancelRequestedAt: nstr,
+  retries: z.number().int(),
+  createTime: str,
+  updateTime: str,
+  endTime: nstr,
+  version: z.number().int(),
+});
+const batchFromDoc = (data: unknown): Batch => BatchDocSchema.parse(data) as Batch;
 const LeaseDocSchema = z.object({ name: str, holder: str, token: z.number().int(), expiresAt: str });
 
 
@@ -178,6 +226,7 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
   const deliveries = db.collection(COLLECTIONS.webhookDeliveries);
   const endpoints = db.collection(COLLECTIONS.webhookEndpoints);
   const budgets = db.collection(COLLECTIONS.budgets);
+  const batches = db.collection(COLLECTIONS.batches);
 
   function txAdapter(t: Transaction): JobTransaction {
     return {
@@ -211,7 +260,16 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
         return snap.exists ? BudgetDocSchema.parse(snap.data()) : null;
       },
       setBudgetUsage: (u) => void t.set(budgets.doc(u.id), u),
-      setDelivery: (d) => void t.set(deliveries.doc(d.eventId), d),
+      async getBatch(batchId) {
+        const snap = await t.get(batches.doc(batchId));
+        return snap.exists ? batchFromDoc(snap.data()) : null;
+      },
+      setBatch: (b) => void t.set(batches.doc(b.batchId), b),
+      setDelivery: (d) =>
+        void t.set(deliveries.doc(d.eventId), {
+          ...d,
+          [TTL_FIELD]: d.state === 'delivered' || d.state === 'failed' ? expiresAfterDays(d.updateTime, TTL_RETENTION_DAYS.webhookDeliveries) : null,
+        }),
       setEndpoint: (e) => void t.set(endpoints.doc(endpointId(e.url)), e),
       addEvents: (events: CloudEvent[]) => {
         for (const ev of events) t.create(outbox.doc(ev.id), { eventJson: JSON.stringify(ev), sent: false, createTime: ev.time, jobId: ev.subject });
@@ -264,6 +322,60 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
         return { id: d.id, event: JSON.parse(doc.eventJson) as CloudEvent, createTime: doc.createTime };
       });
     },
+    async getBatch(batchId) {
+      const snap = await batches.doc(batchId).get();
+      return snap.exists ? batchFromDoc(snap.data()) : null;
+    },
+    async listBatches(states, limit) {
+      const snap = await batches.where('state', 'in', states).orderBy('updateTime').limit(limit).get();
+      return snap.docs.map((d) => batchFromDoc(d.data()));
+    },
+    async createJobsIfAbsent(list) {
+      let created = 0;
+      // 250 reads + 250 writes a transaction: well inside Firestore's 500-write guidance.
+      for (let i = 0; i < list.length; i += 250) {
+        const chunk = list.slice(i, i + 250);
+        created += await db.runTransaction(async (t) => {
+          const snaps = await t.getAll(...chunk.map((j) => jobs.doc(j.jobId)));
+          let n = 0;
+          snaps.forEach((snap, k) => {
+            if (!snap.exists) {
+              t.create(jobs.doc(chunk[k]!.jobId), jobToDoc(chunk[k]!));
+              n++;
+            }
+          });
+          return n;
+        });
+      }
+      return created;
+    },
+    async batchStats(batchId): Promise<BatchStats> {
+      const base = jobs.where('batchId', '==', batchId).where('batchCurrent', '==', true);
+      const counts: BatchStats['counts'] = {};
+      let eecuSeconds = 0;
+      let liveProgress = 0;
+      await Promise.all(
+        JOB_STATES.map(async (state) => {
+          const agg = await base
+            .where('state', '==', state)
+            .aggregate({ n: AggregateField.count(), eecu: AggregateField.sum('eecuSeconds'), progress: AggregateField.sum('progress') })
+            .get();
+          const d = agg.data();
+          if (d.n > 0) counts[state] = d.n;
+          eecuSeconds += d.eecu ?? 0;
+          if (state === 'RUNNING' || state === 'CANCELLING') liveProgress += d.progress ?? 0;
+        }),
+      );
+      return { counts, eecuSeconds, liveProgress };
+    },
+    async listBatchChildren(batchId, opts) {
+      let q: Query = jobs.where('batchId', '==', batchId).where('batchCurrent', '==', true);
+      if (opts.states?.length) q = q.where('state', 'in', opts.states.slice(0, 30));
+      q = q.orderBy('batchIndex');
+      if (opts.afterIndex !== undefined) q = q.startAfter(opts.afterIndex);
+      const snap = await q.limit(opts.limit).get();
+      return snap.docs.map(jobFromDoc);
+    },
     async listBudgetUsages(month) {
       const snap = await budgets.where('month', '==', month).get();
       return snap.docs.map((d) => BudgetDocSchema.parse(d.data()));
@@ -275,7 +387,8 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
     async markEventsSent(ids) {
       for (let i = 0; i < ids.length; i += 500) {
         const batch = db.batch();
-        for (const id of ids.slice(i, i + 500)) batch.update(outbox.doc(id), { sent: true, sentTime: now() });
+        const sentTime = now();
+        for (const id of ids.slice(i, i + 500)) batch.update(outbox.doc(id), { sent: true, sentTime, [TTL_FIELD]: expiresAfterDays(sentTime, TTL_RETENTION_DAYS.outbox) });
         await batch.commit();
       }
     },

@@ -9,6 +9,7 @@
  * good, recorded on the job and announced with a `webhook_failed` event.
  */
 import { EVENT_TYPE_PREFIX, type CloudEvent } from './events.ts';
+import { BATCH_EVENT_PREFIX } from './batch.ts';
 import { isTerminal, WEBHOOK_ATTEMPTS_KEPT, type Job, type JobState, type WebhookAttempt } from './job.ts';
 import { nextRetryDelayMs, signWebhook } from './webhook-signature.ts';
 import { relayEvents } from './outbox.ts';
@@ -45,6 +46,10 @@ export type WebhookOutcome =
 
 /** The small body a receiver gets: references (ids, URIs), not data. */
 export function webhookBody(ev: CloudEvent): string {
+  if (ev.type.startsWith(BATCH_EVENT_PREFIX)) {
+    const { callbackUrl: _omit, ...data } = ev.data as unknown as Record<string, unknown>;
+    return JSON.stringify({ type: ev.type, id: ev.id, timestamp: ev.time, data });
+  }
   const d = ev.data;
   return JSON.stringify({
     type: ev.type,
@@ -76,6 +81,11 @@ export function createDeliverWebhook(deps: WebhookDeps) {
   const iso = (offsetMs = 0) => new Date(clock.now().getTime() + offsetMs).toISOString();
 
   function wanted(ev: CloudEvent): string | null {
+    if (ev.type.startsWith(BATCH_EVENT_PREFIX)) {
+      // A batch calls back once, when it ends (or is rejected).
+      const final = ['succeeded', 'partially_failed', 'failed', 'cancelled', 'rejected'].includes(ev.type.slice(BATCH_EVENT_PREFIX.length));
+      return !final ? 'not a final batch event' : ev.data?.callbackUrl ? null : 'batch has no callback URL';
+    }
     if (!ev.type.startsWith(EVENT_TYPE_PREFIX)) return 'not an eeport job event';
     if (ev.type.endsWith(`.${WEBHOOK_FAILED_KIND}`)) return 'webhook failures are not called back';
     if (!ev.data?.callbackUrl) return 'job has no callback URL';

@@ -140,6 +140,10 @@ export interface Job {
   lastFailure: (JobError & { failureClass: 'transient' | 'permanent'; rule: string }) | null;
   /** A QUEUED job is not released before this time (resubmission backoff). */
   notBefore: string | null;
+  /** The batch this job is a child of, its index there, and whether it still counts (false once a batch retry replaced it). */
+  batchId: string | null;
+  batchIndex: number | null;
+  batchCurrent: boolean;
   /** Incremented by every write; the number of the next event id. */
   version: number;
 }
@@ -191,6 +195,9 @@ export function newJob(init: Pick<Job, 'jobId' | 'state' | 'eeProject' | 'reques
     previousOperations: [],
     lastFailure: null,
     notBefore: null,
+    batchId: null,
+    batchIndex: null,
+    batchCurrent: true,
     rawPreview: null,
     createTime: at,
     updateTime: at,

@@ -60,6 +60,8 @@ export interface PollDeps {
   sleep?: (ms: number) => Promise<void>;
   /** Sends webhook retries whose time has come (the poller's minute tick drives the long retry schedule). */
   retryWebhooks?: () => Promise<number>;
+  /** Updates running batches' aggregates and finishes those whose children all ended. */
+  refreshBatches?: () => Promise<number>;
   /** Identifies this invocation in the lease. */
   holder: string;
 }
@@ -78,11 +80,12 @@ export interface CycleStats {
   errors: number;
   swept: number;
   webhooksRetried: number;
+  batchesFinished: number;
 }
 
 export type PollResult = { kind: 'busy'; holder: string } | { kind: 'done'; cycles: number; totals: CycleStats };
 
-const emptyStats = (): CycleStats => ({ live: 0, gets: 0, listPages: 0, updated: 0, unchanged: 0, events: 0, released: 0, redispatched: 0, lost: 0, cancelsSent: 0, errors: 0, swept: 0, webhooksRetried: 0 });
+const emptyStats = (): CycleStats => ({ live: 0, gets: 0, listPages: 0, updated: 0, unchanged: 0, events: 0, released: 0, redispatched: 0, lost: 0, cancelsSent: 0, errors: 0, swept: 0, webhooksRetried: 0, batchesFinished: 0 });
 
 /** Runs fn over items with at most n in flight. */
 async function mapLimit<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
@@ -381,6 +384,14 @@ export function createPollExports(deps: PollDeps) {
       await relayEvents(deps, events);
     }
     await releaseQueued(lease, stats);
+    if (deps.refreshBatches) {
+      try {
+        stats.batchesFinished = await deps.refreshBatches();
+      } catch (err) {
+        stats.errors++;
+        logs.pollFailed(err);
+      }
+    }
     if (deps.retryWebhooks) {
       try {
         stats.webhooksRetried = await deps.retryWebhooks();

@@ -5,6 +5,7 @@
  */
 import type { Job, JobState } from './job.ts';
 import type { BudgetUsage } from './budgets.ts';
+import type { Batch, BatchState, BatchStats } from './batch.ts';
 import type { CloudEvent } from './events.ts';
 import type { Operation } from './operation.ts';
 import type { ExportImageRequest } from './export-request.schema.ts';
@@ -70,6 +71,8 @@ export interface JobTransaction {
   setEndpoint(endpoint: WebhookEndpoint): void;
   getBudgetUsage(id: string): Promise<BudgetUsage | null>;
   setBudgetUsage(usage: BudgetUsage): void;
+  getBatch(batchId: string): Promise<Batch | null>;
+  setBatch(batch: Batch): void;
 }
 
 export interface OutboxEntry {
@@ -101,6 +104,14 @@ export interface JobStore {
   /** Outbox entries not yet relayed, oldest first. */
   listUnsentEvents(limit: number): Promise<OutboxEntry[]>;
   markEventsSent(ids: string[]): Promise<void>;
+  getBatch(batchId: string): Promise<Batch | null>;
+  listBatches(states: BatchState[], limit: number): Promise<Batch[]>;
+  /** Creates the jobs that do not exist yet (idempotent; chunked within Firestore's limits); returns how many were created. */
+  createJobsIfAbsent(jobs: Job[]): Promise<number>;
+  /** Counts by state, summed EECU and live progress of a batch's current children (aggregation queries, not reads). */
+  batchStats(batchId: string): Promise<BatchStats>;
+  /** Current children of a batch, optionally in some states, by index. */
+  listBatchChildren(batchId: string, opts: { states?: JobState[]; limit: number; afterIndex?: number }): Promise<Job[]>;
   /** This month's budget usages (for the API, CLI and dashboard). */
   listBudgetUsages(month: string): Promise<BudgetUsage[]>;
   /** Webhook deliveries waiting for a retry whose time has come, oldest first. */

@@ -1,0 +1,36 @@
+/**
+ * The api target's graph: the HTTP API over submit, cancel and the job store. Its auth
+ * settings are checked on first use, so only this target refuses to run without them.
+ */
+import { randomUUID } from 'node:crypto';
+import { apiAuthSettings, createApiAuthenticator } from '../adapters/api-auth.ts';
+import { createHttpApi } from '../adapters/http-api.ts';
+import { createApiHandler } from '../core/api-handler.ts';
+import { createApiLogEvents } from '../core/api-log-events.ts';
+import { apiOpenApiDocument } from '../core/api-openapi.ts';
+import { instanceGraph, intakePolicy, perGraph, type Graph } from './instance.ts';
+import { wireCancelJob, wireSubmitExport } from './submit.ts';
+
+const authenticator = perGraph(({ config, adapters }) => createApiAuthenticator(apiAuthSettings(config), adapters.oidcCerts ? { certs: adapters.oidcCerts } : {}));
+const openApiDocument = perGraph(() => {
+  let doc: unknown;
+  return () => (doc ??= apiOpenApiDocument());
+});
+
+export function wireApi(graph: Graph, trace?: string) {
+  const { config, adapters } = graph;
+  const logs = createApiLogEvents(adapters.logSink, trace);
+  const handler = createApiHandler({
+    submit: wireSubmitExport(graph, trace),
+    cancel: wireCancelJob(graph, trace),
+    store: adapters.store,
+    logs,
+    newId: randomUUID,
+    openApi: openApiDocument(graph),
+    settings: { intake: intakePolicy(config), maxBodyBytes: config.API_MAX_BODY_BYTES, staleSubmitSeconds: config.POLL_STALE_SUBMIT_SECONDS },
+  });
+  return createHttpApi({ handler, auth: authenticator(graph), logs });
+}
+
+/** api's handler, on this instance's graph. */
+export const api = (trace?: string) => wireApi(instanceGraph(), trace);

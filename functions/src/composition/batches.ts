@@ -1,0 +1,27 @@
+/**
+ * Batch use cases: submitted on the requests topic (and the API), refreshed and
+ * finished by the poller. Shared by the submit, poll and api targets.
+ */
+import { createLogEvents } from '../core/log-events.ts';
+import { createBatches } from '../core/batches.ts';
+import { intakePolicy, type Graph } from './instance.ts';
+import { createCancelJob } from '../core/cancel-job.ts';
+
+export function wireBatches(graph: Graph, trace?: string) {
+  const { config, adapters } = graph;
+  const policy = intakePolicy(config);
+  return createBatches({
+    store: adapters.store,
+    publisher: adapters.publisher,
+    clock: adapters.clock,
+    logs: createLogEvents(adapters.logSink, trace),
+    // Built here, not through submit.ts, which wires batches itself.
+    cancel: createCancelJob({ ...adapters, logs: createLogEvents(adapters.logSink, trace), settings: { eventSource: config.eventSource } }),
+    settings: {
+      eventSource: config.eventSource,
+      defaultEeProject: config.EE_PROJECT,
+      allowedEeProjects: config.EE_ALLOWED_PROJECTS,
+      ...(policy.callbackPolicy ? { callbackPolicy: policy.callbackPolicy } : {}),
+    },
+  });
+}

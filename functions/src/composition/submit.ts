@@ -1,0 +1,47 @@
+/**
+ * The submitExport target's graph: everything that arrives on the requests topic —
+ * submits, and cancels (attribute action=cancel). Also the submit and cancel use cases
+ * the other targets reuse.
+ */
+import { createLogEvents } from '../core/log-events.ts';
+import { createSubmitExport } from '../core/submit-export.ts';
+import { createCancelJob } from '../core/cancel-job.ts';
+import { createRequestMessageHandler } from '../core/request-message.ts';
+import { instanceGraph, intakePolicy, type Graph } from './instance.ts';
+import { wireBatches } from './batches.ts';
+
+export function wireSubmitExport({ config, adapters }: Graph, trace?: string) {
+  const { store, ee, publisher, clock, logSink } = adapters;
+  return createSubmitExport({
+    store,
+    ee,
+    publisher,
+    clock,
+    logs: createLogEvents(logSink, trace),
+    settings: {
+      eventSource: config.eventSource,
+      maxInFlightPerProject: config.MAX_IN_FLIGHT_PER_PROJECT,
+      submitLeaseMs: config.SUBMIT_LEASE_SECONDS * 1000,
+      budgets: config.EECU_BUDGETS,
+      intake: intakePolicy(config),
+    },
+  });
+}
+
+export function wireCancelJob({ config, adapters }: Graph, trace?: string) {
+  const { store, ee, publisher, clock, logSink } = adapters;
+  return createCancelJob({ store, ee, publisher, clock, logs: createLogEvents(logSink, trace), settings: { eventSource: config.eventSource } });
+}
+
+export function wireRequestMessages(graph: Graph, trace?: string) {
+  return createRequestMessageHandler({
+    submit: wireSubmitExport(graph, trace),
+    cancel: wireCancelJob(graph, trace),
+    batches: wireBatches(graph, trace),
+    logs: createLogEvents(graph.adapters.logSink, trace),
+    defaultEeProject: graph.config.EE_PROJECT,
+  });
+}
+
+/** submitExport's handler, on this instance's graph. */
+export const requestMessages = (trace?: string) => wireRequestMessages(instanceGraph(), trace);

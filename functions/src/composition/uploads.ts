@@ -1,0 +1,23 @@
+/**
+ * The onObjectFinalized target's graph: finalized Cloud Storage objects that an upload
+ * rule claims become jobs, through the same intake and submit as the requests topic.
+ */
+import { createSubmitUpload } from '../core/submit-upload.ts';
+import { createUploadLogEvents } from '../core/upload-log-events.ts';
+import { createUploadRouter } from '../core/upload-rules.ts';
+import { instanceGraph, intakePolicy, perGraph, type Graph } from './instance.ts';
+import { wireSubmitExport } from './submit.ts';
+
+const uploadRouter = perGraph((graph) => createUploadRouter(graph.config.uploadRules));
+
+export function wireUploads(graph: Graph, trace?: string) {
+  return createSubmitUpload({
+    submit: wireSubmitExport(graph, trace),
+    logs: createUploadLogEvents(graph.adapters.logSink, trace),
+    router: uploadRouter(graph),
+    intake: intakePolicy(graph.config),
+  });
+}
+
+/** onObjectFinalized's handler, on this instance's graph. */
+export const uploads = (trace?: string) => wireUploads(instanceGraph(), trace);

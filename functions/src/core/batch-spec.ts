@@ -1,0 +1,148 @@
+/**
+ * Batches: one message (or API call) describing many exports — an explicit list, a
+ * template fanned out over values (dates, asset ids), or a template over a tiling of a
+ * region that eeport computes (each tile its own `grid`, file names from the tile
+ * index). The whole batch is expanded and validated up front: it is accepted whole or
+ * rejected whole, with the reasons.
+ */
+import { z } from 'zod';
+import { parseExportRequest, type ExportImageRequest } from './export-request.schema.ts';
+import { CallbackUrlSchema, EeProjectSchema, LabelsSchema } from './envelope.schema.ts';
+import type { Issue } from './intake.ts';
+
+export const MAX_BATCH_CHILDREN = 10_000;
+
+const jsonObject = z.record(z.string(), z.unknown());
+
+const RegionSchema = z
+  .strictObject({ west: z.number(), south: z.number(), east: z.number(), north: z.number() })
+  .refine((r) => r.east > r.west && r.north > r.south, 'east must exceed west and north must exceed south');
+
+export const BatchSpecSchema = z
+  .strictObject({
+    batchId: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'batchId: 1–100 letters, digits, _ or -').optional().describe('Idempotency key of the batch'),
+    description: z.string().max(200).optional(),
+    eeProject: EeProjectSchema.optional(),
+    labels: LabelsSchema.optional(),
+    callbackUrl: CallbackUrlSchema.optional().describe('Called once, when the last child ends'),
+    requests: z.array(jsonObject).min(1).max(MAX_BATCH_CHILDREN).optional(),
+    template: jsonObject.optional().describe('An ExportImageRequest whose strings may hold {{value}}, {{index}}, {{tile}}, {{row}}, {{col}}'),
+    fanOut: z.strictObject({ values: z.array(z.union([z.string(), z.number()])).min(1).max(MAX_BATCH_CHILDREN) }).optional(),
+    tiles: z
+      .strictObject({
+        region: RegionSchema,
+        crsCode: z.string().min(1).default('EPSG:4326'),
+        /** CRS units per pixel. */
+        scale: z.number().positive(),
+        tileWidth: z.number().int().positive().max(100_000),
+        tileHeight: z.number().int().positive().max(100_000),
+      })
+      .optional(),
+  })
+  .superRefine((b, ctx) => {
+    const kinds = [b.requests ? 'requests' : null, b.fanOut ? 'fanOut' : null, b.tiles ? 'tiles' : null].filter(Boolean);
+    if (kinds.length !== 1) ctx.addIssue({ code: 'custom', message: `exactly one of requests, fanOut or tiles is required (got ${kinds.join(', ') || 'none'})`, path: [] });
+    if ((b.fanOut || b.tiles) && !b.template) ctx.addIssue({ code: 'custom', message: 'fanOut and tiles need a template', path: ['template'] });
+    if (b.requests && b.template) ctx.addIssue({ code: 'custom', message: 'a template goes with fanOut or tiles, not with requests', path: ['template'] });
+  });
+export type BatchSpec = z.output<typeof BatchSpecSchema>;
+
+/** Replaces {{name}} in every string of a JSON value. */
+export function fillPlaceholders(value: unknown, vars: Record<string, string>): unknown {
+  if (typeof value === 'string') return value.replace(/\{\{(\w+)\}\}/g, (m, k: string) => (k in vars ? vars[k]! : m));
+  if (Array.isArray(value)) return value.map((v) => fillPlaceholders(v, vars));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fillPlaceholders(v, vars)]));
+  return value;
+}
+
+export interface Tile {
+  row: number;
+  col: number;
+  width: number;
+  height: number;
+  translateX: number;
+  translateY: number;
+}
+
+export function tileCount(t: NonNullable<BatchSpec['tiles']>): number {
+  return Math.ceil(Math.ceil((t.region.east - t.region.west) / t.scale) / t.tileWidth) * Math.ceil(Math.ceil((t.region.north - t.region.south) / t.scale) / t.tileHeight);
+}
+
+/** The tile grid over a region, row-major from the north-west corner; edge tiles are cut to the region. */
+export function tileGrid(t: NonNullable<BatchSpec['tiles']>): Tile[] {
+  const totalW = Math.ceil((t.region.east - t.region.west) / t.scale);
+  const totalH = Math.ceil((t.region.north - t.region.south) / t.scale);
+  const cols = Math.ceil(totalW / t.tileWidth);
+  const rows = Math.ceil(totalH / t.tileHeight);
+  const tiles: Tile[] = [];
+  for (let row = 0; row < rows; row++) {
+    for (let col = 0; col < cols; col++) {
+      tiles.push({
+        row,
+        col,
+        width: Math.min(t.tileWidth, totalW - col * t.tileWidth),
+        height: Math.min(t.tileHeight, totalH - row * t.tileHeight),
+        translateX: t.region.west + col * t.tileWidth * t.scale,
+        translateY: t.region.north - row * t.tileHeight * t.scale,
+      });
+    }
+  }
+  return tiles;
+}
+
+/** Puts the tile index into the file name or asset id unless the template's destination already does. */
+function nameByTile(req: Record<string, unknown>, tileId: string, destinationText: string): Record<string, unknown> {
+  if (/\{\{(tile|row|col|index)\}\}/.test(destinationText)) return req;
+  const out = structuredClone(req) as Record<string, Record<string, Record<string, unknown>>>;
+  const file = out.fileExportOptions;
+  if (file) {
+    for (const d of ['cloudStorageDestination', 'gcsDestination', 'driveDestination']) {
+      if (file[d]) file[d] = { ...file[d], filenamePrefix: `${(file[d].filenamePrefix as string | undefined) ?? 'tile'}_${tileId}` };
+    }
+  }
+  const asset = out.assetExportOptions?.earthEngineDestination as { name?: string } | undefined;
+  if (asset?.name) asset.name = `${asset.name}_${tileId}`;
+  return out;
+}
+
+export type BatchExpansion = { ok: true; spec: BatchSpec; children: ExportImageRequest[] } | { ok: false; errors: Issue[] };
+
+const MAX_ERRORS = 50;
+
+/** Parses, expands and validates a whole batch. Never throws on bad input. */
+export function expandBatch(input: unknown): BatchExpansion {
+  const parsed = BatchSpecSchema.safeParse(input);
+  if (!parsed.success) return { ok: false, errors: parsed.error.issues.slice(0, MAX_ERRORS).map((i) => ({ path: ['batch', ...i.path.map(String)].join('.'), message: i.message })) };
+  const spec = parsed.data;
+  let raw: unknown[];
+  if (spec.requests) raw = spec.requests;
+  else if (spec.fanOut) raw = spec.fanOut.values.map((v, i) => fillPlaceholders(spec.template, { value: String(v), index: String(i) }));
+  else {
+    const count = tileCount(spec.tiles!);
+    if (count > MAX_BATCH_CHILDREN) return { ok: false, errors: [{ path: 'batch.tiles', message: `the tiling makes ${count} tiles; at most ${MAX_BATCH_CHILDREN}` }] };
+    const tiles = tileGrid(spec.tiles!);
+    const text = JSON.stringify([spec.template?.fileExportOptions, spec.template?.assetExportOptions]);
+    raw = tiles.map((t, i) => {
+      const id = `r${t.row}-c${t.col}`;
+      const filled = fillPlaceholders(spec.template, { tile: id, row: String(t.row), col: String(t.col), index: String(i) }) as Record<string, unknown>;
+      return {
+        ...nameByTile(filled, id, text),
+        grid: {
+          dimensions: { width: t.width, height: t.height },
+          affineTransform: { scaleX: spec.tiles!.scale, shearX: 0, translateX: t.translateX, shearY: 0, scaleY: -spec.tiles!.scale, translateY: t.translateY },
+          crsCode: spec.tiles!.crsCode,
+        },
+      };
+    });
+  }
+  const children: ExportImageRequest[] = [];
+  const errors: Issue[] = [];
+  raw.forEach((r, i) => {
+    const c = parseExportRequest(r);
+    if (c.ok) children.push(c.value);
+    else if (errors.length < MAX_ERRORS) errors.push(...c.errors.slice(0, MAX_ERRORS - errors.length).map((e) => ({ path: `batch.children[${i}]${e.path ? `.${e.path}` : ''}`, message: e.message })));
+  });
+  if (errors.length) return { ok: false, errors };
+  if (children.length > MAX_BATCH_CHILDREN) return { ok: false, errors: [{ path: 'batch', message: `at most ${MAX_BATCH_CHILDREN} children` }] };
+  return { ok: true, spec, children };
+}

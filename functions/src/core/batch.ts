@@ -1,0 +1,87 @@
+/**
+ * A batch's own document: its state, aggregate progress, counts by child state, summed
+ * EECU, and its destination URIs. Children are ordinary jobs (same states, idempotency,
+ * queueing and events) carrying `batchId`.
+ */
+import type { JobState } from './job.ts';
+import type { CloudEvent } from './events.ts';
+
+export const BATCH_STATES = ['WRITING', 'RUNNING', 'SUCCEEDED', 'PARTIALLY_FAILED', 'FAILED', 'CANCELLED', 'REJECTED'] as const;
+export type BatchState = (typeof BATCH_STATES)[number];
+export const FINAL_BATCH_STATES: ReadonlySet<BatchState> = new Set(['SUCCEEDED', 'PARTIALLY_FAILED', 'FAILED', 'CANCELLED', 'REJECTED']);
+
+export const BATCH_EVENT_PREFIX = 'dev.eeport.batch.v1.';
+
+export interface Batch {
+  batchId: string;
+  state: BatchState;
+  eeProject: string;
+  description: string | null;
+  labels: Record<string, string>;
+  callbackUrl: string | null;
+  identity: string;
+  total: number;
+  /** Children written so far (a batch is written in chunks; WRITING until all are). */
+  written: number;
+  counts: Partial<Record<JobState, number>>;
+  /** 0..1 over all children: finished ones count as 1. */
+  progress: number;
+  eecuSeconds: number;
+  destinationUris: string[];
+  destinationUrisTruncated: boolean;
+  error: { code: string; message: string; details?: { path: string; message: string }[] } | null;
+  cancelRequestedAt: string | null;
+  retries: number;
+  createTime: string;
+  updateTime: string;
+  endTime: string | null;
+  version: number;
+}
+
+export interface BatchStats {
+  counts: Partial<Record<JobState, number>>;
+  eecuSeconds: number;
+  /** Sum of progress over children still running. */
+  liveProgress: number;
+}
+
+export const MAX_BATCH_URIS = 1000;
+
+/** The final state once every child has ended. */
+export function finalBatchState(b: Pick<Batch, 'cancelRequestedAt'>, counts: BatchStats['counts']): BatchState {
+  const ok = counts.SUCCEEDED ?? 0;
+  const bad = (counts.FAILED ?? 0) + (counts.REJECTED ?? 0);
+  const cancelled = counts.CANCELLED ?? 0;
+  if (b.cancelRequestedAt || (cancelled > 0 && ok === 0 && bad === 0)) return 'CANCELLED';
+  if (bad === 0 && cancelled === 0) return 'SUCCEEDED';
+  return ok > 0 ? 'PARTIALLY_FAILED' : 'FAILED';
+}
+
+export function batchEvent(b: Batch, source: string, kind: string): CloudEvent {
+  return {
+    specversion: '1.0',
+    id: `batch.${b.batchId}.${b.version}`,
+    source,
+    type: `${BATCH_EVENT_PREFIX}${kind}`,
+    subject: b.batchId,
+    time: b.updateTime,
+    datacontenttype: 'application/json',
+    data: {
+      batchId: b.batchId,
+      state: b.state,
+      eeProject: b.eeProject,
+      description: b.description,
+      labels: b.labels,
+      total: b.total,
+      counts: b.counts,
+      progress: b.progress,
+      eecuSeconds: b.eecuSeconds,
+      destinationUris: b.destinationUris.slice(0, 100),
+      destinationUrisTruncated: b.destinationUrisTruncated || b.destinationUris.length > 100,
+      error: b.error,
+      callbackUrl: b.callbackUrl,
+      createTime: b.createTime,
+      endTime: b.endTime,
+    } as never,
+  };
+}

@@ -1,0 +1,287 @@
+/**
+ * Batch use cases: submit (validate whole, write children in chunks as QUEUED jobs),
+ * refresh (aggregate children, finish with one completion event), cancel (cancel the
+ * live children), retry (resubmit only children that failed for transient reasons).
+ *
+ * Children start QUEUED and are released by the poller through the same admission
+ * control as every job, so a 10,000-part batch never trips Earth Engine's queue cap.
+ * Children carry no callback URL: the batch calls back once, when its last child ends.
+ */
+import { expandBatch } from './batch-spec.ts';
+import { batchEvent, FINAL_BATCH_STATES, MAX_BATCH_URIS, finalBatchState, type Batch } from './batch.ts';
+import { derivedRequestId, identityString, jobIdFor, type IdentityKey } from './ids.ts';
+import { isTerminal, LIVE_STATES, newJob, type Job, type JobSource } from './job.ts';
+import { SubmitOptionsSchema } from './envelope.schema.ts';
+import { checkCallbackUrl, type CallbackUrlPolicy } from './callback-url-policy.ts';
+import { relayEvents } from './outbox.ts';
+import type { CloudEvent } from './events.ts';
+import type { Clock, EventPublisher, JobStore } from './ports.ts';
+import type { LogEvents } from './log-events.ts';
+import type { CancelJob } from './cancel-job.ts';
+import type { Issue } from './intake.ts';
+
+export interface BatchDeps {
+  store: JobStore;
+  publisher: EventPublisher;
+  clock: Clock;
+  logs: LogEvents;
+  cancel: CancelJob;
+  settings: {
+    eventSource: string;
+    defaultEeProject: string;
+    allowedEeProjects: readonly string[];
+    callbackPolicy?: CallbackUrlPolicy;
+  };
+}
+
+export type BatchSubmitOutcome = { kind: 'accepted' | 'duplicate' | 'rejected'; batch: Batch };
+
+export function createBatches(deps: BatchDeps) {
+  const { store, clock, settings } = deps;
+  const iso = () => clock.now().toISOString();
+
+  function emptyBatch(batchId: string, identity: string, init: Partial<Batch>): Batch {
+    const now = iso();
+    return {
+      batchId,
+      state: 'WRITING',
+      eeProject: settings.defaultEeProject,
+      description: null,
+      labels: {},
+      callbackUrl: null,
+      identity,
+      total: 0,
+      written: 0,
+      counts: {},
+      progress: 0,
+      eecuSeconds: 0,
+      destinationUris: [],
+      destinationUrisTruncated: false,
+      error: null,
+      cancelRequestedAt: null,
+      retries: 0,
+      createTime: now,
+      updateTime: now,
+      endTime: null,
+      version: 1,
+      ...init,
+    };
+  }
+
+  async function reject(batchId: string, identity: string, errors: Issue[], init: Partial<Batch>): Promise<BatchSubmitOutcome> {
+    const r = await store.transact(async (tx) => {
+      const existing = await tx.getBatch(batchId);
+      if (existing) return { kind: 'duplicate' as const, batch: existing, events: [] as CloudEvent[] };
+      const batch = emptyBatch(batchId, identity, {
+        ...init,
+        state: 'REJECTED',
+        endTime: iso(),
+        error: { code: 'BATCH.INVALID', message: errors.map((e) => `${e.path}: ${e.message}`).join('; ').slice(0, 2000), details: errors.slice(0, 50) },
+      });
+      tx.setBatch(batch);
+      const events = [batchEvent(batch, settings.eventSource, 'rejected')];
+      tx.addEvents(events);
+      return { kind: 'rejected' as const, batch, events };
+    });
+    await relayEvents(deps, r.events);
+    return { kind: r.kind, batch: r.batch };
+  }
+
+  /**
+   * Submits a batch body `{batch: {...}}`. `fallback` identifies the delivery when the
+   * batch names no batchId, so a redelivered message lands on the same batch.
+   */
+  async function submitBatch(spec: unknown, fallback: IdentityKey, source: JobSource): Promise<BatchSubmitOutcome> {
+    const key = (spec as { batchId?: unknown } | null)?.batchId;
+    const identity: IdentityKey = typeof key === 'string' && key ? { kind: 'key', key: `batch:${key}` } : fallback;
+    const batchId = jobIdFor(identity);
+    const expansion = expandBatch(spec);
+    if (!expansion.ok) return reject(batchId, identityString(identity), expansion.errors, {});
+    const { spec: b, children } = expansion;
+    const opts = SubmitOptionsSchema.safeParse({ eeProject: b.eeProject, labels: b.labels, callbackUrl: b.callbackUrl });
+    const eeProject = b.eeProject ?? settings.defaultEeProject;
+    const init: Partial<Batch> = { eeProject, description: b.description ?? null, labels: b.labels ?? {}, callbackUrl: b.callbackUrl ?? null, total: children.length };
+    const problems: Issue[] = opts.success ? [] : opts.error.issues.map((i) => ({ path: `batch.${i.path.join('.')}`, message: i.message }));
+    if (b.callbackUrl) {
+      const c = checkCallbackUrl(b.callbackUrl, settings.callbackPolicy ?? { allowHttp: false, allowLoopback: false });
+      if (!c.ok) problems.push({ path: 'batch.callbackUrl', message: `refused: ${c.reasons.join('; ')}` });
+    }
+    if (settings.allowedEeProjects.length && !settings.allowedEeProjects.includes(eeProject)) problems.push({ path: 'batch.eeProject', message: `Earth Engine project "${eeProject}" is not one this deployment serves` });
+    if (problems.length) return reject(batchId, identityString(identity), problems, { ...init, callbackUrl: null });
+
+    const start = await store.transact(async (tx) => {
+      const existing = await tx.getBatch(batchId);
+      if (existing && existing.state !== 'WRITING') return { batch: existing, go: false };
+      const batch = existing ?? emptyBatch(batchId, identityString(identity), init);
+      if (!existing) tx.setBatch(batch);
+      return { batch, go: true };
+    });
+    if (!start.go) return { kind: 'duplicate', batch: start.batch };
+
+    // Written in chunks; a crash part-way leaves WRITING, and the redelivery writes the rest (creates are idempotent).
+    const now = iso();
+    const jobs: Job[] = children.map((request, i) => {
+      const jobId = jobIdFor({ kind: 'key', key: `batch:${batchId}#${i}` });
+      return newJob(
+        {
+          jobId,
+          state: 'QUEUED',
+          eeProject,
+          request,
+          requestId: request.requestId ?? derivedRequestId(jobId),
+          identity: `batch:${batchId}#${i}`,
+          labels: { ...(b.labels ?? {}) },
+          callbackUrl: null,
+          source,
+          batchId,
+          batchIndex: i,
+          queuedReason: 'batch child: released by the poller as in-flight slots free',
+        },
+        now,
+      );
+    });
+    for (let i = 0; i < jobs.length; i += 1000) {
+      await store.createJobsIfAbsent(jobs.slice(i, i + 1000));
+    }
+    const r = await store.transact(async (tx) => {
+      const cur = await tx.getBatch(batchId);
+      if (!cur || cur.state !== 'WRITING') return { batch: cur ?? start.batch, events: [] as CloudEvent[], kind: 'duplicate' as const };
+      const batch: Batch = { ...cur, state: 'RUNNING', written: jobs.length, counts: { QUEUED: jobs.length }, updateTime: iso(), version: cur.version + 1 };
+      tx.setBatch(batch);
+      const events = [batchEvent(batch, settings.eventSource, 'submitted')];
+      tx.addEvents(events);
+      return { batch, events, kind: 'accepted' as const };
+    });
+    await relayEvents(deps, r.events);
+    return { kind: r.kind, batch: r.batch };
+  }
+
+  /** Brings running batches' aggregates up to date and finishes those whose children have all ended. */
+  async function refreshBatches(limit = 50): Promise<number> {
+    let finished = 0;
+    for (const b of await store.listBatches(['RUNNING'], limit)) {
+      const stats = await store.batchStats(b.batchId);
+      const ended = Object.entries(stats.counts).reduce((n, [s, c]) => n + (isTerminal(s as Job['state']) ? (c ?? 0) : 0), 0);
+      const done = ended >= b.total;
+      let uris: string[] = [];
+      let truncated = false;
+      if (done) {
+        const ok = await store.listBatchChildren(b.batchId, { states: ['SUCCEEDED'], limit: MAX_BATCH_URIS + 1 });
+        uris = ok.flatMap((j) => j.destinationUris);
+        truncated = ok.length > MAX_BATCH_URIS || uris.length > MAX_BATCH_URIS;
+        uris = uris.slice(0, MAX_BATCH_URIS);
+      }
+      const r = await store.transact(async (tx) => {
+        const cur = await tx.getBatch(b.batchId);
+        if (!cur || cur.state !== 'RUNNING') return [] as CloudEvent[];
+        const progress = b.total ? Math.min(1, (ended + stats.liveProgress) / b.total) : 1;
+        const same = JSON.stringify(cur.counts) === JSON.stringify(stats.counts) && cur.eecuSeconds === stats.eecuSeconds && cur.progress === progress;
+        if (same && !done) return [] as CloudEvent[];
+        const next: Batch = { ...cur, counts: stats.counts, eecuSeconds: stats.eecuSeconds, progress, updateTime: iso(), version: cur.version + 1 };
+        if (!done) {
+          tx.setBatch(next);
+          return [] as CloudEvent[];
+        }
+        const state = finalBatchState(cur, stats.counts);
+        const final: Batch = { ...next, state, progress: 1, endTime: iso(), destinationUris: uris, destinationUrisTruncated: truncated };
+        tx.setBatch(final);
+        const events = [batchEvent(final, settings.eventSource, state.toLowerCase())];
+        tx.addEvents(events);
+        return events;
+      });
+      if (r.length) finished++;
+      await relayEvents(deps, r);
+    }
+    return finished;
+  }
+
+  /** Cancels every live or queued child; the batch ends CANCELLED once they have all ended. */
+  async function cancelBatch(batchId: string): Promise<{ kind: 'not-found' } | { kind: 'already-final' | 'cancelling'; batch: Batch; children: number }> {
+    const marked = await store.transact(async (tx) => {
+      const cur = await tx.getBatch(batchId);
+      if (!cur) return null;
+      if (FINAL_BATCH_STATES.has(cur.state)) return { batch: cur, final: true };
+      const next: Batch = { ...cur, cancelRequestedAt: cur.cancelRequestedAt ?? iso(), updateTime: iso(), version: cur.version + 1 };
+      tx.setBatch(next);
+      return { batch: next, final: false };
+    });
+    if (!marked) return { kind: 'not-found' };
+    if (marked.final) return { kind: 'already-final', batch: marked.batch, children: 0 };
+    let n = 0;
+    let afterIndex: number | undefined;
+    for (;;) {
+      const page = await store.listBatchChildren(batchId, { states: ['QUEUED', ...LIVE_STATES], limit: 200, ...(afterIndex !== undefined ? { afterIndex } : {}) });
+      if (!page.length) break;
+      for (const child of page) {
+        await deps.cancel.cancelJob(child.jobId, `batch ${batchId} cancelled`);
+        n++;
+      }
+      afterIndex = page[page.length - 1]!.batchIndex!;
+    }
+    return { kind: 'cancelling', batch: marked.batch, children: n };
+  }
+
+  /**
+   * Resubmits only the children that failed for a transient reason: each is replaced by
+   * a fresh child (the failed job stays FAILED — terminal states never change) with a
+   * new requestId, and the batch runs again until they end.
+   */
+  async function retryBatch(batchId: string): Promise<{ kind: 'not-found' } | { kind: 'nothing-to-retry' | 'retrying'; batch: Batch; children: number }> {
+    const batch = await store.getBatch(batchId);
+    if (!batch) return { kind: 'not-found' };
+    const failed: Job[] = [];
+    let afterIndex: number | undefined;
+    for (;;) {
+      const page = await store.listBatchChildren(batchId, { states: ['FAILED'], limit: 500, ...(afterIndex !== undefined ? { afterIndex } : {}) });
+      if (!page.length) break;
+      failed.push(...page.filter((j) => j.lastFailure?.failureClass === 'transient'));
+      afterIndex = page[page.length - 1]!.batchIndex!;
+    }
+    if (!failed.length) return { kind: 'nothing-to-retry', batch, children: 0 };
+    const retryNo = batch.retries + 1;
+    let replaced = 0;
+    for (const old of failed) {
+      const done = await store.transact(async (tx) => {
+        const cur = await tx.getJob(old.jobId);
+        if (!cur || !cur.batchCurrent || cur.state !== 'FAILED') return false;
+        const jobId = jobIdFor({ kind: 'key', key: `batch:${batchId}#${cur.batchIndex}#retry${retryNo}` });
+        if (await tx.getJob(jobId)) return false;
+        tx.updateJob({ ...cur, batchCurrent: false, updateTime: iso(), version: cur.version + 1 });
+        tx.createJob(
+          newJob(
+            {
+              jobId,
+              state: 'QUEUED',
+              eeProject: cur.eeProject,
+              request: cur.request,
+              requestId: derivedRequestId(jobId),
+              identity: `batch:${batchId}#${cur.batchIndex}#retry${retryNo}`,
+              labels: cur.labels,
+              callbackUrl: null,
+              source: cur.source,
+              batchId,
+              batchIndex: cur.batchIndex,
+              previousOperations: [...cur.previousOperations, ...(cur.operationName ? [cur.operationName] : [])].slice(-20),
+              lastFailure: cur.lastFailure,
+              queuedReason: `batch retry ${retryNo}: resubmitting a transient failure`,
+            },
+            iso(),
+          ),
+        );
+        return true;
+      });
+      if (done) replaced++;
+    }
+    const r = await store.transact(async (tx) => {
+      const cur = (await tx.getBatch(batchId))!;
+      const next: Batch = { ...cur, state: 'RUNNING', retries: retryNo, endTime: null, updateTime: iso(), version: cur.version + 1 };
+      tx.setBatch(next);
+      return next;
+    });
+    return { kind: 'retrying', batch: r, children: replaced };
+  }
+
+  return { submitBatch, refreshBatches, cancelBatch, retryBatch };
+}
+
+export type Batches = ReturnType<typeof createBatches>;
