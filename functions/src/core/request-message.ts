@@ -7,8 +7,8 @@
  */
 import { JOB_ID_PATTERN, jobIdFor } from './ids.ts';
 import type { IncomingMessage } from './intake.ts';
-import type { SubmitExport, SubmitOutcome } from './submit-export.ts';
-import type { CancelJob, CancelOutcome } from './cancel-job.ts';
+import type { SubmitExport } from './submit-export.ts';
+import type { CancelJob } from './cancel-job.ts';
 import type { LogEvents } from './log-events.ts';
 import type { Batches } from './batches.ts';
 
