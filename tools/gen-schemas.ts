@@ -1,6 +1,7 @@
 /**
- * Writes the generated files: the JSON Schemas in docs/schemas/ (from the zod schemas)
- * and infra/firestore.indexes.json (from the index list kept next to the queries).
+ * Writes the generated files: the JSON Schemas in docs/schemas/ and the HTTP API's
+ * docs/openapi.json (from the zod schemas), and infra/firestore.indexes.json (from the
+ * index list kept next to the queries).
  *
  *   npx tsx tools/gen-schemas.ts
  *
@@ -13,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { EXPORT_REQUEST_SCHEMA_ID, exportRequestJsonSchema } from '../functions/src/core/export-request.schema.ts';
 import { submitEnvelopeJsonSchema } from '../functions/src/core/envelope.schema.ts';
 import { FIRESTORE_INDEXES } from '../functions/src/adapters/job-store.firestore.ts';
+import { apiOpenApiDocument } from '../functions/src/core/api-openapi.ts';
+import { uploadRulesJsonSchema } from '../functions/src/core/upload-rules.ts';
 
 /** Firestore's index file format, from the list the queries document next to themselves. */
 export function firestoreIndexes() {
@@ -20,7 +23,8 @@ export function firestoreIndexes() {
     indexes: FIRESTORE_INDEXES.map((ix) => ({
       collectionGroup: ix.collection,
       queryScope: 'COLLECTION',
-      fields: ix.fields.map(([fieldPath, order]) => ({ fieldPath, order })),
+      // CONTAINS marks an array field queried with array-contains; the file format calls that arrayConfig.
+      fields: ix.fields.map(([fieldPath, order]) => (order === 'CONTAINS' ? { fieldPath, arrayConfig: order } : { fieldPath, order })),
     })),
     fieldOverrides: [],
   };
@@ -33,6 +37,8 @@ export const GENERATED_SCHEMAS: readonly { file: string; build: () => unknown }[
   { file: 'docs/schemas/export-image-request.schema.json', build: exportRequestJsonSchema },
   { file: 'infra/firestore.indexes.json', build: firestoreIndexes },
   { file: 'docs/schemas/submit-envelope.schema.json', build: () => submitEnvelopeJsonSchema(EXPORT_REQUEST_SCHEMA_ID) },
+  { file: 'docs/openapi.json', build: apiOpenApiDocument },
+  { file: 'docs/schemas/upload-rules.schema.json', build: () => uploadRulesJsonSchema() },
 ];
 
 /** The exact file content: two-space JSON with a final newline, so output is stable. */

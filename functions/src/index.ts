@@ -4,4 +4,6 @@
  */
 import './entry/submit-export.entry.ts';
 import './entry/poll-exports.entry.ts';
+import './entry/on-object-finalized.entry.ts';
 import './entry/deliver-webhook.entry.ts';
+import './entry/api.entry.ts';

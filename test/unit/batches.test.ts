@@ -36,6 +36,10 @@ describe('batch expansion', () => {
     expect((c.fileExportOptions as { cloudStorageDestination: { filenamePrefix: string } }).cloudStorageDestination.filenamePrefix).toBe('tiles/t_r1-c1');
   });
 
+  it('is not fooled by floating point: 0.4° at 0.001°/px is 400 px, not 401', () => {
+    expect(tileGrid({ region: { west: 10, south: 45, east: 10.4, north: 45.25 }, crsCode: 'EPSG:4326', scale: 0.001, tileWidth: 10, tileHeight: 10 })).toHaveLength(1000);
+  });
+
   it.each([
     [{ requests: [assetLoadRequest(), { expression: 5 }] }, /batch\.children\[1\]\.expression/],
     [{ requests: [] }, /batch\.requests/],

@@ -13,6 +13,7 @@ const PushSchema = z.object({
     messageId: z.string().optional(),
     message_id: z.string().optional(),
   }),
+  subscription: z.string().optional(),
 });
 
 export interface CloudEventLike {
@@ -23,7 +24,10 @@ export interface CloudEventLike {
 }
 
 export function incomingFromCloudEvent(event: CloudEventLike): IncomingMessage {
-  const parsed = PushSchema.safeParse(event.data);
+  // Our own push subscriptions (infra/) deliver raw Pub/Sub pushes, which the functions
+  // framework turns into this CloudEvent; a message without data it does not recognise,
+  // and hands over the push body itself as the event.
+  const parsed = PushSchema.safeParse(event.data ?? event);
   if (!parsed.success) return { data: null, attributes: {}, messageId: event.id, eventSource: event.source };
   const m = parsed.data.message;
   return {
@@ -31,7 +35,7 @@ export function incomingFromCloudEvent(event: CloudEventLike): IncomingMessage {
     attributes: m.attributes ?? {},
     // Redeliveries keep the message id; the CloudEvent id equals it for Pub/Sub triggers.
     messageId: m.messageId ?? m.message_id ?? event.id,
-    eventSource: event.source,
+    eventSource: event.source ?? `//pubsub.googleapis.com/${parsed.data.subscription ?? ''}`,
   };
 }
 

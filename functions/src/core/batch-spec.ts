@@ -64,14 +64,17 @@ export interface Tile {
   translateY: number;
 }
 
+/** Pixels across a span; the tolerance keeps 0.4 / 0.001 = 400.00000000000006 from becoming 401. */
+const pixels = (span: number, scale: number) => Math.ceil(span / scale - 1e-9);
+
 export function tileCount(t: NonNullable<BatchSpec['tiles']>): number {
-  return Math.ceil(Math.ceil((t.region.east - t.region.west) / t.scale) / t.tileWidth) * Math.ceil(Math.ceil((t.region.north - t.region.south) / t.scale) / t.tileHeight);
+  return Math.ceil(pixels(t.region.east - t.region.west, t.scale) / t.tileWidth) * Math.ceil(pixels(t.region.north - t.region.south, t.scale) / t.tileHeight);
 }
 
 /** The tile grid over a region, row-major from the north-west corner; edge tiles are cut to the region. */
 export function tileGrid(t: NonNullable<BatchSpec['tiles']>): Tile[] {
-  const totalW = Math.ceil((t.region.east - t.region.west) / t.scale);
-  const totalH = Math.ceil((t.region.north - t.region.south) / t.scale);
+  const totalW = pixels(t.region.east - t.region.west, t.scale);
+  const totalH = pixels(t.region.north - t.region.south, t.scale);
   const cols = Math.ceil(totalW / t.tileWidth);
   const rows = Math.ceil(totalH / t.tileHeight);
   const tiles: Tile[] = [];

@@ -5,7 +5,7 @@
  * ten minutes. Throws only when the attempt could not even be recorded.
  */
 import * as ff from '@google-cloud/functions-framework';
-import { services } from '../composition-root.ts';
+import { deliverWebhook } from '../composition/webhook.ts';
 import { eventFromPush } from '../adapters/event-message.ts';
 import { traceOf } from '../adapters/pubsub-message.ts';
 import { createCloudLoggingSink } from '../adapters/log-sink.cloud-logging.ts';
@@ -17,5 +17,5 @@ ff.cloudEvent('deliverWebhook', async (event: ff.CloudEvent<unknown>) => {
     createCloudLoggingSink().write({ severity: 'ERROR', event: 'webhook.bad_event', message: `Ignored message ${event.id} on the events topic: ${parsed.reason}` });
     return;
   }
-  await services().deliverWebhook(traceOf(event)).onEvent(parsed.event);
+  await deliverWebhook(traceOf(event)).onEvent(parsed.event);
 });

@@ -5,16 +5,15 @@
  * retries.
  */
 import * as ff from '@google-cloud/functions-framework';
-import { services } from '../composition-root.ts';
+import { pollExports, schedulerVerifier } from '../composition/poll.ts';
 import { traceOf } from '../adapters/pubsub-message.ts';
 
 ff.http('pollExports', async (req, res) => {
-  const svc = services();
-  const auth = await svc.schedulerVerifier.verify(req.get('authorization'));
+  const auth = await schedulerVerifier().verify(req.get('authorization'));
   if (!auth.ok) {
     res.status(auth.status).json({ error: { code: 'POLL.UNAUTHORIZED', message: auth.reason } });
     return;
   }
   const trace = traceOf({ traceparent: req.get('traceparent') });
-  res.status(200).json(await svc.pollExports(trace).run());
+  res.status(200).json(await pollExports(trace).run());
 });

@@ -4,9 +4,9 @@
  * only for transient faults, so Pub/Sub redelivers.
  */
 import * as ff from '@google-cloud/functions-framework';
-import { services } from '../composition-root.ts';
+import { requestMessages } from '../composition/submit.ts';
 import { incomingFromCloudEvent, traceOf } from '../adapters/pubsub-message.ts';
 
 ff.cloudEvent('submitExport', async (event: ff.CloudEvent<unknown>) => {
-  await services().requestMessages(traceOf(event))(incomingFromCloudEvent(event));
+  await requestMessages(traceOf(event))(incomingFromCloudEvent(event));
 });

@@ -1,0 +1,176 @@
+/**
+ * The OpenAPI 3.1 document of the HTTP API, generated from the zod schemas the API
+ * itself uses (api-contract.ts, the request and envelope schemas), so it cannot drift
+ * from what is validated and sent. Served at GET /v1/openapi.json and written to
+ * docs/openapi.json by tools/gen-schemas.ts.
+ */
+import { z } from 'zod';
+import { exportRequestJsonSchema } from './export-request.schema.ts';
+import { submitEnvelopeJsonSchema } from './envelope.schema.ts';
+import { JOB_STATES } from './job.ts';
+import {
+  ApiErrorBodySchema,
+  CancelBodySchema,
+  CancelResponseSchema,
+  JobListItemSchema,
+  JobListResponseSchema,
+  JobViewSchema,
+  LIST_PARAMETERS,
+  PAGE_SIZE,
+  SubmitResponseSchema,
+} from './api-contract.ts';
+
+type Json = Record<string, unknown>;
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+/** Replaces every `$ref` equal to or under `from` with the same under `to`. */
+function moveRefs(node: unknown, from: string, to: string): unknown {
+  if (Array.isArray(node)) return node.map((n) => moveRefs(n, from, to));
+  if (typeof node !== 'object' || node === null) return node;
+  return Object.fromEntries(
+    Object.entries(node).map(([k, v]) => [k, k === '$ref' && typeof v === 'string' && v.startsWith(from) ? to + v.slice(from.length) : moveRefs(v, from, to)]),
+  );
+}
+
+/**
+ * The request schema as a component: its `$defs` (the recursive ValueNode) become
+ * components of their own, since `#/$defs/…` would otherwise point at the document root.
+ */
+function requestComponents(): Record<string, Json> {
+  const { $schema: _schema, $id: _id, $defs, ...request } = exportRequestJsonSchema() as Json & { $defs?: Record<string, Json> };
+  const out: Record<string, Json> = { ExportImageRequest: moveRefs(request, '#/$defs/', '#/components/schemas/') as Json };
+  for (const [name, def] of Object.entries($defs ?? {})) out[name] = moveRefs(def, '#/$defs/', '#/components/schemas/') as Json;
+  return out;
+}
+
+/** The API's own schemas, each a component; shared ones (Job) are referenced, not repeated. */
+function contractComponents(): Record<string, Json> {
+  const registry = z.registry<{ id: string }>();
+  registry.add(JobViewSchema, { id: 'Job' });
+  registry.add(JobListItemSchema, { id: 'JobListItem' });
+  registry.add(JobListResponseSchema, { id: 'JobList' });
+  registry.add(SubmitResponseSchema, { id: 'SubmitResponse' });
+  registry.add(CancelBodySchema, { id: 'CancelRequest' });
+  registry.add(CancelResponseSchema, { id: 'CancelResponse' });
+  registry.add(ApiErrorBodySchema, { id: 'Error' });
+  // io "input": response objects stay open (no additionalProperties: false), so fields can be added without breaking strict clients.
+  const { schemas } = z.toJSONSchema(registry, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any', uri: (id) => `#/components/schemas/${id}` }) as {
+    schemas: Record<string, Json>;
+  };
+  const out: Record<string, Json> = {};
+  for (const [name, schema] of Object.entries(schemas)) {
+    const { $schema: _s, $id: _i, ...rest } = schema;
+    out[name] = rest;
+  }
+  // zod knows the job's request only as "an object"; say which.
+  const job = out.Job as { properties: Record<string, Json> };
+  job.properties.request = { anyOf: [ref('ExportImageRequest'), { type: 'null' }], description: 'The normalized request as sent to Earth Engine; null for a REJECTED job' };
+  return out;
+}
+
+const json = (schema: Json, description: string) => ({ description, content: { 'application/json': { schema } } });
+const error = (description: string) => json(ref('Error'), description);
+
+const jobIdParam = { name: 'jobId', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{32}$' }, description: 'The job id (32 lowercase hex characters)' };
+
+const COMMON_ERRORS = {
+  '401': error('Unauthenticated (API_AUTH=api-key: missing or wrong x-api-key; API_AUTH=oidc: missing or invalid ID token)'),
+  '403': error('Authenticated, but not an allowed caller (API_ALLOWED_CALLERS)'),
+  '500': error('Internal error (logged as api.failed)'),
+};
+
+function listParameters(): Json[] {
+  const p = LIST_PARAMETERS;
+  return [
+    { name: 'state', in: 'query', style: 'form', explode: true, description: p.state, schema: { type: 'array', items: { type: 'string', enum: [...JOB_STATES] } } },
+    { name: 'label', in: 'query', description: p.label, schema: { type: 'string', pattern: '^[a-z][a-z0-9_-]{0,62}:[a-z0-9_-]{0,63}$' } },
+    { name: 'eeProject', in: 'query', description: p.eeProject, schema: { type: 'string' } },
+    { name: 'updatedAfter', in: 'query', description: p.updatedAfter, schema: { type: 'string', format: 'date-time' } },
+    { name: 'updatedBefore', in: 'query', description: p.updatedBefore, schema: { type: 'string', format: 'date-time' } },
+    { name: 'pageSize', in: 'query', description: p.pageSize, schema: { type: 'integer', minimum: 1, maximum: PAGE_SIZE.max, default: PAGE_SIZE.default } },
+    { name: 'pageToken', in: 'query', description: p.pageToken, schema: { type: 'string' } },
+  ];
+}
+
+export function apiOpenApiDocument(): Json {
+  const { $schema: _schema, $id: _id, ...envelope } = submitEnvelopeJsonSchema('#/components/schemas/ExportImageRequest');
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'eeport HTTP API',
+      version: '1',
+      description:
+        'Submit, follow, list and cancel Google Earth Engine image exports. Paths are relative to the function’s URL. ' +
+        'Every error is JSON with a stable code (see the Error schema). Which security scheme applies depends on the deployment’s API_AUTH.',
+    },
+    jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+    security: [{}, { apiKey: [] }, { googleIdToken: [] }],
+    paths: {
+      '/v1/jobs': {
+        post: {
+          operationId: 'submitJob',
+          summary: 'Submit an export',
+          description:
+            'The body is what the requests topic takes: an ExportImageRequest verbatim, or an envelope {request, eeProject, labels, callbackUrl, idempotencyKey}. ' +
+            'Invalid input is answered with 400 and every problem; nothing is stored. The same idempotency key (or the request’s own requestId) always names the same job.',
+          parameters: [
+            { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', maxLength: 200 }, description: 'Same as the envelope’s idempotencyKey (if both are given they must agree)' },
+          ],
+          requestBody: { required: true, content: { 'application/json': { schema: { oneOf: [ref('SubmitEnvelope'), ref('ExportImageRequest')] } } } },
+          responses: {
+            '202': json(
+              ref('SubmitResponse'),
+              'A new job. Its state says how far it got: PENDING/RUNNING (Earth Engine accepted it), QUEUED (waiting for a slot), FAILED (Earth Engine refused it), or SUBMITTING with a notice (Earth Engine was unreachable; the poller submits it)',
+            ),
+            '200': json(ref('SubmitResponse'), 'The idempotency key or requestId named an existing job (duplicate: true); nothing new was started'),
+            '400': error('Malformed JSON (API.MALFORMED_JSON) or an invalid submission (EXPORT.INVALID_REQUEST, EXPORT.INVALID_ENVELOPE, EXPORT.UNKNOWN_PROJECT), with details'),
+            '413': error('Body larger than API_MAX_BODY_BYTES (API.BODY_TOO_LARGE), or a request too large to record (EXPORT.TOO_LARGE)'),
+            '415': error('Content-Type is not application/json (API.UNSUPPORTED_MEDIA_TYPE)'),
+            ...COMMON_ERRORS,
+          },
+        },
+        get: {
+          operationId: 'listJobs',
+          summary: 'List jobs, most recently updated first',
+          parameters: listParameters(),
+          responses: { '200': json(ref('JobList'), 'One page of jobs'), '400': error('A bad query parameter (API.INVALID_PARAMETER), named in details'), ...COMMON_ERRORS },
+        },
+      },
+      '/v1/jobs/{jobId}': {
+        get: {
+          operationId: 'getJob',
+          summary: 'A job, with its request',
+          parameters: [jobIdParam],
+          responses: { '200': json(ref('Job'), 'The job'), '400': error('Malformed job id (API.INVALID_JOB_ID)'), '404': error('No such job (API.NOT_FOUND)'), ...COMMON_ERRORS },
+        },
+      },
+      '/v1/jobs/{jobId}:cancel': {
+        post: {
+          operationId: 'cancelJob',
+          summary: 'Cancel a job',
+          description: 'A QUEUED job is cancelled at once; a running one gets operations.cancel and the poller follows it to CANCELLED (or to its natural end, if it finished first).',
+          parameters: [jobIdParam],
+          requestBody: { required: false, content: { 'application/json': { schema: ref('CancelRequest') } } },
+          responses: {
+            '200': json(ref('CancelResponse'), 'The outcome and the job'),
+            '400': error('Malformed job id or body'),
+            '404': error('No such job (API.NOT_FOUND)'),
+            '409': error('The job already ended (API.ALREADY_TERMINAL)'),
+            ...COMMON_ERRORS,
+          },
+        },
+      },
+      '/v1/openapi.json': {
+        get: { operationId: 'getOpenApi', summary: 'This document', responses: { '200': { description: 'The OpenAPI 3.1 document', content: { 'application/json': { schema: { type: 'object' } } } } } },
+      },
+    },
+    components: {
+      schemas: { ...requestComponents(), SubmitEnvelope: envelope, ...contractComponents() },
+      securitySchemes: {
+        apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'API_AUTH=api-key: one of API_KEYS' },
+        googleIdToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'API_AUTH=oidc: a Google-signed ID token for API_OIDC_AUDIENCE, from a caller in API_ALLOWED_CALLERS' },
+      },
+    },
+  };
+}

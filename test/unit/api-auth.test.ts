@@ -1,0 +1,92 @@
+import { describe, it, expect } from 'vitest';
+import { generateKeyPairSync, createSign } from 'node:crypto';
+import { apiAuthSettings, apiKeyFingerprint, createApiAuthenticator, matchApiKey } from '../../functions/src/adapters/api-auth.ts';
+import { createOidcVerifier } from '../../functions/src/adapters/scheduler-auth.oidc.ts';
+import { ConfigError, loadConfig } from '../../functions/src/config.ts';
+
+const base = { EE_PROJECT: 'ee-test-project' };
+const deployed = { K_SERVICE: 'api', POLL_OIDC_AUDIENCE: 'https://x/poll', POLL_INVOKER_EMAIL: 's@x.iam.gserviceaccount.com' };
+const settings = (env: Record<string, string>) => apiAuthSettings(loadConfig({ ...base, ...env }));
+
+describe('API auth settings', () => {
+  it('default: none, accepted locally', () => {
+    expect(settings({})).toMatchObject({ mode: 'none' });
+  });
+
+  it.each([
+    [{ ...deployed }, /API_AUTH=none on a deployed instance/],
+    [{ API_AUTH: 'api-key' }, /API_KEYS: API_AUTH=api-key needs at least one key/],
+    [{ API_AUTH: 'api-key', API_KEYS: 'short' }, /API_KEYS: every key must have at least 16 characters/],
+    [{ API_AUTH: 'oidc', API_ALLOWED_CALLERS: 'a@b' }, /API_OIDC_AUDIENCE/],
+    [{ API_AUTH: 'oidc', API_OIDC_AUDIENCE: 'https://x/api' }, /API_ALLOWED_CALLERS/],
+  ])('refuses %j naming the variable', (env, message) => {
+    expect(() => settings(env)).toThrow(ConfigError);
+    expect(() => settings(env)).toThrow(message);
+  });
+
+  it('none on a deployed instance only with API_ALLOW_UNAUTHENTICATED=true; the other modes need no such flag', () => {
+    expect(settings({ ...deployed, API_ALLOW_UNAUTHENTICATED: 'true' }).mode).toBe('none');
+    expect(settings({ ...deployed, API_AUTH: 'api-key', API_KEYS: '0123456789abcdef' }).mode).toBe('api-key');
+  });
+
+  it('a bad API_AUTH value fails in loadConfig, naming it', () => {
+    expect(() => loadConfig({ ...base, API_AUTH: 'basic' })).toThrow(/API_AUTH/);
+  });
+
+  it('API_MAX_BODY_BYTES defaults to 1 MiB and is bounded', () => {
+    expect(loadConfig(base).API_MAX_BODY_BYTES).toBe(1_048_576);
+    expect(() => loadConfig({ ...base, API_MAX_BODY_BYTES: '10' })).toThrow(/API_MAX_BODY_BYTES/);
+  });
+});
+
+describe('API keys', () => {
+  const KEYS = ['0123456789abcdef', 'fedcba9876543210-second'];
+
+  it('match exactly one configured key, whichever it is', () => {
+    expect(matchApiKey(KEYS[1]!, KEYS)).toBe(KEYS[1]);
+    expect(matchApiKey(KEYS[0]!, KEYS)).toBe(KEYS[0]);
+    for (const wrong of ['', '0123456789abcde', '0123456789abcdeF', `${KEYS[0]} `, 'x'.repeat(10_000)]) expect(matchApiKey(wrong, KEYS)).toBeNull();
+  });
+
+  it('are known by a fingerprint that does not contain them', () => {
+    expect(apiKeyFingerprint(KEYS[0]!)).toMatch(/^api-key:[0-9a-f]{12}$/);
+    expect(apiKeyFingerprint(KEYS[0]!)).not.toContain(KEYS[0]);
+    expect(apiKeyFingerprint(KEYS[0]!)).not.toBe(apiKeyFingerprint(KEYS[1]!));
+  });
+
+  it('the api-key authenticator: 401 without or with a wrong key, the fingerprint with a right one', async () => {
+    const auth = createApiAuthenticator({ mode: 'api-key', apiKeys: KEYS, oidcAudience: '', allowedCallers: [] });
+    const h = (headers: Record<string, string>) => (n: string) => headers[n];
+    expect(await auth.authenticate(h({}))).toMatchObject({ ok: false, status: 401, code: 'API.UNAUTHENTICATED' });
+    expect(await auth.authenticate(h({ 'x-api-key': 'nope' }))).toMatchObject({ ok: false, status: 401 });
+    expect(await auth.authenticate(h({ 'x-api-key': KEYS[0]! }))).toEqual({ ok: true, caller: apiKeyFingerprint(KEYS[0]!) });
+  });
+});
+
+describe('OIDC for the API (the poller’s verifier, generalised to a list of callers)', () => {
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const AUD = 'https://region-project.cloudfunctions.net/api';
+  const certs = async () => ({ k: publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+  const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const jwt = (claims: Record<string, unknown>) => {
+    const now = Math.floor(Date.now() / 1000);
+    const head = b64({ alg: 'RS256', typ: 'JWT', kid: 'k' });
+    const body = b64({ iss: 'https://accounts.google.com', aud: AUD, email_verified: true, sub: '1', iat: now, exp: now + 600, ...claims });
+    return `Bearer ${head}.${body}.${createSign('RSA-SHA256').update(`${head}.${body}`).sign(privateKey).toString('base64url')}`;
+  };
+
+  it('lets in any listed caller (emails compared without case), 403 for others, 401 with a Bearer challenge without a token', async () => {
+    const auth = createApiAuthenticator({ mode: 'oidc', apiKeys: [], oidcAudience: AUD, allowedCallers: ['a@p.iam.gserviceaccount.com', 'B@p.iam.gserviceaccount.com'] }, { certs });
+    const h = (authorization?: string) => (n: string) => (n === 'authorization' ? authorization : undefined);
+    expect(await auth.authenticate(h(jwt({ email: 'a@p.iam.gserviceaccount.com' })))).toEqual({ ok: true, caller: 'a@p.iam.gserviceaccount.com' });
+    expect(await auth.authenticate(h(jwt({ email: 'b@p.iam.gserviceaccount.com' })))).toMatchObject({ ok: true });
+    expect(await auth.authenticate(h(jwt({ email: 'c@p.iam.gserviceaccount.com' })))).toMatchObject({ ok: false, status: 403, code: 'API.PERMISSION_DENIED', reason: expect.stringMatching(/may not invoke the eeport API/) });
+    expect(await auth.authenticate(h())).toMatchObject({ ok: false, status: 401, code: 'API.UNAUTHENTICATED', challenge: 'Bearer' });
+  });
+
+  it('an empty caller list lets nobody in; the poller’s single invokerEmail still works', async () => {
+    expect(await createOidcVerifier({ audience: AUD, allowedEmails: [], certs }).verify(jwt({ email: 'a@p' }))).toMatchObject({ ok: false, status: 403 });
+    expect(await createOidcVerifier({ audience: AUD, invokerEmail: 'sched@p', certs }).verify(jwt({ email: 'sched@p' }))).toEqual({ ok: true, email: 'sched@p' });
+    expect(await createOidcVerifier({ audience: AUD, invokerEmail: 'sched@p', certs }).verify(jwt({ email: 'other@p' }))).toMatchObject({ ok: false, reason: expect.stringMatching(/may not invoke the poller/) });
+  });
+});
