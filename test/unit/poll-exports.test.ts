@@ -100,7 +100,7 @@ describe('pollExports (core, with fakes)', () => {
     const s1 = await p.runCycle(lease);
     expect(s1.updated).toBe(0);
     expect(s1.unchanged).toBe(2);
-    expect(store.transactions - txBefore).toBe(2); // read-only checks, no writes
+    expect(store.transactions - txBefore).toBe(0); // nothing changed: not even a transaction
     const [j0] = [...store.jobs.values()];
     setOp(j0!.operationName!, { state: 'RUNNING', progress: 0.3, stages: [{ displayName: 'Compute', completeWorkUnits: 3, totalWorkUnits: 10 }] });
     const s2 = await p.runCycle(lease);

@@ -348,7 +348,11 @@ export function createPollExports(deps: PollDeps) {
 
     const withOp = live.filter((j) => j.state !== 'SUBMITTING' && j.operationName);
     const byProject = new Map<string, Job[]>();
-    for (const j of withOp) byProject.set(j.eeProject, [...(byProject.get(j.eeProject) ?? []), j]);
+    for (const j of withOp) {
+      const list = byProject.get(j.eeProject);
+      if (list) list.push(j);
+      else byProject.set(j.eeProject, [j]);
+    }
     for (const [eeProject, jobs] of byProject) {
       const ops = await fetchOperations(eeProject, jobs, stats);
       const events: CloudEvent[] = [];
@@ -360,7 +364,10 @@ export function createPollExports(deps: PollDeps) {
           events.push(...(await markLost(lease, job.jobId, `Earth Engine no longer knows ${job.operationName} (404): deleted, or expired after its 10-day life`)));
           continue;
         }
-        const written = await applyOperation(lease, job.jobId, op);
+        // Most live jobs have not changed since the last cycle: compare with the listed copy before paying for a transaction.
+        const target = jobStateOf(op);
+        const quiet = !job.cancelRequestedAt && !jobChanged(job, target === job.state || transition(job, target, iso()) ? target : job.state, fieldsFromOperation(op, job));
+        const written = quiet ? null : await applyOperation(lease, job.jobId, op);
         if (written === null) stats.unchanged++;
         else stats.updated++;
         events.push(...(written ?? []));
