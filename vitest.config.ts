@@ -16,9 +16,19 @@ export default defineConfig({
         // Suites that need Google's Firestore/Pub/Sub emulators, started once by the global setup.
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/local-stack/**/*.test.ts'],
           globalSetup: ['test/harness/global-setup.ts'],
           testTimeout: 60_000,
+        },
+      },
+      {
+        // Fault injection, hostile input, load (test/reliability/). Reduced inside `npm test`;
+        // `npm run test:reliability` runs it at full size (RELIABILITY_FULL=1).
+        test: {
+          name: 'reliability',
+          include: ['test/reliability/**/*.test.ts'],
+          globalSetup: ['test/harness/global-setup.ts'],
+          testTimeout: 600_000,
         },
       },
     ],

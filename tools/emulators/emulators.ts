@@ -104,23 +104,33 @@ export async function startEmulator(location: EmulatorLocation, port?: number): 
   child.stderr?.on('data', keep);
   if (child.pid === undefined) throw new Error(`could not start ${location.command}`);
   const pid = child.pid;
+  /** True while any process of the emulator's group (the launcher script and the JVM it forks) lives. */
+  const groupAlive = () => {
+    try {
+      process.kill(-pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  // Waits until the whole group is gone: the launcher exits before its JVM does.
   const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((r) => child.once('exit', () => r()));
+    if (!groupAlive()) return;
     try {
       process.kill(-pid, 'SIGTERM');
     } catch {
       return;
     }
-    const timer = setTimeout(() => {
+    const deadline = Date.now() + 5_000;
+    while (groupAlive() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    if (groupAlive()) {
       try {
         process.kill(-pid, 'SIGKILL');
       } catch {
-        /* already gone */
+        /* gone meanwhile */
       }
-    }, 3_000);
-    await exited;
-    clearTimeout(timer);
+      while (groupAlive()) await new Promise((r) => setTimeout(r, 50));
+    }
   };
   try {
     await waitForHttp(`http://127.0.0.1:${p}/`, child, 60_000, () => output);

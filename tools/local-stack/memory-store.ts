@@ -1,0 +1,201 @@
+/**
+ * The in-memory JobStore of the local stack's fallback mode (no Firestore emulator on
+ * this machine). Transactions are serialized, one at a time, and commit atomically:
+ * the isolation the core relies on from Firestore. Everything is lost when the stack
+ * stops. MemoryStore is test/fakes/memory-store.ts's, verbatim (test hooks included),
+ * so that file can re-export it from here: keep the two in step until it does.
+ */
+import type { Job } from '../../functions/src/core/job.ts';
+import { LIVE_STATES } from '../../functions/src/core/job.ts';
+import { eventAttributes, type CloudEvent } from '../../functions/src/core/events.ts';
+import type { BudgetUsage } from '../../functions/src/core/budgets.ts';
+import type { Batch, BatchState, BatchStats } from '../../functions/src/core/batch.ts';
+import type { JobState } from '../../functions/src/core/job.ts';
+import type { EventPublisher, JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots, WebhookDelivery, WebhookEndpoint } from '../../functions/src/core/ports.ts';
+import type { Broker } from './broker.ts';
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+export class MemoryStore implements JobStore {
+  jobs = new Map<string, Job>();
+  slots = new Map<string, number>();
+  leases = new Map<string, Lease>();
+  deliveries = new Map<string, WebhookDelivery>();
+  budgets = new Map<string, BudgetUsage>();
+  batches = new Map<string, Batch>();
+  endpoints = new Map<string, WebhookEndpoint>();
+  outbox = new Map<string, { event: CloudEvent; sent: boolean; createTime: string }>();
+  transactions = 0;
+  /** Throw from here to make the next commit fail (a crash before the write landed). */
+  beforeCommit: (() => void) | undefined;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  transact<T>(fn: (tx: JobTransaction) => Promise<T>): Promise<T> {
+    const run = async () => {
+      this.transactions++;
+      const writes: (() => void)[] = [];
+      let wrote = false;
+      const read = () => {
+        if (wrote) throw new Error('read after write in a transaction');
+      };
+      const tx: JobTransaction = {
+        getJob: async (id) => (read(), clone(this.jobs.get(id) ?? null)),
+        getSlots: async (p): Promise<ProjectSlots> => (read(), { eeProject: p, inFlight: this.slots.get(p) ?? 0 }),
+        getLease: async (n) => (read(), clone(this.leases.get(n) ?? null)),
+        createJob: (job) => {
+          wrote = true;
+          if (this.jobs.has(job.jobId)) throw new Error(`ALREADY_EXISTS jobs/${job.jobId}`);
+          writes.push(() => this.jobs.set(job.jobId, clone(job)));
+        },
+        updateJob: (job) => {
+          wrote = true;
+          writes.push(() => this.jobs.set(job.jobId, clone(job)));
+        },
+        setSlots: (s) => {
+          wrote = true;
+          writes.push(() => this.slots.set(s.eeProject, s.inFlight));
+        },
+        setLease: (l) => {
+          wrote = true;
+          writes.push(() => this.leases.set(l.name, clone(l)));
+        },
+        getDelivery: async (id) => (read(), clone(this.deliveries.get(id) ?? null)),
+        getEndpoint: async (url) => (read(), clone(this.endpoints.get(url) ?? null)),
+        getBatch: async (id) => (read(), clone(this.batches.get(id) ?? null)),
+        setBatch: (b) => {
+          wrote = true;
+          writes.push(() => this.batches.set(b.batchId, clone(b)));
+        },
+        getBudgetUsage: async (id) => (read(), clone(this.budgets.get(id) ?? null)),
+        setBudgetUsage: (u) => {
+          wrote = true;
+          writes.push(() => this.budgets.set(u.id, clone(u)));
+        },
+        setDelivery: (d) => {
+          wrote = true;
+          writes.push(() => this.deliveries.set(d.eventId, clone(d)));
+        },
+        setEndpoint: (e) => {
+          wrote = true;
+          writes.push(() => this.endpoints.set(e.url, clone(e)));
+        },
+        addEvents: (events) => {
+          wrote = true;
+          for (const ev of events) {
+            if (this.outbox.has(ev.id)) throw new Error(`ALREADY_EXISTS outbox/${ev.id}`);
+            writes.push(() => this.outbox.set(ev.id, { event: clone(ev), sent: false, createTime: ev.time }));
+          }
+        },
+      };
+      const result = await fn(tx);
+      this.beforeCommit?.();
+      for (const w of writes) w();
+      return result;
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  async getJob(id: string) {
+    return clone(this.jobs.get(id) ?? null);
+  }
+  async listLiveJobs(limit: number) {
+    return [...this.jobs.values()]
+      .filter((j) => LIVE_STATES.includes(j.state))
+      .sort((a, b) => (a.nextPollAt ?? '').localeCompare(b.nextPollAt ?? ''))
+      .slice(0, limit)
+      .map(clone);
+  }
+  async listQueuedJobs(eeProject: string, limit: number) {
+    return [...this.jobs.values()]
+      .filter((j) => j.eeProject === eeProject && j.state === 'QUEUED')
+      .sort((a, b) => b.priority - a.priority || a.createTime.localeCompare(b.createTime))
+      .slice(0, limit)
+      .map(clone);
+  }
+  async listQueuedProjects() {
+    return [...new Set([...this.jobs.values()].filter((j) => j.state === 'QUEUED').map((j) => j.eeProject))];
+  }
+  async listJobs(q: JobListQuery) {
+    let list = [...this.jobs.values()];
+    if (q.states?.length) list = list.filter((j) => q.states!.includes(j.state));
+    if (q.eeProject) list = list.filter((j) => j.eeProject === q.eeProject);
+    if (q.label) list = list.filter((j) => j.labels[q.label!.key] === q.label!.value);
+    list.sort((a, b) => b.updateTime.localeCompare(a.updateTime) || b.jobId.localeCompare(a.jobId));
+    const start = q.pageToken ? Number(q.pageToken) : 0;
+    const page = list.slice(start, start + q.pageSize);
+    return { jobs: page.map(clone), nextPageToken: start + q.pageSize < list.length ? String(start + q.pageSize) : null };
+  }
+  async listUnsentEvents(limit: number): Promise<OutboxEntry[]> {
+    return [...this.outbox.entries()]
+      .filter(([, e]) => !e.sent)
+      .sort((a, b) => a[1].createTime.localeCompare(b[1].createTime))
+      .slice(0, limit)
+      .map(([id, e]) => ({ id, event: clone(e.event), createTime: e.createTime }));
+  }
+  async getBatch(id: string) {
+    return clone(this.batches.get(id) ?? null);
+  }
+  async listBatches(states: BatchState[], limit: number) {
+    return [...this.batches.values()].filter((b) => states.includes(b.state)).sort((a, b) => a.updateTime.localeCompare(b.updateTime)).slice(0, limit).map(clone);
+  }
+  async createJobsIfAbsent(list: Job[]) {
+    let n = 0;
+    for (const j of list) {
+      if (!this.jobs.has(j.jobId)) {
+        this.jobs.set(j.jobId, clone(j));
+        n++;
+      }
+    }
+    return n;
+  }
+  private children(batchId: string) {
+    return [...this.jobs.values()].filter((j) => j.batchId === batchId && j.batchCurrent);
+  }
+  async batchStats(batchId: string): Promise<BatchStats> {
+    const counts: BatchStats['counts'] = {};
+    let eecuSeconds = 0;
+    let liveProgress = 0;
+    for (const j of this.children(batchId)) {
+      counts[j.state] = (counts[j.state] ?? 0) + 1;
+      eecuSeconds += j.eecuSeconds ?? 0;
+      if (j.state === 'RUNNING' || j.state === 'CANCELLING') liveProgress += j.progress ?? 0;
+    }
+    return { counts, eecuSeconds, liveProgress };
+  }
+  async listBatchChildren(batchId: string, opts: { states?: JobState[]; limit: number; afterIndex?: number }) {
+    return this.children(batchId)
+      .filter((j) => (!opts.states || opts.states.includes(j.state)) && (opts.afterIndex === undefined || j.batchIndex! > opts.afterIndex))
+      .sort((a, b) => a.batchIndex! - b.batchIndex!)
+      .slice(0, opts.limit)
+      .map(clone);
+  }
+  async listBudgetUsages(month: string) {
+    return [...this.budgets.values()].filter((u) => u.month === month).map(clone);
+  }
+  async listDueDeliveries(now: string, limit: number) {
+    return [...this.deliveries.values()]
+      .filter((d) => d.state === 'pending' && d.nextAttemptAt !== null && d.nextAttemptAt <= now)
+      .sort((a, b) => a.nextAttemptAt!.localeCompare(b.nextAttemptAt!))
+      .slice(0, limit)
+      .map(clone);
+  }
+  async markEventsSent(ids: string[]) {
+    for (const id of ids) {
+      const e = this.outbox.get(id);
+      if (e) e.sent = true;
+    }
+  }
+}
+
+/** Publishes events to a broker topic the way the Pub/Sub adapter does (structured-mode JSON, filterable attributes). */
+export function brokerEventPublisher(broker: Broker, topic: string): EventPublisher {
+  return {
+    async publish(events: CloudEvent[]) {
+      for (const ev of events) {
+        await broker.publish(topic, { data: JSON.stringify(ev), attributes: { ...eventAttributes(ev), 'content-type': 'application/cloudevents+json' } });
+      }
+    },
+  };
+}
