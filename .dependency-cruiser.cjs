@@ -19,7 +19,7 @@ module.exports = {
       severity: 'error',
       comment: 'The core never reaches out to adapters, entry points or the composition root.',
       from: { path: '^functions/src/core/' },
-      to: { path: '^functions/src/(adapters|entry|composition-root|index)' },
+      to: { path: '^functions/src/(adapters|entry|composition|composition-root|index)' },
     },
     {
       name: 'core-no-node-io',

@@ -43,12 +43,16 @@ export interface ColdStartOptions {
   runs?: number;
   /** Bundles to use; default: build them now, so the figures are of the current code. */
   bundles?: BundleResult[];
+  /** Google Cloud project id on the emulators (tests pass their own). */
+  project?: string;
+  /** One untimed run of each process first, so file-cache misses do not count (default true). */
+  warmup?: boolean;
 }
 
 /** The Google client packages a bundle may contain; the baseline imports those it does. */
 const GOOGLE_CLIENTS = ['@google-cloud/firestore', '@google-cloud/pubsub', '@google-cloud/storage', 'google-auth-library'] as const;
 
-const PROJECT = 'bench-cold-start';
+const DEFAULT_PROJECT = 'bench-cold-start';
 const UPLOAD_BUCKET = 'bench-uploads';
 const WEBHOOK_SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 
@@ -83,7 +87,7 @@ interface FirstRequest {
 
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64');
 
-function pubsubEvent(topic: string, data: unknown, id = randomUUID()): FirstRequest {
+function pubsubEvent(project: string, topic: string, data: unknown, id = randomUUID()): FirstRequest {
   return {
     method: 'POST',
     path: '/',
@@ -92,22 +96,22 @@ function pubsubEvent(topic: string, data: unknown, id = randomUUID()): FirstRequ
       'ce-id': id,
       'ce-specversion': '1.0',
       'ce-type': 'google.cloud.pubsub.topic.v1.messagePublished',
-      'ce-source': `//pubsub.googleapis.com/projects/${PROJECT}/topics/${topic}`,
+      'ce-source': `//pubsub.googleapis.com/projects/${project}/topics/${topic}`,
     },
-    body: JSON.stringify({ message: { data: b64(data), messageId: id, attributes: {} }, subscription: `projects/${PROJECT}/subscriptions/${topic}-push` }),
+    body: JSON.stringify({ message: { data: b64(data), messageId: id, attributes: {} }, subscription: `projects/${project}/subscriptions/${topic}-push` }),
     ok: [200, 204],
   };
 }
 
 /** The first event each known target handles; a target not listed is measured on import only. */
-const FIRST_EVENT: Record<string, (ctx: { receiverUrl: string }) => FirstRequest> = {
-  submitExport: () => pubsubEvent('eeport-requests', EXPORT_REQUEST),
-  deliverWebhook: ({ receiverUrl }) => {
+const FIRST_EVENT: Record<string, (ctx: { receiverUrl: string; project: string }) => FirstRequest> = {
+  submitExport: ({ project }) => pubsubEvent(project, 'eeport-requests', EXPORT_REQUEST),
+  deliverWebhook: ({ receiverUrl, project }) => {
     const jobId = randomUUID().replace(/-/g, '');
-    return pubsubEvent('eeport-events', {
+    return pubsubEvent(project, 'eeport-events', {
       specversion: '1.0',
       id: `${jobId}.4`,
-      source: `//eeport/projects/${PROJECT}`,
+      source: `//eeport/projects/${project}`,
       type: 'dev.eeport.export.v1.succeeded',
       subject: jobId,
       time: new Date().toISOString(),
@@ -189,6 +193,8 @@ interface ChildTimes {
   firstEvent?: number;
   total?: number;
   status?: number | null;
+  /** The child's logs, for the error when its first event was not handled. */
+  output?: string;
 }
 
 function runChild(code: string, env: Record<string, string>, cfg: unknown): Promise<ChildTimes> {
@@ -207,7 +213,7 @@ function runChild(code: string, env: Record<string, string>, cfg: unknown): Prom
       clearTimeout(timer);
       const line = out.split('\n').reverse().find((l) => l.startsWith('{"boot"'));
       if (code !== 0 || !line) return reject(new Error(`cold-start child exited ${code}:\n${err || out}`));
-      resolvePromise(JSON.parse(line) as ChildTimes);
+      resolvePromise({ ...(JSON.parse(line) as ChildTimes), output: `${out}\n${err}`.trim().slice(-3000) });
     });
   });
 }
@@ -250,6 +256,7 @@ async function startOwnEmulators(notes: string[]): Promise<{ hosts: EmulatorHost
 export async function coldStartFigures(opts: ColdStartOptions = {}): Promise<Result[]> {
   const notes = opts.notes ?? [];
   const runs = opts.runs ?? (QUICK ? 3 : 7);
+  const project = opts.project ?? DEFAULT_PROJECT;
   const bundles = opts.bundles ?? (await buildAll());
   const own = opts.hosts === undefined ? await startOwnEmulators(notes) : { hosts: opts.hosts, running: [] };
   const hosts = own.hosts;
@@ -262,7 +269,7 @@ export async function coldStartFigures(opts: ColdStartOptions = {}): Promise<Res
       HOME: process.env.HOME ?? '/tmp',
       METADATA_SERVER_DETECTION: 'none',
       NODE_ENV: 'production',
-      GOOGLE_CLOUD_PROJECT: PROJECT,
+      GOOGLE_CLOUD_PROJECT: project,
       EE_PROJECT: 'ee-bench',
       EE_ACCESS_TOKEN: 'bench-token',
       LOG_LEVEL: 'error',
@@ -284,7 +291,7 @@ export async function coldStartFigures(opts: ColdStartOptions = {}): Promise<Res
       receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
       Object.assign(env, { FIRESTORE_EMULATOR_HOST: hosts.firestoreHost, PUBSUB_EMULATOR_HOST: hosts.pubsubHost, EE_API_ROOT: sim.url });
       // The functions publish their events; the emulator has no topic until someone creates it.
-      const topic = await fetch(`http://${hosts.pubsubHost}/v1/projects/${PROJECT}/topics/eeport-events`, { method: 'PUT' });
+      const topic = await fetch(`http://${hosts.pubsubHost}/v1/projects/${project}/topics/eeport-events`, { method: 'PUT' });
       if (!topic.ok && topic.status !== 409) throw new Error(`creating the events topic failed: ${topic.status} ${await topic.text()}`);
     } else {
       notes.push('cold start: first-event figures skipped (they need the Firestore and Pub/Sub emulators); import figures measured');
@@ -298,13 +305,15 @@ export async function coldStartFigures(opts: ColdStartOptions = {}): Promise<Res
       if (!recipe) notes.push(`cold start: no first-event recipe for ${target}; import measured only`);
       const bundleTimes: ChildTimes[] = [];
       const baseTimes: ChildTimes[] = [];
-      // One untimed run of each warms the OS file cache, so the first timed run is not an outlier of disk reads.
-      await runChild(BASELINE_CHILD, env, { root: REPO_ROOT, modules: clients });
-      await runChild(BUNDLE_CHILD, env, { bundle: join(b.dir, 'index.js'), target, request: null });
+      if (opts.warmup !== false) {
+        // One untimed run of each warms the OS file cache, so the first timed run is not an outlier of disk reads.
+        await runChild(BASELINE_CHILD, env, { root: REPO_ROOT, modules: clients });
+        await runChild(BUNDLE_CHILD, env, { bundle: join(b.dir, 'index.js'), target, request: null });
+      }
       for (let i = 0; i < runs; i++) {
-        const request = hosts && recipe ? recipe({ receiverUrl }) : null;
+        const request = hosts && recipe ? recipe({ receiverUrl, project }) : null;
         const t = await runChild(BUNDLE_CHILD, env, { bundle: join(b.dir, 'index.js'), target, request });
-        if (request && !request.ok.includes(t.status ?? 0)) throw new Error(`${target}: first event answered ${t.status}, expected ${request.ok.join('/')}`);
+        if (request && !request.ok.includes(t.status ?? 0)) throw new Error(`${target}: first event answered ${t.status}, expected ${request.ok.join('/')}; its logs:\n${t.output}`);
         bundleTimes.push(t);
         baseTimes.push(await runChild(BASELINE_CHILD, env, { root: REPO_ROOT, modules: clients }));
       }

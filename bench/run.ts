@@ -15,6 +15,8 @@ import { QUICK, log, printTable, writeResults, type Result } from './lib.ts';
 import { submitFigure, type EmulatorHosts } from './submit.ts';
 import { pollCallsFigure } from './poll-calls.ts';
 import { detectionLatencyFigure } from './detection-latency.ts';
+import { coldStartFigures } from './cold-start.ts';
+import { batchSubmitFigure } from './batch-submit.ts';
 
 const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 const wanted = (name: string) => only.length === 0 || only.includes(name);
@@ -43,7 +45,7 @@ async function startEmulators(): Promise<{ hosts: EmulatorHosts | null; running:
 async function main(): Promise<number> {
   const t0 = performance.now();
   const loadBefore = os.loadavg()[0]!;
-  const needEmulators = wanted('submit') || wanted('poll-calls') || wanted('detection-latency');
+  const needEmulators = wanted('submit') || wanted('poll-calls') || wanted('detection-latency') || wanted('cold-start') || wanted('batch-submit');
   log(`${QUICK ? 'QUICK run' : 'full run'}${only.length ? `, only ${only.join(', ')}` : ''}`);
   const emu = needEmulators ? await startEmulators() : { hosts: null, running: [], missing: [] };
   if (needEmulators) log(emu.hosts ? `emulators up in ${((performance.now() - t0) / 1000).toFixed(1)} s` : 'emulators unavailable');
@@ -75,6 +77,8 @@ async function main(): Promise<number> {
     await figure('submit', 'emulators', () => submitFigure(emu.hosts!, notes));
     await figure('poll-calls', 'none', () => pollCallsFigure(notes, emu.hosts));
     await figure('detection-latency', 'emulators', () => detectionLatencyFigure(emu.hosts!, notes));
+    await figure('batch-submit', 'emulators', () => batchSubmitFigure(emu.hosts!, notes));
+    await figure('cold-start', 'none', () => coldStartFigures({ hosts: emu.hosts, notes }));
   } finally {
     await stop();
   }

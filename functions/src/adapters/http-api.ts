@@ -3,6 +3,11 @@
  * to the framework-free handler (core/api-handler.ts) and writes its answer as JSON.
  * Bodies come from the framework's `rawBody` (the exact bytes; its parsed `body` is
  * not trusted), so the handler does its own size, content-type and JSON checks.
+ *
+ * The dashboard's static files are answered first, without authentication: they hold
+ * no data (every call the page makes for data goes through the API's checks), and with
+ * API_AUTH=api-key the page must load before anyone can type a key into it. Cloud
+ * Functions IAM still stands in front of both.
  */
 import type { Request, Response } from '@google-cloud/functions-framework';
 import { apiErrorBody } from '../core/api-contract.ts';
@@ -10,6 +15,7 @@ import type { ApiHandler, ApiResponse } from '../core/api-handler.ts';
 import type { ApiLogEvents } from '../core/api-log-events.ts';
 import type { ApiAuthenticator } from './api-auth.ts';
 import type { FrameworkFailure } from './http-framework-errors.ts';
+import type { StaticAsset } from '../dashboard/dashboard-assets.ts';
 import { traceOf } from './pubsub-message.ts';
 
 export interface HttpApi {
@@ -28,12 +34,33 @@ function send(res: Response, out: ApiResponse): void {
   else res.json(out.body);
 }
 
-export function createHttpApi(deps: { handler: ApiHandler; auth: ApiAuthenticator; logs: ApiLogEvents }): HttpApi {
+function sendAsset(req: Request, res: Response, asset: StaticAsset): void {
+  res.set('content-type', asset.contentType);
+  // Revalidated on every load (304 when unchanged), so a deploy shows at once.
+  res.set('cache-control', 'no-cache');
+  res.set('etag', asset.etag);
+  res.set('x-content-type-options', 'nosniff');
+  for (const [k, v] of Object.entries(asset.headers)) res.set(k, v);
+  if (req.get('if-none-match') === asset.etag) {
+    res.status(304).end();
+    return;
+  }
+  res.status(200);
+  if (req.method === 'HEAD') res.end();
+  else res.send(asset.body);
+}
+
+export function createHttpApi(deps: { handler: ApiHandler; auth: ApiAuthenticator; logs: ApiLogEvents; assets?: (path: string) => StaticAsset | null }): HttpApi {
   const { handler, auth, logs } = deps;
   return {
     async serve(req, res) {
       const call = { method: req.method, path: req.path.slice(0, 200) };
       try {
+        const asset = req.method === 'GET' || req.method === 'HEAD' ? deps.assets?.(req.path) : null;
+        if (asset) {
+          sendAsset(req, res, asset);
+          return;
+        }
         const header = (name: string) => req.get(name) ?? undefined;
         const who = await auth.authenticate(header);
         if (!who.ok) {

@@ -18,7 +18,7 @@ import { z } from 'zod';
 import { createHash } from 'node:crypto';
 import { JOB_STATES, LIVE_STATES, type Job } from '../core/job.ts';
 import type { CloudEvent } from '../core/events.ts';
-import type { JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots } from '../core/ports.ts';
+import type { BatchListQuery, JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots } from '../core/ports.ts';
 import { parseExportRequest } from '../core/export-request.schema.ts';
 import { decodePageToken, encodePageToken, InvalidPageTokenError } from '../core/page-token.ts';
 
@@ -59,6 +59,8 @@ export const FIRESTORE_INDEXES = [
   { collection: COLLECTIONS.jobs, fields: [['batchId', 'ASCENDING'], ['batchCurrent', 'ASCENDING'], ['state', 'ASCENDING'], ['batchIndex', 'ASCENDING']], usedBy: 'listBatchChildren by state' },
   { collection: COLLECTIONS.jobs, fields: [['batchId', 'ASCENDING'], ['batchCurrent', 'ASCENDING'], ['batchIndex', 'ASCENDING']], usedBy: 'listBatchChildren' },
   { collection: COLLECTIONS.batches, fields: [['state', 'ASCENDING'], ['updateTime', 'ASCENDING']], usedBy: 'listBatches' },
+  // listBatchPage without a state filter needs only the automatic index on createTime.
+  { collection: COLLECTIONS.batches, fields: [['state', 'ASCENDING'], ['createTime', 'DESCENDING']], usedBy: 'listBatchPage by state' },
   { collection: COLLECTIONS.webhookDeliveries, fields: [['state', 'ASCENDING'], ['nextAttemptAt', 'ASCENDING']], usedBy: 'listDueDeliveries' },
 ] as const;
 
@@ -330,6 +332,22 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
       const snap = await batches.where('state', 'in', states).orderBy('updateTime').limit(limit).get();
       return snap.docs.map((d) => batchFromDoc(d.data()));
     },
+    async listBatchPage(query: BatchListQuery) {
+      let q: Query = batches;
+      if (query.states?.length) q = query.states.length === 1 ? q.where('state', '==', query.states[0]) : q.where('state', 'in', query.states);
+      q = q.orderBy('createTime', 'desc').orderBy(FieldPath.documentId(), 'desc');
+      // As in listJobs: a token names its filters, so it cannot page a different listing.
+      const fingerprint = createHash('sha256').update(JSON.stringify([...(query.states ?? [])].sort())).digest('base64url').slice(0, 12);
+      if (query.pageToken) {
+        const [createTime, batchId, issuedFor] = decodePageToken(query.pageToken, 3);
+        if (issuedFor !== fingerprint) throw new InvalidPageTokenError('it was issued for different filters');
+        q = q.startAfter(createTime, batchId);
+      }
+      const snap = await q.limit(query.pageSize + 1).get();
+      const list = snap.docs.slice(0, query.pageSize).map((d) => batchFromDoc(d.data()));
+      const last = list[list.length - 1];
+      return { batches: list, nextPageToken: snap.docs.length > query.pageSize && last ? encodePageToken([last.createTime, last.batchId, fingerprint]) : null };
+    },
     async createJobsIfAbsent(list) {
       let created = 0;
       // 250 reads + 250 writes a transaction: well inside Firestore's 500-write guidance.
@@ -379,6 +397,11 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
     async listBudgetUsages(month) {
       const snap = await budgets.where('month', '==', month).get();
       return snap.docs.map((d) => BudgetDocSchema.parse(d.data()));
+    },
+    async countJobsByState() {
+      // Billed as one read per 1,000 jobs counted, and served by the automatic index on state.
+      const counts = await Promise.all(JOB_STATES.map(async (state) => [state, (await jobs.where('state', '==', state).count().get()).data().count] as const));
+      return Object.fromEntries(counts) as Record<(typeof JOB_STATES)[number], number>;
     },
     async listDueDeliveries(now, limit) {
       const snap = await deliveries.where('state', '==', 'pending').where('nextAttemptAt', '<=', now).orderBy('nextAttemptAt').limit(limit).get();

@@ -1,6 +1,7 @@
 /**
- * The api target's graph: the HTTP API over submit, cancel and the job store. Its auth
- * settings are checked on first use, so only this target refuses to run without them.
+ * The api target's graph: the HTTP API over submit, cancel, batches and the job store,
+ * and the dashboard's files. Its auth settings are checked on first use, so only this
+ * target refuses to run without them.
  */
 import { randomUUID } from 'node:crypto';
 import { apiAuthSettings, createApiAuthenticator } from '../adapters/api-auth.ts';
@@ -10,6 +11,8 @@ import { createApiLogEvents } from '../core/api-log-events.ts';
 import { apiOpenApiDocument } from '../core/api-openapi.ts';
 import { instanceGraph, intakePolicy, perGraph, type Graph } from './instance.ts';
 import { wireCancelJob, wireSubmitExport } from './submit.ts';
+import { wireBatches } from './batches.ts';
+import { dashboardAsset } from '../dashboard/dashboard-assets.ts';
 
 const authenticator = perGraph(({ config, adapters }) => createApiAuthenticator(apiAuthSettings(config), adapters.oidcCerts ? { certs: adapters.oidcCerts } : {}));
 const openApiDocument = perGraph(() => {
@@ -23,13 +26,15 @@ export function wireApi(graph: Graph, trace?: string) {
   const handler = createApiHandler({
     submit: wireSubmitExport(graph, trace),
     cancel: wireCancelJob(graph, trace),
+    batches: wireBatches(graph, trace),
     store: adapters.store,
+    clock: adapters.clock,
     logs,
     newId: randomUUID,
     openApi: openApiDocument(graph),
-    settings: { intake: intakePolicy(config), maxBodyBytes: config.API_MAX_BODY_BYTES, staleSubmitSeconds: config.POLL_STALE_SUBMIT_SECONDS },
+    settings: { intake: intakePolicy(config), maxBodyBytes: config.API_MAX_BODY_BYTES, staleSubmitSeconds: config.POLL_STALE_SUBMIT_SECONDS, budgets: config.EECU_BUDGETS },
   });
-  return createHttpApi({ handler, auth: authenticator(graph), logs });
+  return createHttpApi({ handler, auth: authenticator(graph), logs, assets: dashboardAsset });
 }
 
 /** api's handler, on this instance's graph. */

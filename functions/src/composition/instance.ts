@@ -85,12 +85,16 @@ export function lazyRealAdapters(config: Config, factories: TargetAdapterFactori
     }),
   );
   const logSink = once(() => createCloudLoggingSink({ level: config.LOG_LEVEL, ...(config.GOOGLE_CLOUD_PROJECT ? { gcpProject: config.GOOGLE_CLOUD_PROJECT } : {}) }));
+  // Built on first use of one of their methods, not on access: code that copies the
+  // adapters ({ ...adapters }) must not fail, or build them, in a target that lacks them.
   const fromFactory = <K extends keyof TargetAdapterFactories>(name: K) =>
-    once(() => {
-      const make = factories[name];
-      if (!make) throw new Error(`the ${name} adapter is not part of this function target's graph`);
-      return make(config) as ReturnType<NonNullable<TargetAdapterFactories[K]>>;
-    });
+    deferred(
+      once(() => {
+        const make = factories[name];
+        if (!make) throw new Error(`the ${name} adapter is not part of this function target's graph`);
+        return make(config) as ReturnType<NonNullable<TargetAdapterFactories[K]>>;
+      }),
+    );
   const webhookSender = fromFactory('webhookSender');
   const schedulerVerifier = fromFactory('schedulerVerifier');
   return {
@@ -107,13 +111,21 @@ export function lazyRealAdapters(config: Config, factories: TargetAdapterFactori
     get logSink() {
       return logSink();
     },
-    get webhookSender() {
-      return webhookSender();
-    },
-    get schedulerVerifier() {
-      return schedulerVerifier();
-    },
+    webhookSender,
+    schedulerVerifier,
   };
+}
+
+/** An object whose members are those of `resolve()`, called on the first member access. */
+function deferred<T extends object>(resolve: () => T): T {
+  return new Proxy({} as T, {
+    get(_target, prop) {
+      const real = resolve();
+      const value = Reflect.get(real, prop, real) as unknown;
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(real) : value;
+    },
+    has: (_target, prop) => Reflect.has(resolve(), prop),
+  });
 }
 
 let installed: Graph | undefined;

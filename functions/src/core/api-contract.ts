@@ -6,9 +6,11 @@
  */
 import { z } from 'zod';
 import { JOB_STATES, type Job, type JobState } from './job.ts';
+import { BATCH_STATES, type Batch, type BatchState } from './batch.ts';
 import { EeProjectSchema, LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN } from './envelope.schema.ts';
 import type { ExportImageRequest } from './export-request.schema.ts';
-import type { JobListQuery } from './ports.ts';
+import type { BatchListQuery, JobListQuery } from './ports.ts';
+import { budgetId, scopeOf, type Budget, type BudgetUsage } from './budgets.ts';
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -22,6 +24,7 @@ export const API_ERROR_CODES = [
   'API.BODY_TOO_LARGE',
   'API.INVALID_PARAMETER',
   'API.INVALID_JOB_ID',
+  'API.INVALID_BATCH_ID',
   'API.NOT_FOUND',
   'API.METHOD_NOT_ALLOWED',
   'API.ALREADY_TERMINAL',
@@ -34,6 +37,8 @@ export const API_ERROR_CODES = [
   'EXPORT.INVALID_ENVELOPE',
   'EXPORT.UNKNOWN_PROJECT',
   'EXPORT.TOO_LARGE',
+  // A batch that does not expand into valid children (or names options this deployment refuses).
+  'BATCH.INVALID',
 ] as const;
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 
@@ -209,13 +214,26 @@ const rfc3339 = (name: string) =>
     // Stored times are UTC ISO strings compared as text, so offsets are normalised first.
     .transform((v) => (v === undefined ? undefined : new Date(v).toISOString()));
 
+/** `state`, repeated or comma-separated, any case, each one of `states`. */
+const stateList = <T extends readonly [string, ...string[]]>(states: T) =>
+  z
+    .array(z.string())
+    .optional()
+    .transform((a) => (a ? [...new Set(a.flatMap((s) => s.split(',')).map((s) => s.trim().toUpperCase()).filter(Boolean))] : undefined))
+    .pipe(z.array(z.enum(states, { error: (iss) => `unknown state "${String(iss.input)}"; one of ${states.join(', ')}` })).optional());
+const pageSizeParam = single('pageSize').pipe(
+  z.coerce
+    .number<string>({ error: 'pageSize must be a whole number' })
+    .int('pageSize must be a whole number')
+    .min(1, `pageSize must be 1–${PAGE_SIZE.max}`)
+    .max(PAGE_SIZE.max, `pageSize must be 1–${PAGE_SIZE.max}`)
+    .optional(),
+);
+const pageTokenParam = single('pageToken').pipe(z.string().min(1).max(2000, 'pageToken is not one this API issued').optional());
+
 const ListParamsSchema = z
   .strictObject({
-    state: z
-      .array(z.string())
-      .optional()
-      .transform((a) => (a ? [...new Set(a.flatMap((s) => s.split(',')).map((s) => s.trim().toUpperCase()).filter(Boolean))] : undefined))
-      .pipe(z.array(z.enum(JOB_STATES, { error: (iss) => `unknown state "${String(iss.input)}"; one of ${JOB_STATES.join(', ')}` })).optional()),
+    state: stateList(JOB_STATES),
     label: single('label').pipe(
       z
         .string()
@@ -228,35 +246,33 @@ const ListParamsSchema = z
     eeProject: single('eeProject').pipe(EeProjectSchema.optional()),
     updatedAfter: rfc3339('updatedAfter'),
     updatedBefore: rfc3339('updatedBefore'),
-    pageSize: single('pageSize').pipe(
-      z.coerce
-        .number<string>({ error: 'pageSize must be a whole number' })
-        .int('pageSize must be a whole number')
-        .min(1, `pageSize must be 1–${PAGE_SIZE.max}`)
-        .max(PAGE_SIZE.max, `pageSize must be 1–${PAGE_SIZE.max}`)
-        .optional(),
-    ),
-    pageToken: single('pageToken').pipe(z.string().min(1).max(2000, 'pageToken is not one this API issued').optional()),
+    pageSize: pageSizeParam,
+    pageToken: pageTokenParam,
   })
   .refine((p) => !p.updatedAfter || !p.updatedBefore || p.updatedAfter < p.updatedBefore, { message: 'updatedAfter must be earlier than updatedBefore', path: ['updatedBefore'] });
 
 export type Issue = { path: string; message: string };
 
-/** Parses GET /v1/jobs's query string; every problem names its parameter. */
-export function parseListQuery(params: URLSearchParams): { ok: true; query: JobListQuery } | { ok: false; issues: Issue[] } {
+/** Parses a query string with a strict schema of array-valued parameters; every problem names its parameter. */
+function parseParams<S extends z.ZodType>(schema: S, params: URLSearchParams, known: object): { ok: true; data: z.output<S> } | { ok: false; issues: Issue[] } {
   const grouped: Record<string, string[]> = {};
   for (const [k, v] of params) (grouped[k] ??= []).push(v);
-  const r = ListParamsSchema.safeParse(grouped);
-  if (!r.success) {
-    return {
-      ok: false,
-      issues: r.error.issues.map((i) =>
-        i.code === 'unrecognized_keys'
-          ? { path: i.keys.join(','), message: `unknown parameter${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}; known: ${Object.keys(LIST_PARAMETERS).join(', ')}` }
-          : { path: String(i.path[0] ?? ''), message: i.message },
-      ),
-    };
-  }
+  const r = schema.safeParse(grouped);
+  if (r.success) return { ok: true, data: r.data };
+  return {
+    ok: false,
+    issues: r.error.issues.map((i) =>
+      i.code === 'unrecognized_keys'
+        ? { path: i.keys.join(','), message: `unknown parameter${i.keys.length > 1 ? 's' : ''} ${i.keys.join(', ')}; known: ${Object.keys(known).join(', ')}` }
+        : { path: String(i.path[0] ?? ''), message: i.message },
+    ),
+  };
+}
+
+/** Parses GET /v1/jobs's query string; every problem names its parameter. */
+export function parseListQuery(params: URLSearchParams): { ok: true; query: JobListQuery } | { ok: false; issues: Issue[] } {
+  const r = parseParams(ListParamsSchema, params, LIST_PARAMETERS);
+  if (!r.ok) return r;
   const p = r.data;
   const query: JobListQuery = { pageSize: p.pageSize ?? PAGE_SIZE.default };
   if (p.state?.length) query.states = p.state as JobState[];
@@ -266,4 +282,187 @@ export function parseListQuery(params: URLSearchParams): { ok: true; query: JobL
   if (p.updatedBefore) query.updatedBefore = p.updatedBefore;
   if (p.pageToken) query.pageToken = p.pageToken;
   return { ok: true, query };
+}
+
+// ---------------------------------------------------------------------------
+// Batches
+// ---------------------------------------------------------------------------
+
+/**
+ * What a batch path segment may be: the batch's id (32 lowercase hex, what the API
+ * answers with) or the `batchId` its submitter chose (the spec's batchId, which the id
+ * is derived from), so `GET /v1/batches/mosaic-2026-11` works too.
+ */
+export const BATCH_REF_PATTERN = /^[A-Za-z0-9_-]{1,100}$/;
+
+const JobCountsSchema = z.partialRecord(JobStateSchema, z.number().int());
+
+export const BatchViewSchema = z
+  .object({
+    batchId: z.string().regex(/^[0-9a-f]{32}$/).describe('The batch’s id, derived from the batchId its submitter gave (or from the submission)'),
+    state: z.enum(BATCH_STATES).describe('WRITING while its children are written, RUNNING, then SUCCEEDED, PARTIALLY_FAILED, FAILED or CANCELLED; REJECTED when it never started'),
+    eeProject: z.string(),
+    description: nstr,
+    labels: z.record(z.string(), z.string()),
+    callbackUrl: nstr.describe('Called once, when the last child ends'),
+    identity: z.string().describe('The key the batch id was derived from: key:batch:<batchId>, or the submission'),
+    total: z.number().int().describe('Children'),
+    written: z.number().int().describe('Children written so far'),
+    counts: JobCountsSchema.describe('Current children by state (refreshed by the poller)'),
+    progress: z.number().describe('0..1 over all children; ended ones count as 1'),
+    eecuSeconds: z.number().describe('Summed over the children'),
+    destinationUris: z.array(z.string()).describe('Of the succeeded children, once the batch has ended (at most 1,000)'),
+    destinationUrisTruncated: z.boolean(),
+    error: z.object({ code: z.string(), message: z.string(), details: z.array(IssueSchema).optional() }).nullable(),
+    cancelRequestedAt: nstr,
+    retries: z.number().int().describe('Retries of its transient failures so far'),
+    createTime: z.string(),
+    updateTime: z.string(),
+    endTime: nstr,
+    version: z.number().int(),
+  })
+  .meta({ title: 'Batch', description: 'A batch: its state and the aggregates of its children (the Firestore batch document).' });
+export type BatchView = z.infer<typeof BatchViewSchema>;
+
+/** List items leave the destination URIs out (up to 1,000 each); GET /v1/batches/{batchId} has them. */
+export const BatchListItemSchema = BatchViewSchema.omit({ destinationUris: true }).meta({ title: 'BatchListItem', description: 'A batch without its destination URIs.' });
+
+export const batchView = (b: Batch): BatchView => ({ ...b });
+export function batchListItem(b: Batch): Omit<BatchView, 'destinationUris'> {
+  const { destinationUris: _uris, ...rest } = b;
+  return rest;
+}
+
+export const BatchListResponseSchema = z
+  .object({ batches: z.array(BatchListItemSchema), nextPageToken: nstr.describe('Pass as pageToken (with the same state filter) for the next page; null on the last page') })
+  .meta({ title: 'BatchList' });
+
+export const BatchSubmitResponseSchema = z
+  .object({
+    batchId: z.string(),
+    state: z.enum(BATCH_STATES),
+    total: z.number().int(),
+    url: z.string().describe('The batch, relative to the function’s URL: /v1/batches/{batchId}'),
+    duplicate: z.boolean().describe('true when the batchId (or Idempotency-Key) named a batch that already existed; nothing new was written'),
+    batch: BatchViewSchema,
+  })
+  .meta({ title: 'BatchSubmitResponse' });
+
+export const BatchJobsResponseSchema = z
+  .object({ jobs: z.array(JobListItemSchema), nextPageToken: nstr.describe('Pass as pageToken (with the same state filter) for the next page; null on the last page') })
+  .meta({ title: 'BatchJobList' });
+
+export const BatchCancelResponseSchema = z
+  .object({
+    outcome: z.literal('cancelling').describe('Every queued or live child was cancelled or asked to cancel; the batch ends CANCELLED once they have all ended'),
+    children: z.number().int().describe('Children cancelled or asked to cancel by this call'),
+    batch: BatchViewSchema,
+  })
+  .meta({ title: 'BatchCancelResponse' });
+
+export const BatchRetryResponseSchema = z
+  .object({
+    outcome: z.enum(['retrying', 'nothing-to-retry']).describe('retrying: the children that failed for a transient reason were replaced by fresh ones; nothing-to-retry: no child failed for a transient reason'),
+    children: z.number().int().describe('Children resubmitted by this call'),
+    batch: BatchViewSchema,
+  })
+  .meta({ title: 'BatchRetryResponse' });
+
+export const BATCH_LIST_PARAMETERS = {
+  state: `Batch states to include: repeat the parameter or give a comma-separated list (${BATCH_STATES.join(', ')}).`,
+  pageSize: `Batches per page, 1–${PAGE_SIZE.max} (default ${PAGE_SIZE.default}).`,
+  pageToken: 'nextPageToken of the previous page; keep the state filter the same.',
+} as const;
+
+export const BATCH_JOBS_PARAMETERS = {
+  state: 'Child job states to include: repeat the parameter or give a comma-separated list (QUEUED,FAILED).',
+  pageSize: `Jobs per page, 1–${PAGE_SIZE.max} (default ${PAGE_SIZE.default}).`,
+  pageToken: 'nextPageToken of the previous page; keep the state filter the same.',
+} as const;
+
+const BatchListParamsSchema = z.strictObject({ state: stateList(BATCH_STATES), pageSize: pageSizeParam, pageToken: pageTokenParam });
+const BatchJobsParamsSchema = z.strictObject({ state: stateList(JOB_STATES), pageSize: pageSizeParam, pageToken: pageTokenParam });
+
+export function parseBatchListQuery(params: URLSearchParams): { ok: true; query: BatchListQuery } | { ok: false; issues: Issue[] } {
+  const r = parseParams(BatchListParamsSchema, params, BATCH_LIST_PARAMETERS);
+  if (!r.ok) return r;
+  const query: BatchListQuery = { pageSize: r.data.pageSize ?? PAGE_SIZE.default };
+  if (r.data.state?.length) query.states = r.data.state as BatchState[];
+  if (r.data.pageToken) query.pageToken = r.data.pageToken;
+  return { ok: true, query };
+}
+
+export interface BatchJobsQuery {
+  states?: JobState[];
+  pageSize: number;
+  pageToken?: string;
+}
+
+export function parseBatchJobsQuery(params: URLSearchParams): { ok: true; query: BatchJobsQuery } | { ok: false; issues: Issue[] } {
+  const r = parseParams(BatchJobsParamsSchema, params, BATCH_JOBS_PARAMETERS);
+  if (!r.ok) return r;
+  const query: BatchJobsQuery = { pageSize: r.data.pageSize ?? PAGE_SIZE.default };
+  if (r.data.state?.length) query.states = r.data.state as JobState[];
+  if (r.data.pageToken) query.pageToken = r.data.pageToken;
+  return { ok: true, query };
+}
+
+// ---------------------------------------------------------------------------
+// Budgets and stats (the dashboard's header; useful to scripts as well)
+// ---------------------------------------------------------------------------
+
+export const BudgetViewSchema = z
+  .object({
+    id: z.string().describe('The usage document: {eeProject}~{scope}~{month}'),
+    eeProject: z.string(),
+    scope: z.string().describe('all, label.{key}={value} or tag.{workloadTag}'),
+    label: z.object({ key: z.string(), value: z.string() }).nullable(),
+    workloadTag: nstr,
+    onExceeded: z.enum(['queue', 'reject']).describe('What happens to covered jobs once the budget is used up'),
+    month: z.string().describe('yyyy-mm (UTC)'),
+    limitEecuSeconds: z.number().describe('monthlyEecuSeconds as configured now'),
+    usedEecuSeconds: z.number(),
+    remainingEecuSeconds: z.number().describe('0 once used up'),
+    usedFraction: z.number().describe('used / limit; above 1 when the last tasks overshot it'),
+    exceeded: z.boolean().describe('Used up: covered jobs wait in QUEUED (or are refused, with onExceeded=reject) until next month'),
+    updateTime: nstr.describe('When usage was last added this month; null if none yet'),
+  })
+  .meta({ title: 'Budget', description: 'A configured EECU budget (EECU_BUDGETS) and its use this month.' });
+export type BudgetView = z.infer<typeof BudgetViewSchema>;
+
+export const BudgetsResponseSchema = z.object({ month: z.string(), budgets: z.array(BudgetViewSchema) }).meta({ title: 'Budgets' });
+
+export const StatsResponseSchema = z
+  .object({
+    counts: z.record(JobStateSchema, z.number().int()).describe('Jobs in each state (every state, zeros included)'),
+    total: z.number().int(),
+    time: z.string().describe('When they were counted'),
+  })
+  .meta({ title: 'Stats' });
+
+/** Each configured budget with this month's usage (a budget nothing has counted against yet has used 0). */
+export function budgetViews(budgets: readonly Budget[], usages: readonly BudgetUsage[], month: string): BudgetView[] {
+  const byId = new Map(usages.map((u) => [u.id, u]));
+  return budgets.map((b) => {
+    const id = budgetId(b, month);
+    const usage = byId.get(id);
+    const used = usage?.usedEecuSeconds ?? 0;
+    const limit = b.monthlyEecuSeconds;
+    return {
+      id,
+      eeProject: b.eeProject,
+      scope: scopeOf(b),
+      label: b.label ?? null,
+      workloadTag: b.workloadTag ?? null,
+      onExceeded: b.onExceeded,
+      month,
+      limitEecuSeconds: limit,
+      usedEecuSeconds: used,
+      remainingEecuSeconds: Math.max(0, limit - used),
+      usedFraction: used / limit,
+      // The same test the admission check applies (budgets.ts checkBudgets).
+      exceeded: used >= limit,
+      updateTime: usage?.updateTime ?? null,
+    };
+  });
 }

@@ -8,14 +8,33 @@
  * listing every problem and nothing is stored (a topic message has nobody to answer,
  * so it becomes a REJECTED job instead).
  */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import { intakeBody, type IntakePolicy, type Issue } from './intake.ts';
 import { jobIdFor, JOB_ID_PATTERN } from './ids.ts';
-import { isTerminal, type Job } from './job.ts';
+import { isTerminal, JOB_STATES, type Job } from './job.ts';
 import { EeportError } from './errors.ts';
-import { InvalidPageTokenError } from './page-token.ts';
-import { apiErrorBody, CancelBodySchema, jobListItem, jobView, parseListQuery, type ApiErrorCode } from './api-contract.ts';
+import { decodePageToken, encodePageToken, InvalidPageTokenError } from './page-token.ts';
+import {
+  apiErrorBody,
+  BATCH_REF_PATTERN,
+  batchListItem,
+  batchView,
+  budgetViews,
+  CancelBodySchema,
+  jobListItem,
+  jobView,
+  parseBatchJobsQuery,
+  parseBatchListQuery,
+  parseListQuery,
+  type ApiErrorCode,
+  type BatchJobsQuery,
+} from './api-contract.ts';
+import { batchIdentity, type Batches } from './batches.ts';
+import { monthOf, type Budget } from './budgets.ts';
+import type { Batch } from './batch.ts';
 import type { ApiLogEvents, ApiCall } from './api-log-events.ts';
-import type { JobStore } from './ports.ts';
+import type { Clock, JobStore } from './ports.ts';
 import type { SubmitExport } from './submit-export.ts';
 import type { CancelJob } from './cancel-job.ts';
 
@@ -45,12 +64,16 @@ export interface ApiSettings {
   maxBodyBytes: number;
   /** How long the poller leaves a SUBMITTING job alone before submitting it again (POLL_STALE_SUBMIT_SECONDS). */
   staleSubmitSeconds: number;
+  /** The configured EECU budgets (EECU_BUDGETS), shown with their usage by GET /v1/budgets. */
+  budgets: readonly Budget[];
 }
 
 export interface ApiDeps {
   submit: Pick<SubmitExport, 'submitCommand'>;
   cancel: Pick<CancelJob, 'cancelJob'>;
-  store: Pick<JobStore, 'getJob' | 'listJobs'>;
+  batches: Pick<Batches, 'checkBatch' | 'submitBatch' | 'cancelBatch' | 'retryBatch'>;
+  store: Pick<JobStore, 'getJob' | 'listJobs' | 'getBatch' | 'listBatchPage' | 'listBatchChildren' | 'listBudgetUsages' | 'countJobsByState'>;
+  clock: Clock;
   logs: ApiLogEvents;
   /** A fresh random id, for submissions that name no idempotency key or requestId. */
   newId: () => string;
@@ -59,13 +82,31 @@ export interface ApiDeps {
   settings: ApiSettings;
 }
 
-export type Route = { route: 'jobs' } | { route: 'job'; jobId: string } | { route: 'cancel'; jobId: string } | { route: 'openapi' };
+export type Route =
+  | { route: 'jobs' }
+  | { route: 'job'; jobId: string }
+  | { route: 'cancel'; jobId: string }
+  | { route: 'batches' }
+  | { route: 'batch'; batchId: string }
+  | { route: 'batchJobs'; batchId: string }
+  | { route: 'batchCancel'; batchId: string }
+  | { route: 'batchRetry'; batchId: string }
+  | { route: 'budgets' }
+  | { route: 'stats' }
+  | { route: 'openapi' };
 
 /** Methods each route answers; HEAD goes with GET. */
 export const ALLOWED_METHODS: Record<Route['route'], readonly string[]> = {
   jobs: ['GET', 'HEAD', 'POST'],
   job: ['GET', 'HEAD'],
   cancel: ['POST'],
+  batches: ['GET', 'HEAD', 'POST'],
+  batch: ['GET', 'HEAD'],
+  batchJobs: ['GET', 'HEAD'],
+  batchCancel: ['POST'],
+  batchRetry: ['POST'],
+  budgets: ['GET', 'HEAD'],
+  stats: ['GET', 'HEAD'],
   openapi: ['GET', 'HEAD'],
 };
 
@@ -79,12 +120,24 @@ export function matchRoute(rawPath: string): Route | null {
   }
   if (path.length > 1) path = path.replace(/\/+$/, '');
   if (path === '/v1/jobs') return { route: 'jobs' };
+  if (path === '/v1/batches') return { route: 'batches' };
+  if (path === '/v1/budgets') return { route: 'budgets' };
+  if (path === '/v1/stats') return { route: 'stats' };
   if (path === '/v1/openapi.json') return { route: 'openapi' };
   // Custom methods follow Google's API style: POST /v1/jobs/{id}:cancel.
   const m = /^\/v1\/jobs\/([^/:]+)(?::([^/:]+))?$/.exec(path);
-  if (!m) return null;
-  if (m[2] === undefined) return { route: 'job', jobId: m[1]! };
-  if (m[2] === 'cancel') return { route: 'cancel', jobId: m[1]! };
+  if (m) {
+    if (m[2] === undefined) return { route: 'job', jobId: m[1]! };
+    if (m[2] === 'cancel') return { route: 'cancel', jobId: m[1]! };
+    return null;
+  }
+  const b = /^\/v1\/batches\/([^/:]+)(?::([^/:]+)|\/(jobs))?$/.exec(path);
+  if (!b) return null;
+  const batchId = b[1]!;
+  if (b[3] === 'jobs') return { route: 'batchJobs', batchId };
+  if (b[2] === undefined) return { route: 'batch', batchId };
+  if (b[2] === 'cancel') return { route: 'batchCancel', batchId };
+  if (b[2] === 'retry') return { route: 'batchRetry', batchId };
   return null;
 }
 
@@ -137,6 +190,20 @@ const summarise = (issues: readonly Issue[]) => {
 };
 
 const jobUrl = (jobId: string) => `/v1/jobs/${jobId}`;
+const batchUrl = (batchId: string) => `/v1/batches/${batchId}`;
+
+/** Batch cancel and retry take no options; an empty object (or no body) is all they accept. */
+const NoOptionsBodySchema = z.strictObject({});
+
+/** A batch-children page token is tied to its batch and state filter, like the job list's. */
+const childrenFingerprint = (batchId: string, q: BatchJobsQuery) =>
+  createHash('sha256')
+    .update(JSON.stringify([batchId, [...(q.states ?? [])].sort()]))
+    .digest('base64url')
+    .slice(0, 12);
+
+/** checkBatch's paths start at the topic message's `batch` member; the API's body is that member itself. */
+const bodyPath = (path: string) => path.replace(/^batch(\.|$)/, '');
 
 export function createApiHandler(deps: ApiDeps) {
   const { store, logs, settings } = deps;
@@ -243,6 +310,131 @@ export function createApiHandler(deps: ApiDeps) {
     }
   }
 
+  /** The batch a path names, by its id or by the batchId its submitter chose. */
+  async function findBatch(call: ApiCall, ref: string): Promise<{ batch: Batch } | { response: ApiResponse }> {
+    if (!BATCH_REF_PATTERN.test(ref)) {
+      return {
+        response: fail(call, 400, 'API.INVALID_BATCH_ID', `"${ref.slice(0, 80)}" is not a batch id: 32 lowercase hex characters, or the batchId it was submitted with (1–100 letters, digits, _ or -)`, [
+          { path: 'batchId', message: 'expected a batch id or batchId' },
+        ]),
+      };
+    }
+    // A 32-hex ref is most likely the id; if no batch has it, it may still be a name someone chose.
+    const batch = (JOB_ID_PATTERN.test(ref) ? await store.getBatch(ref) : null) ?? (await store.getBatch(jobIdFor(batchIdentity(ref))));
+    return batch ? { batch } : { response: fail(call, 404, 'API.NOT_FOUND', `no batch ${ref}`) };
+  }
+
+  async function submitBatch(call: ApiCall, req: ApiRequest): Promise<ApiResponse> {
+    const read = readJsonBody(req.body, req.header('content-type'), settings.maxBodyBytes, true);
+    if (!read.ok) return fail(call, read.status, read.code, read.message);
+    let spec = read.value;
+    const isObject = typeof spec === 'object' && spec !== null && !Array.isArray(spec);
+    const issues: Issue[] = [];
+    if (isObject && Object.keys(spec as object).length === 1 && 'batch' in (spec as object)) {
+      issues.push({ path: 'batch', message: 'send the batch itself, not {"batch": …} (that wrapper is for the requests topic)' });
+    }
+    const headerKey = req.header('idempotency-key');
+    if (headerKey !== undefined && isObject) {
+      const bodyId = (spec as Record<string, unknown>).batchId;
+      if (!BATCH_REF_PATTERN.test(headerKey)) issues.push({ path: 'Idempotency-Key', message: 'a batch’s Idempotency-Key is its batchId: 1–100 letters, digits, _ or -' });
+      else if (bodyId === undefined) spec = { ...(spec as object), batchId: headerKey };
+      else if (bodyId !== headerKey) issues.push({ path: 'batchId', message: 'the Idempotency-Key header and the body’s batchId differ; give one, or the same in both' });
+    }
+    // Everything is checked before anything is written: a bad batch is answered, not recorded.
+    const check = issues.length ? null : deps.batches.checkBatch(spec);
+    if (!check?.ok) {
+      const errors = check && !check.ok ? check.errors.map((e) => ({ path: bodyPath(e.path), message: e.message })) : issues;
+      return fail(call, 400, 'BATCH.INVALID', `the batch is invalid: ${summarise(errors)}`, errors);
+    }
+    const out = await deps.batches.submitBatch(spec, { kind: 'random', value: deps.newId() }, { kind: 'api', ...(req.caller ? { caller: req.caller } : {}) }, check);
+    const b = out.batch;
+    return { status: out.kind === 'duplicate' ? 200 : 202, body: { batchId: b.batchId, state: b.state, total: b.total, url: batchUrl(b.batchId), duplicate: out.kind === 'duplicate', batch: batchView(b) } };
+  }
+
+  async function listBatches(call: ApiCall, req: ApiRequest): Promise<ApiResponse> {
+    const parsed = parseBatchListQuery(req.query);
+    if (!parsed.ok) return fail(call, 400, 'API.INVALID_PARAMETER', `invalid query: ${summarise(parsed.issues)}`, parsed.issues);
+    try {
+      const page = await store.listBatchPage(parsed.query);
+      return { status: 200, body: { batches: page.batches.map(batchListItem), nextPageToken: page.nextPageToken } };
+    } catch (err) {
+      if (err instanceof InvalidPageTokenError) return fail(call, 400, 'API.INVALID_PARAMETER', `pageToken: ${err.message}`, [{ path: 'pageToken', message: err.message }]);
+      throw err;
+    }
+  }
+
+  async function batchJobs(call: ApiCall, req: ApiRequest, batch: Batch): Promise<ApiResponse> {
+    const parsed = parseBatchJobsQuery(req.query);
+    if (!parsed.ok) return fail(call, 400, 'API.INVALID_PARAMETER', `invalid query: ${summarise(parsed.issues)}`, parsed.issues);
+    const q = parsed.query;
+    const fingerprint = childrenFingerprint(batch.batchId, q);
+    let afterIndex: number | undefined;
+    try {
+      if (q.pageToken) {
+        const [after, issuedFor] = decodePageToken(q.pageToken, 2);
+        if (issuedFor !== fingerprint) throw new InvalidPageTokenError('it was issued for another batch or state filter');
+        afterIndex = Number(after);
+        if (!Number.isInteger(afterIndex) || afterIndex < 0) throw new InvalidPageTokenError('not a token this API issued');
+      }
+    } catch (err) {
+      if (err instanceof InvalidPageTokenError) return fail(call, 400, 'API.INVALID_PARAMETER', `pageToken: ${err.message}`, [{ path: 'pageToken', message: err.message }]);
+      throw err;
+    }
+    // One more than a page: whether there is a next page, without a second query.
+    const children = await store.listBatchChildren(batch.batchId, { ...(q.states ? { states: q.states } : {}), limit: q.pageSize + 1, ...(afterIndex !== undefined ? { afterIndex } : {}) });
+    const page = children.slice(0, q.pageSize);
+    const last = page[page.length - 1];
+    const nextPageToken = children.length > q.pageSize && last ? encodePageToken([String(last.batchIndex), fingerprint]) : null;
+    return { status: 200, body: { jobs: page.map(jobListItem), nextPageToken } };
+  }
+
+  /** Reads the optional body of a batch's :cancel or :retry, which must be empty or `{}`. */
+  function noOptions(call: ApiCall, req: ApiRequest): ApiResponse | null {
+    const read = readJsonBody(req.body, req.header('content-type'), settings.maxBodyBytes, false);
+    if (!read.ok) return fail(call, read.status, read.code, read.message);
+    const parsed = NoOptionsBodySchema.optional().safeParse(read.value);
+    if (parsed.success) return null;
+    const issues = parsed.error.issues.map((i) => ({ path: i.code === 'unrecognized_keys' ? i.keys.join(',') : i.path.map(String).join('.'), message: i.code === 'unrecognized_keys' ? 'this action takes no options' : i.message }));
+    return fail(call, 400, 'API.INVALID_PARAMETER', `invalid body: ${summarise(issues)}`, issues);
+  }
+
+  async function cancelBatch(call: ApiCall, batch: Batch): Promise<ApiResponse> {
+    const out = await deps.batches.cancelBatch(batch.batchId);
+    switch (out.kind) {
+      case 'not-found':
+        return fail(call, 404, 'API.NOT_FOUND', `no batch ${batch.batchId}`);
+      case 'already-final':
+        return fail(call, 409, 'API.ALREADY_TERMINAL', `batch ${batch.batchId} already ended (${out.batch.state}); there is nothing to cancel`);
+      default:
+        return { status: 200, body: { outcome: out.kind, children: out.children, batch: batchView(out.batch) } };
+    }
+  }
+
+  async function retryBatch(call: ApiCall, batch: Batch): Promise<ApiResponse> {
+    const out = await deps.batches.retryBatch(batch.batchId);
+    if (out.kind === 'not-found') return fail(call, 404, 'API.NOT_FOUND', `no batch ${batch.batchId}`);
+    return { status: 200, body: { outcome: out.kind, children: out.children, batch: batchView(out.batch) } };
+  }
+
+  async function budgets(): Promise<ApiResponse> {
+    const month = monthOf(deps.clock.now().toISOString());
+    const usages = await store.listBudgetUsages(month);
+    return { status: 200, body: { month, budgets: budgetViews(settings.budgets, usages, month) } };
+  }
+
+  async function stats(): Promise<ApiResponse> {
+    const time = deps.clock.now().toISOString();
+    const counted = await store.countJobsByState();
+    const counts = Object.fromEntries(JOB_STATES.map((s) => [s, counted[s] ?? 0]));
+    return { status: 200, body: { counts, total: Object.values(counts).reduce((a, b) => a + b, 0), time } };
+  }
+
+  /** Runs `then` on the batch a route names, or answers why there is none. */
+  async function withBatch(call: ApiCall, ref: string, then: (b: Batch) => Promise<ApiResponse>): Promise<ApiResponse> {
+    const found = await findBatch(call, ref);
+    return 'response' in found ? found.response : then(found.batch);
+  }
+
   async function handle(req: ApiRequest): Promise<ApiResponse> {
     const call: ApiCall = { method: req.method, path: req.path.slice(0, 200), ...(req.caller ? { caller: req.caller } : {}) };
     try {
@@ -263,6 +455,20 @@ export function createApiHandler(deps: ApiDeps) {
           return badJobId(call, route.jobId) ?? (await getJob(call, route.jobId));
         case 'cancel':
           return badJobId(call, route.jobId) ?? (await cancel(call, req, route.jobId));
+        case 'batches':
+          return method === 'POST' ? await submitBatch(call, req) : await listBatches(call, req);
+        case 'batch':
+          return await withBatch(call, route.batchId, async (b) => ({ status: 200, body: batchView(b) }));
+        case 'batchJobs':
+          return await withBatch(call, route.batchId, (b) => batchJobs(call, req, b));
+        case 'batchCancel':
+          return noOptions(call, req) ?? (await withBatch(call, route.batchId, (b) => cancelBatch(call, b)));
+        case 'batchRetry':
+          return noOptions(call, req) ?? (await withBatch(call, route.batchId, (b) => retryBatch(call, b)));
+        case 'budgets':
+          return await budgets();
+        case 'stats':
+          return await stats();
       }
     } catch (err) {
       logs.apiFailed(call, err);

@@ -8,8 +8,21 @@ import { z } from 'zod';
 import { exportRequestJsonSchema } from './export-request.schema.ts';
 import { submitEnvelopeJsonSchema } from './envelope.schema.ts';
 import { JOB_STATES } from './job.ts';
+import { BATCH_STATES } from './batch.ts';
+import { BatchSpecSchema } from './batch-spec.ts';
 import {
   ApiErrorBodySchema,
+  BATCH_JOBS_PARAMETERS,
+  BATCH_LIST_PARAMETERS,
+  BatchCancelResponseSchema,
+  BatchJobsResponseSchema,
+  BatchListItemSchema,
+  BatchListResponseSchema,
+  BatchRetryResponseSchema,
+  BatchSubmitResponseSchema,
+  BatchViewSchema,
+  BudgetsResponseSchema,
+  BudgetViewSchema,
   CancelBodySchema,
   CancelResponseSchema,
   JobListItemSchema,
@@ -17,6 +30,7 @@ import {
   JobViewSchema,
   LIST_PARAMETERS,
   PAGE_SIZE,
+  StatsResponseSchema,
   SubmitResponseSchema,
 } from './api-contract.ts';
 
@@ -54,6 +68,17 @@ function contractComponents(): Record<string, Json> {
   registry.add(CancelBodySchema, { id: 'CancelRequest' });
   registry.add(CancelResponseSchema, { id: 'CancelResponse' });
   registry.add(ApiErrorBodySchema, { id: 'Error' });
+  registry.add(BatchSpecSchema, { id: 'BatchSpec' });
+  registry.add(BatchViewSchema, { id: 'Batch' });
+  registry.add(BatchListItemSchema, { id: 'BatchListItem' });
+  registry.add(BatchListResponseSchema, { id: 'BatchList' });
+  registry.add(BatchSubmitResponseSchema, { id: 'BatchSubmitResponse' });
+  registry.add(BatchJobsResponseSchema, { id: 'BatchJobList' });
+  registry.add(BatchCancelResponseSchema, { id: 'BatchCancelResponse' });
+  registry.add(BatchRetryResponseSchema, { id: 'BatchRetryResponse' });
+  registry.add(BudgetViewSchema, { id: 'Budget' });
+  registry.add(BudgetsResponseSchema, { id: 'Budgets' });
+  registry.add(StatsResponseSchema, { id: 'Stats' });
   // io "input": response objects stay open (no additionalProperties: false), so fields can be added without breaking strict clients.
   const { schemas } = z.toJSONSchema(registry, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any', uri: (id) => `#/components/schemas/${id}` }) as {
     schemas: Record<string, Json>;
@@ -71,6 +96,19 @@ function contractComponents(): Record<string, Json> {
 
 const json = (schema: Json, description: string) => ({ description, content: { 'application/json': { schema } } });
 const error = (description: string) => json(ref('Error'), description);
+
+const batchIdParam = {
+  name: 'batchId',
+  in: 'path',
+  required: true,
+  schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,100}$' },
+  description: 'The batch id (32 lowercase hex characters), or the batchId it was submitted with',
+};
+
+const pageParameters = (p: { pageSize: string; pageToken: string }): Json[] => [
+  { name: 'pageSize', in: 'query', description: p.pageSize, schema: { type: 'integer', minimum: 1, maximum: PAGE_SIZE.max, default: PAGE_SIZE.default } },
+  { name: 'pageToken', in: 'query', description: p.pageToken, schema: { type: 'string' } },
+];
 
 const jobIdParam = { name: 'jobId', in: 'path', required: true, schema: { type: 'string', pattern: '^[0-9a-f]{32}$' }, description: 'The job id (32 lowercase hex characters)' };
 
@@ -101,7 +139,7 @@ export function apiOpenApiDocument(): Json {
       title: 'eeport HTTP API',
       version: '1',
       description:
-        'Submit, follow, list and cancel Google Earth Engine image exports. Paths are relative to the function’s URL. ' +
+        'Submit, follow, list and cancel Google Earth Engine image exports and batches of them; see EECU budgets and counts by state. Paths are relative to the function’s URL. ' +
         'Every error is JSON with a stable code (see the Error schema). Which security scheme applies depends on the deployment’s API_AUTH.',
     },
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
@@ -159,6 +197,107 @@ export function apiOpenApiDocument(): Json {
             '409': error('The job already ended (API.ALREADY_TERMINAL)'),
             ...COMMON_ERRORS,
           },
+        },
+      },
+      '/v1/batches': {
+        post: {
+          operationId: 'submitBatch',
+          summary: 'Submit a batch of exports',
+          description:
+            'The body is what the requests topic takes as its `batch` member: exactly one of requests, template + fanOut, or template + tiles, and batchId, description, eeProject, labels, callbackUrl. ' +
+            'The whole batch is expanded and validated first: invalid input is answered with 400 and every problem (paths into the body; children[i]… for the i-th expanded child), and nothing is stored. ' +
+            'Children are written as QUEUED jobs and released by the poller under MAX_IN_FLIGHT_PER_PROJECT. The same batchId always names the same batch.',
+          parameters: [
+            { name: 'Idempotency-Key', in: 'header', required: false, schema: { type: 'string', pattern: '^[A-Za-z0-9_-]{1,100}$' }, description: 'The batchId, when the body names none (if both are given they must agree)' },
+          ],
+          requestBody: { required: true, content: { 'application/json': { schema: ref('BatchSpec') } } },
+          responses: {
+            '202': json(ref('BatchSubmitResponse'), 'A new batch, RUNNING with its children QUEUED'),
+            '200': json(ref('BatchSubmitResponse'), 'The batchId named an existing batch (duplicate: true); nothing new was written'),
+            '400': error('Malformed JSON (API.MALFORMED_JSON) or an invalid batch (BATCH.INVALID), with details'),
+            '413': error('Body larger than API_MAX_BODY_BYTES (API.BODY_TOO_LARGE)'),
+            '415': error('Content-Type is not application/json (API.UNSUPPORTED_MEDIA_TYPE)'),
+            ...COMMON_ERRORS,
+          },
+        },
+        get: {
+          operationId: 'listBatches',
+          summary: 'List batches, newest first',
+          parameters: [
+            { name: 'state', in: 'query', style: 'form', explode: true, description: BATCH_LIST_PARAMETERS.state, schema: { type: 'array', items: { type: 'string', enum: [...BATCH_STATES] } } },
+            ...pageParameters(BATCH_LIST_PARAMETERS),
+          ],
+          responses: { '200': json(ref('BatchList'), 'One page of batches'), '400': error('A bad query parameter (API.INVALID_PARAMETER), named in details'), ...COMMON_ERRORS },
+        },
+      },
+      '/v1/batches/{batchId}': {
+        get: {
+          operationId: 'getBatch',
+          summary: 'A batch, with its aggregates',
+          parameters: [batchIdParam],
+          responses: { '200': json(ref('Batch'), 'The batch'), '400': error('Malformed batch id (API.INVALID_BATCH_ID)'), '404': error('No such batch (API.NOT_FOUND)'), ...COMMON_ERRORS },
+        },
+      },
+      '/v1/batches/{batchId}/jobs': {
+        get: {
+          operationId: 'listBatchJobs',
+          summary: 'A batch’s current children, by index',
+          description: 'Children replaced by a retry are left out; their replacements have the same batchIndex.',
+          parameters: [
+            batchIdParam,
+            { name: 'state', in: 'query', style: 'form', explode: true, description: BATCH_JOBS_PARAMETERS.state, schema: { type: 'array', items: { type: 'string', enum: [...JOB_STATES] } } },
+            ...pageParameters(BATCH_JOBS_PARAMETERS),
+          ],
+          responses: {
+            '200': json(ref('BatchJobList'), 'One page of children'),
+            '400': error('Malformed batch id (API.INVALID_BATCH_ID) or a bad query parameter (API.INVALID_PARAMETER)'),
+            '404': error('No such batch (API.NOT_FOUND)'),
+            ...COMMON_ERRORS,
+          },
+        },
+      },
+      '/v1/batches/{batchId}:cancel': {
+        post: {
+          operationId: 'cancelBatch',
+          summary: 'Cancel a batch',
+          description: 'Cancels every queued or live child; the batch ends CANCELLED once they have all ended. Takes no body (or {}).',
+          parameters: [batchIdParam],
+          responses: {
+            '200': json(ref('BatchCancelResponse'), 'The children were cancelled or asked to cancel'),
+            '400': error('Malformed batch id (API.INVALID_BATCH_ID) or a body with options (API.INVALID_PARAMETER)'),
+            '404': error('No such batch (API.NOT_FOUND)'),
+            '409': error('The batch already ended (API.ALREADY_TERMINAL)'),
+            ...COMMON_ERRORS,
+          },
+        },
+      },
+      '/v1/batches/{batchId}:retry': {
+        post: {
+          operationId: 'retryBatch',
+          summary: 'Retry a batch’s transient failures',
+          description: 'Each child that failed for a transient reason is replaced by a fresh one with a new requestId (the failed job stays FAILED), and the batch runs again. Takes no body (or {}).',
+          parameters: [batchIdParam],
+          responses: {
+            '200': json(ref('BatchRetryResponse'), 'What was resubmitted (possibly nothing)'),
+            '400': error('Malformed batch id (API.INVALID_BATCH_ID) or a body with options (API.INVALID_PARAMETER)'),
+            '404': error('No such batch (API.NOT_FOUND)'),
+            ...COMMON_ERRORS,
+          },
+        },
+      },
+      '/v1/budgets': {
+        get: {
+          operationId: 'listBudgets',
+          summary: 'The EECU budgets and this month’s use of each',
+          responses: { '200': json(ref('Budgets'), 'Every budget in EECU_BUDGETS, with its usage this (UTC) month'), ...COMMON_ERRORS },
+        },
+      },
+      '/v1/stats': {
+        get: {
+          operationId: 'getStats',
+          summary: 'How many jobs are in each state',
+          description: 'Count aggregations, one per state: cheap at any number of jobs.',
+          responses: { '200': json(ref('Stats'), 'Counts by state'), ...COMMON_ERRORS },
         },
       },
       '/v1/openapi.json': {

@@ -7,7 +7,8 @@
  * control as every job, so a 10,000-part batch never trips Earth Engine's queue cap.
  * Children carry no callback URL: the batch calls back once, when its last child ends.
  */
-import { expandBatch } from './batch-spec.ts';
+import { expandBatch, type BatchSpec } from './batch-spec.ts';
+import type { ExportImageRequest } from './export-request.schema.ts';
 import { batchEvent, FINAL_BATCH_STATES, MAX_BATCH_URIS, finalBatchState, type Batch } from './batch.ts';
 import { derivedRequestId, identityString, jobIdFor, type IdentityKey } from './ids.ts';
 import { isTerminal, LIVE_STATES, newJob, type Job, type JobSource } from './job.ts';
@@ -35,6 +36,14 @@ export interface BatchDeps {
 }
 
 export type BatchSubmitOutcome = { kind: 'accepted' | 'duplicate' | 'rejected'; batch: Batch };
+
+/** checkBatch's verdict: the expanded children and the batch's fields, or every problem (by path). */
+export type BatchCheck =
+  | { ok: true; spec: BatchSpec; children: ExportImageRequest[]; eeProject: string; init: Partial<Batch> }
+  | { ok: false; errors: Issue[]; init: Partial<Batch> };
+
+/** The identity of a batch whose submitter named it (the spec's batchId): the same name is always the same batch. */
+export const batchIdentity = (name: string): IdentityKey => ({ kind: 'key', key: `batch:${name}` });
 
 export function createBatches(deps: BatchDeps) {
   const { store, clock, settings } = deps;
@@ -88,15 +97,13 @@ export function createBatches(deps: BatchDeps) {
   }
 
   /**
-   * Submits a batch body `{batch: {...}}`. `fallback` identifies the delivery when the
-   * batch names no batchId, so a redelivered message lands on the same batch.
+   * Everything submitBatch checks before it writes: the spec, every expanded child, and
+   * the batch's options against this deployment (callback URL policy, allowed projects).
+   * Stores nothing, so the API can answer a bad batch with a 400 instead of recording it.
    */
-  async function submitBatch(spec: unknown, fallback: IdentityKey, source: JobSource): Promise<BatchSubmitOutcome> {
-    const key = (spec as { batchId?: unknown } | null)?.batchId;
-    const identity: IdentityKey = typeof key === 'string' && key ? { kind: 'key', key: `batch:${key}` } : fallback;
-    const batchId = jobIdFor(identity);
+  function checkBatch(spec: unknown): BatchCheck {
     const expansion = expandBatch(spec);
-    if (!expansion.ok) return reject(batchId, identityString(identity), expansion.errors, {});
+    if (!expansion.ok) return { ok: false, errors: expansion.errors, init: {} };
     const { spec: b, children } = expansion;
     const opts = SubmitOptionsSchema.safeParse({ eeProject: b.eeProject, labels: b.labels, callbackUrl: b.callbackUrl });
     const eeProject = b.eeProject ?? settings.defaultEeProject;
@@ -107,7 +114,23 @@ export function createBatches(deps: BatchDeps) {
       if (!c.ok) problems.push({ path: 'batch.callbackUrl', message: `refused: ${c.reasons.join('; ')}` });
     }
     if (settings.allowedEeProjects.length && !settings.allowedEeProjects.includes(eeProject)) problems.push({ path: 'batch.eeProject', message: `Earth Engine project "${eeProject}" is not one this deployment serves` });
-    if (problems.length) return reject(batchId, identityString(identity), problems, { ...init, callbackUrl: null });
+    if (problems.length) return { ok: false, errors: problems, init: { ...init, callbackUrl: null } };
+    return { ok: true, spec: b, children, eeProject, init };
+  }
+
+  /**
+   * Submits a batch body `{batch: {...}}`. `fallback` identifies the delivery when the
+   * batch names no batchId, so a redelivered message lands on the same batch. `checked`
+   * is checkBatch's verdict on this same spec, when the caller already has it (the
+   * API checks first): expanding 10,000 children twice is work for nothing.
+   */
+  async function submitBatch(spec: unknown, fallback: IdentityKey, source: JobSource, checked?: BatchCheck): Promise<BatchSubmitOutcome> {
+    const key = (spec as { batchId?: unknown } | null)?.batchId;
+    const identity: IdentityKey = typeof key === 'string' && key ? batchIdentity(key) : fallback;
+    const batchId = jobIdFor(identity);
+    const check = checked ?? checkBatch(spec);
+    if (!check.ok) return reject(batchId, identityString(identity), check.errors, check.init);
+    const { spec: b, children, eeProject, init } = check;
 
     const start = await store.transact(async (tx) => {
       const existing = await tx.getBatch(batchId);
@@ -281,7 +304,7 @@ export function createBatches(deps: BatchDeps) {
     return { kind: 'retrying', batch: r, children: replaced };
   }
 
-  return { submitBatch, refreshBatches, cancelBatch, retryBatch };
+  return { checkBatch, submitBatch, refreshBatches, cancelBatch, retryBatch };
 }
 
 export type Batches = ReturnType<typeof createBatches>;

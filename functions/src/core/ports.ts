@@ -91,6 +91,12 @@ export interface JobListQuery {
   pageToken?: string;
 }
 
+export interface BatchListQuery {
+  states?: BatchState[];
+  pageSize: number;
+  pageToken?: string;
+}
+
 export interface JobStore {
   transact<T>(fn: (tx: JobTransaction) => Promise<T>): Promise<T>;
   getJob(jobId: string): Promise<Job | null>;
@@ -106,6 +112,8 @@ export interface JobStore {
   markEventsSent(ids: string[]): Promise<void>;
   getBatch(batchId: string): Promise<Batch | null>;
   listBatches(states: BatchState[], limit: number): Promise<Batch[]>;
+  /** One page of batches, newest first (by createTime: unlike updateTime it does not move while a client pages). Throws InvalidPageTokenError for a bad token. */
+  listBatchPage(query: BatchListQuery): Promise<{ batches: Batch[]; nextPageToken: string | null }>;
   /** Creates the jobs that do not exist yet (idempotent; chunked within Firestore's limits); returns how many were created. */
   createJobsIfAbsent(jobs: Job[]): Promise<number>;
   /** Counts by state, summed EECU and live progress of a batch's current children (aggregation queries, not reads). */
@@ -114,6 +122,8 @@ export interface JobStore {
   listBatchChildren(batchId: string, opts: { states?: JobState[]; limit: number; afterIndex?: number }): Promise<Job[]>;
   /** This month's budget usages (for the API, CLI and dashboard). */
   listBudgetUsages(month: string): Promise<BudgetUsage[]>;
+  /** How many jobs are in each state (count aggregations, one per state: no documents are read). */
+  countJobsByState(): Promise<Record<JobState, number>>;
   /** Webhook deliveries waiting for a retry whose time has come, oldest first. */
   listDueDeliveries(now: string, limit: number): Promise<WebhookDelivery[]>;
 }

@@ -1,0 +1,47 @@
+output "requests_topic" {
+  description = "Publish ExportImageRequest messages (and cancels) here."
+  value       = google_pubsub_topic.requests.name
+}
+
+output "events_topic" {
+  description = "One CloudEvent per job state change; subscribe to it."
+  value       = google_pubsub_topic.events.name
+}
+
+output "dead_letter_subscriptions" {
+  description = "Messages that ran out of delivery attempts, kept 7 days: inspect, fix, republish."
+  value       = { for k, s in google_pubsub_subscription.dead_letter_hold : k => s.name }
+}
+
+output "api_url" {
+  description = "The HTTP API (POST/GET /v1/jobs, GET /v1/jobs/{jobId}, POST /v1/jobs/{jobId}:cancel)."
+  value       = google_cloudfunctions2_function.api.service_config[0].uri
+}
+
+output "api_oidc_audience" {
+  description = "Audience API callers put in their ID tokens (oidc mode; any of the service's run.app URLs works for IAM)."
+  value       = local.run_url.api
+}
+
+output "poller_url" {
+  description = "pollExports' URL, as Cloud Scheduler calls it (also its OIDC audience)."
+  value       = local.run_url.pollExports
+}
+
+output "functions" {
+  description = "Deployed function names by target."
+  value = merge(
+    {
+      submitExport   = google_cloudfunctions2_function.submit_export.name
+      pollExports    = google_cloudfunctions2_function.poll_exports.name
+      deliverWebhook = google_cloudfunctions2_function.deliver_webhook.name
+      api            = google_cloudfunctions2_function.api.name
+    },
+    { for k, f in google_cloudfunctions2_function.on_object_finalized : "onObjectFinalized/${local.upload_functions[k]}" => f.name },
+  )
+}
+
+output "service_accounts" {
+  description = "Runtime service account of each function target."
+  value       = { for k, sa in google_service_account.fn : k => sa.email }
+}
