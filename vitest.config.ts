@@ -16,7 +16,7 @@ export default defineConfig({
         // Suites that need Google's Firestore/Pub/Sub emulators, started once by the global setup.
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts', 'test/local-stack/**/*.test.ts'],
+          include: ['test/integration/**/*.test.ts', 'test/local-stack/**/*.test.ts', 'test/cli/**/*.test.ts'],
           globalSetup: ['test/harness/global-setup.ts'],
           testTimeout: 60_000,
         },
@@ -29,6 +29,15 @@ export default defineConfig({
           include: ['test/reliability/**/*.test.ts'],
           globalSetup: ['test/harness/global-setup.ts'],
           testTimeout: 600_000,
+        },
+      },
+      {
+        // The dashboard in a real browser (Debian's chromium through playwright-core) over the emulators.
+        test: {
+          name: 'browser',
+          include: ['test/browser/**/*.test.ts'],
+          globalSetup: ['test/harness/global-setup.ts'],
+          testTimeout: 120_000,
         },
       },
     ],

@@ -42,7 +42,7 @@ function client(stack: () => TestStack, auth: Record<string, string> = {}): Clie
   return {
     call,
     post: (path, body, headers = {}) =>
-      call(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body) }),
+      call(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : body instanceof Uint8Array ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body) }),
   };
 }
 
@@ -423,13 +423,26 @@ describe.skipIf(!emu)('api (emulators + simulator, API_AUTH=none)', () => {
       const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown>; components: { schemas: Record<string, unknown> } };
       expect(doc).toEqual(apiOpenApiDocument());
       expect(doc.openapi).toBe('3.1.0');
-      expect(Object.keys(doc.paths).sort()).toEqual(['/v1/jobs', '/v1/jobs/{jobId}', '/v1/jobs/{jobId}:cancel', '/v1/openapi.json']);
+      expect(Object.keys(doc.paths).sort()).toEqual([
+        '/v1/batches',
+        '/v1/batches/{batchId}',
+        '/v1/batches/{batchId}/jobs',
+        '/v1/batches/{batchId}:cancel',
+        '/v1/batches/{batchId}:retry',
+        '/v1/budgets',
+        '/v1/jobs',
+        '/v1/jobs/{jobId}',
+        '/v1/jobs/{jobId}:cancel',
+        '/v1/openapi.json',
+        '/v1/stats',
+      ]);
       const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) ?? [];
       for (const r of refs) expect(Object.keys(doc.components.schemas), r).toContain(r.replace(/^"\$ref":"#\/components\/schemas\//, '').replace(/"$/, ''));
     });
 
     it('unknown routes → 404 JSON; wrong methods → 405 JSON with Allow', async () => {
-      for (const path of ['/', '/v2/jobs', '/v1/jobs/x/y', `/v1/jobs/${'0'.repeat(32)}:pause`, '/v1/openapi.yaml']) {
+      // (GET / is the dashboard: test/integration/api-batches.test.ts.)
+      for (const path of ['/v2/jobs', '/dashboard/nope.js', '/v1/jobs/x/y', `/v1/jobs/${'0'.repeat(32)}:pause`, '/v1/openapi.yaml']) {
         const err = await expectError(await api.call(path), 404, 'API.NOT_FOUND');
         expect(err.message).toMatch(/openapi\.json/);
       }

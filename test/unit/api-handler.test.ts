@@ -10,6 +10,7 @@ import { createApiLogEvents } from '../../functions/src/core/api-log-events.ts';
 import { ApiErrorBodySchema, SubmitResponseSchema, CancelResponseSchema } from '../../functions/src/core/api-contract.ts';
 import { createSubmitExport } from '../../functions/src/core/submit-export.ts';
 import { createCancelJob } from '../../functions/src/core/cancel-job.ts';
+import { createBatches } from '../../functions/src/core/batches.ts';
 import { createLogEvents } from '../../functions/src/core/log-events.ts';
 import { EeportError } from '../../functions/src/core/errors.ts';
 import { MemoryStore, MemoryPublisher, CapturingLogSink } from '../fakes/memory-store.ts';
@@ -27,6 +28,15 @@ describe('matchRoute', () => {
     ['/v1/jobs/abc:cancel', { route: 'cancel', jobId: 'abc' }],
     ['/v1/jobs/abc%3Acancel', { route: 'cancel', jobId: 'abc' }],
     ['/v1/jobs/abc:pause', null],
+    ['/v1/batches', { route: 'batches' }],
+    ['/v1/batches/mosaic-2026-11', { route: 'batch', batchId: 'mosaic-2026-11' }],
+    ['/v1/batches/b1/jobs', { route: 'batchJobs', batchId: 'b1' }],
+    ['/v1/batches/b1:cancel', { route: 'batchCancel', batchId: 'b1' }],
+    ['/v1/batches/b1:retry', { route: 'batchRetry', batchId: 'b1' }],
+    ['/v1/batches/b1:pause', null],
+    ['/v1/batches/b1/children', null],
+    ['/v1/budgets', { route: 'budgets' }],
+    ['/v1/stats', { route: 'stats' }],
     ['/v1/jobs/a/b', null],
     ['/v1/jobs/a%2Fb', null],
     ['/v1/jobs/%E0%A4%A', null],
@@ -86,14 +96,17 @@ describe('createApiHandler (real use cases, fakes)', () => {
     const publisher = new MemoryPublisher();
     const logs = createLogEvents(sink);
     const intake = { defaultEeProject: 'ee-project-1', allowedEeProjects: [], maxRequestBytes: 800_000 };
+    const cancel = createCancelJob({ store, ee, publisher, clock, logs, settings: { eventSource: '//t' } });
     handler = createApiHandler({
       submit: createSubmitExport({ store, ee, publisher, clock, logs, settings: { eventSource: '//t', maxInFlightPerProject: 10, submitLeaseMs: 60_000, intake } }),
-      cancel: createCancelJob({ store, ee, publisher, clock, logs, settings: { eventSource: '//t' } }),
+      cancel,
+      batches: createBatches({ store, publisher, clock, logs, cancel, settings: { eventSource: '//t', defaultEeProject: 'ee-project-1', allowedEeProjects: [] } }),
       store,
+      clock,
       logs: createApiLogEvents(sink),
       newId: () => `id-${++ids}`,
       openApi: () => ({ openapi: '3.1.0' }),
-      settings: { intake, maxBodyBytes: 1_000_000, staleSubmitSeconds: 300 },
+      settings: { intake, maxBodyBytes: 1_000_000, staleSubmitSeconds: 300, budgets: [] },
     });
   });
 
@@ -126,11 +139,13 @@ describe('createApiHandler (real use cases, fakes)', () => {
     const busy = createApiHandler({
       submit,
       cancel: { cancelJob: async () => ({ kind: 'not-found' }) },
+      batches: { checkBatch: () => ({ ok: false, errors: [], init: {} }), submitBatch: async () => Promise.reject(new Error('unused')), cancelBatch: async () => ({ kind: 'not-found' }), retryBatch: async () => ({ kind: 'not-found' }) },
       store,
+      clock: { now: () => new Date('2026-01-01T00:00:00Z') },
       logs: createApiLogEvents(sink),
       newId: () => 'x',
       openApi: () => ({}),
-      settings: { intake: { defaultEeProject: 'ee-project-1', allowedEeProjects: [], maxRequestBytes: 800_000 }, maxBodyBytes: 1_000_000, staleSubmitSeconds: 300 },
+      settings: { intake: { defaultEeProject: 'ee-project-1', allowedEeProjects: [], maxRequestBytes: 800_000 }, maxBodyBytes: 1_000_000, staleSubmitSeconds: 300, budgets: [] },
     });
     const res = await busy.handle(request('POST', '/v1/jobs', { request: assetLoadRequest(), idempotencyKey: 'k' }));
     expect(res.status).toBe(200);

@@ -6,12 +6,12 @@
  * so that file can re-export it from here: keep the two in step until it does.
  */
 import type { Job } from '../../functions/src/core/job.ts';
-import { LIVE_STATES } from '../../functions/src/core/job.ts';
+import { JOB_STATES, LIVE_STATES } from '../../functions/src/core/job.ts';
 import { eventAttributes, type CloudEvent } from '../../functions/src/core/events.ts';
 import type { BudgetUsage } from '../../functions/src/core/budgets.ts';
 import type { Batch, BatchState, BatchStats } from '../../functions/src/core/batch.ts';
 import type { JobState } from '../../functions/src/core/job.ts';
-import type { EventPublisher, JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots, WebhookDelivery, WebhookEndpoint } from '../../functions/src/core/ports.ts';
+import type { BatchListQuery, EventPublisher, JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots, WebhookDelivery, WebhookEndpoint } from '../../functions/src/core/ports.ts';
 import type { Broker } from './broker.ts';
 
 const clone = <T>(v: T): T => structuredClone(v);
@@ -140,6 +140,11 @@ export class MemoryStore implements JobStore {
   async listBatches(states: BatchState[], limit: number) {
     return [...this.batches.values()].filter((b) => states.includes(b.state)).sort((a, b) => a.updateTime.localeCompare(b.updateTime)).slice(0, limit).map(clone);
   }
+  async listBatchPage(q: BatchListQuery) {
+    const list = [...this.batches.values()].filter((b) => !q.states?.length || q.states.includes(b.state)).sort((a, b) => b.createTime.localeCompare(a.createTime) || b.batchId.localeCompare(a.batchId));
+    const start = q.pageToken ? Number(q.pageToken) : 0;
+    return { batches: list.slice(start, start + q.pageSize).map(clone), nextPageToken: start + q.pageSize < list.length ? String(start + q.pageSize) : null };
+  }
   async createJobsIfAbsent(list: Job[]) {
     let n = 0;
     for (const j of list) {
@@ -173,6 +178,11 @@ export class MemoryStore implements JobStore {
   }
   async listBudgetUsages(month: string) {
     return [...this.budgets.values()].filter((u) => u.month === month).map(clone);
+  }
+  async countJobsByState() {
+    const counts = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
+    for (const j of this.jobs.values()) counts[j.state]++;
+    return counts;
   }
   async listDueDeliveries(now: string, limit: number) {
     return [...this.deliveries.values()]

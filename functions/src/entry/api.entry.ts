@@ -1,7 +1,7 @@
 /**
- * api — HTTP function: the JSON API (POST/GET /v1/jobs, GET /v1/jobs/{jobId},
- * POST /v1/jobs/{jobId}:cancel, GET /v1/openapi.json). Routing, validation and
- * authentication live in adapters/http-api.ts and core/api-handler.ts. The framework's
+ * api — HTTP function: the JSON API (jobs, batches, budgets, stats; GET /v1/openapi.json
+ * lists them) and the dashboard at /. Routing, validation and authentication live in
+ * adapters/http-api.ts and core/api-handler.ts. The framework's
  * own body-parsing failures (malformed JSON, bad charset) are turned into the same JSON
  * errors before it builds its server.
  */
