@@ -1,6 +1,6 @@
 /**
  * The HTTP API as the CLI talks to it: where (flag › env › the local stack's file ›
- * 127.0.0.1:8190), with which credentials, and every failure turned into a CliError
+ * 127.0.0.1:8182, the local stack's api port), with which credentials, and every failure turned into a CliError
  * with its exit code. Successful answers are checked against the API's own zod
  * schemas (functions/src/core/api-contract.ts) by the callers.
  */
@@ -15,7 +15,7 @@ import type { StackFile } from './stack-file.ts';
  */
 export const LooseErrorBodySchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.array(IssueSchema).optional() }) });
 
-export const DEFAULT_API_URL = 'http://127.0.0.1:8190';
+export const DEFAULT_API_URL = 'http://127.0.0.1:8182';
 
 export interface ApiTarget {
   /** The function's URL; API paths (/v1/…) are relative to it. */

@@ -17,7 +17,7 @@ export const DEFAULT_STACK_FILE = resolve(REPO_ROOT, '.eeport/stack.json');
  * Every key is optional and any other key is ignored; a missing, unreadable or
  * malformed file is the same as no file (the CLI then uses its defaults). Keys relied on:
  *
- * - `apiUrl` — base URL of the `api` function, e.g. `"http://127.0.0.1:8190"`: the
+ * - `apiUrl` — base URL of the `api` function, e.g. `"http://127.0.0.1:8182"`: the
  *   default target of every command when neither `--api` nor `EEPORT_API_URL` is given;
  * - `pubsubEmulatorHost` — `host:port` of the Pub/Sub emulator (or the in-memory broker
  *   that answers its REST calls), for `--via pubsub` when `PUBSUB_EMULATOR_HOST` is unset;

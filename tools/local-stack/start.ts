@@ -9,10 +9,14 @@
  *   npm start -- --env KEY=VALUE   override eeport configuration (repeatable)
  *   npm start -- --help            every option
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { runDemo } from './demo.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
+
+const REPO_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
 const positive = (v: string) => {
   const n = Number(v);
@@ -57,6 +61,7 @@ async function shutdown(code: number): Promise<never> {
   stopping = true;
   print('\nstopping the local stack …');
   const s = stack ?? (await starting?.catch(() => null)) ?? null;
+  removeStackFile();
   await s?.stop();
   stopped = true;
   print('stopped.');
@@ -123,6 +128,7 @@ try {
 if (stopping) await new Promise(() => undefined); // shutdown() is finishing the job
 
 const s = stack;
+writeStackFile(s);
 print('');
 for (const n of s.notes) print(`note: ${n}`);
 print(
@@ -136,6 +142,7 @@ if (o.demo || o.demoOnly) {
   if (o.demoOnly) {
     if (!stopping) {
       stopping = true;
+      removeStackFile();
       await s.stop();
       stopped = true;
       process.exit(result.ok ? 0 : 1);
@@ -143,3 +150,33 @@ if (o.demo || o.demoOnly) {
   }
 }
 if (!stopping) print('\nThe stack keeps running: publish your own requests with the commands above. Ctrl-C stops everything.');
+
+/**
+ * The address book the CLI reads (tools/cli/stack-file.ts): where this stack's API and
+ * topics are, so `npx eeport …` needs no flags while `npm start` runs.
+ */
+function writeStackFile(st: LocalStack): void {
+  const api = st.functions.get('api');
+  const file = join(REPO_ROOT, '.eeport', 'stack.json');
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(
+    file,
+    `${JSON.stringify(
+      {
+        apiUrl: api?.url.replace(/\/$/, ''),
+        pubsubEmulatorHost: st.config.PUBSUB_EMULATOR_HOST ?? null,
+        projectId: st.config.GOOGLE_CLOUD_PROJECT,
+        requestsTopic: st.config.REQUESTS_TOPIC,
+        eeProject: st.config.EE_PROJECT,
+        simulatorUrl: st.simulator.url,
+        pid: process.pid,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+}
+
+function removeStackFile(): void {
+  rmSync(join(REPO_ROOT, '.eeport', 'stack.json'), { force: true });
+}
