@@ -388,7 +388,7 @@ describe.skipIf(!emu)('eeport CLI (api function over emulators + simulator)', ()
       expect(JobViewSchema.parse(JSON.parse(r.stdout)).jobId).toBe(out.jobId);
       // A malformed file is no file: the default address, which nothing answers here.
       const broken = await eeport(['list'], { env: { EEPORT_STACK_FILE: file('broken.json', '{') } });
-      expect(broken.code === 0 || /127\.0\.0\.1:8190/.test(broken.stderr), broken.stderr).toBe(true);
+      expect(broken.code === 0 || /127\.0\.0\.1:8182/.test(broken.stderr), broken.stderr).toBe(true);
     });
   });
 

@@ -9,7 +9,9 @@ import {
   JobViewSchema,
   PAGE_SIZE,
   parseListQuery,
+  type BatchViewSchema,
 } from '../../functions/src/core/api-contract.ts';
+import type { Batch } from '../../functions/src/core/batch.ts';
 import { apiOpenApiDocument } from '../../functions/src/core/api-openapi.ts';
 import { decodePageToken, encodePageToken, InvalidPageTokenError } from '../../functions/src/core/page-token.ts';
 import { newJob, type Job } from '../../functions/src/core/job.ts';
@@ -39,6 +41,15 @@ describe('the job view', () => {
     const item = jobListItem(j);
     expect('request' in item).toBe(false);
     expect(JobListItemSchema.parse(item)).toEqual(item);
+  });
+});
+
+describe('the batch view', () => {
+  it('is the stored batch, field for field (a new Batch field fails the typecheck until the view has it)', () => {
+    type View = z.infer<typeof BatchViewSchema>;
+    expectTypeOf<keyof View>().toEqualTypeOf<keyof Batch>();
+    expectTypeOf<Batch>().toExtend<View>();
+    expectTypeOf<View>().toExtend<Batch>();
   });
 });
 

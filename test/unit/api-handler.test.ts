@@ -7,7 +7,17 @@
 import { describe, it, expect, beforeEach } from 'vitest';
 import { createApiHandler, matchRoute, mediaType, readJsonBody, type ApiRequest } from '../../functions/src/core/api-handler.ts';
 import { createApiLogEvents } from '../../functions/src/core/api-log-events.ts';
-import { ApiErrorBodySchema, SubmitResponseSchema, CancelResponseSchema } from '../../functions/src/core/api-contract.ts';
+import {
+  ApiErrorBodySchema,
+  BatchJobsResponseSchema,
+  BatchListResponseSchema,
+  BatchSubmitResponseSchema,
+  BatchViewSchema,
+  budgetViews,
+  CancelResponseSchema,
+  StatsResponseSchema,
+  SubmitResponseSchema,
+} from '../../functions/src/core/api-contract.ts';
 import { createSubmitExport } from '../../functions/src/core/submit-export.ts';
 import { createCancelJob } from '../../functions/src/core/cancel-job.ts';
 import { createBatches } from '../../functions/src/core/batches.ts';
@@ -189,5 +199,40 @@ describe('createApiHandler (real use cases, fakes)', () => {
   it('the job source records the authenticated caller', async () => {
     const res = await handler.handle({ ...request('POST', '/v1/jobs', assetLoadRequest()), caller: 'svc@p.iam.gserviceaccount.com' });
     expect(SubmitResponseSchema.parse(res.body).job.source).toEqual({ kind: 'api', caller: 'svc@p.iam.gserviceaccount.com' });
+  });
+
+  it('batches over the in-memory store: submit, find by name, list, page the children; stats count them', async () => {
+    const spec = { batchId: 'fan', template: assetLoadRequest('projects/p/assets/{{value}}'), fanOut: { values: ['a', 'b', 'c'] } };
+    const out = BatchSubmitResponseSchema.parse((await handler.handle(request('POST', '/v1/batches', spec))).body);
+    expect(out).toMatchObject({ state: 'RUNNING', total: 3, duplicate: false });
+    expect((await handler.handle(request('POST', '/v1/batches', spec))).status).toBe(200);
+    expect(BatchViewSchema.parse((await handler.handle(request('GET', '/v1/batches/fan'))).body).batchId).toBe(out.batchId);
+    expect(BatchListResponseSchema.parse((await handler.handle(request('GET', '/v1/batches?state=RUNNING'))).body).batches.map((b) => b.batchId)).toEqual([out.batchId]);
+    const first = BatchJobsResponseSchema.parse((await handler.handle(request('GET', '/v1/batches/fan/jobs?pageSize=2'))).body);
+    const second = BatchJobsResponseSchema.parse((await handler.handle(request('GET', `/v1/batches/fan/jobs?pageSize=2&pageToken=${first.nextPageToken}`))).body);
+    expect([...first.jobs, ...second.jobs].map((j) => j.batchIndex)).toEqual([0, 1, 2]);
+    expect(second.nextPageToken).toBeNull();
+    const stats = StatsResponseSchema.parse((await handler.handle(request('GET', '/v1/stats'))).body);
+    expect(stats).toMatchObject({ total: 3, counts: { QUEUED: 3, PENDING: 0 } });
+    // Nothing is written for a batch the API refuses.
+    const bad = await handler.handle(request('POST', '/v1/batches', { ...spec, batchId: 'bad', fanOut: undefined }));
+    expect(bad.status).toBe(400);
+    expect(ApiErrorBodySchema.parse(bad.body).error.code).toBe('BATCH.INVALID');
+    expect(store.batches.size).toBe(1);
+  });
+});
+
+describe('budgetViews', () => {
+  const month = '2026-01';
+  const budgets = [
+    { eeProject: 'ee-project-1', monthlyEecuSeconds: 100, onExceeded: 'queue' as const },
+    { eeProject: 'ee-project-1', label: { key: 'team', value: 'forest' }, monthlyEecuSeconds: 10, onExceeded: 'reject' as const },
+  ];
+  it('joins each configured budget with its usage this month; no usage is 0; used ≥ limit is exceeded', () => {
+    const usages = [{ id: `ee-project-1~label.team=forest~${month}`, eeProject: 'ee-project-1', scope: 'label.team=forest', month, usedEecuSeconds: 10, limitEecuSeconds: 10, exceededNotified: true, updateTime: 't' }];
+    expect(budgetViews(budgets, usages, month)).toEqual([
+      { id: `ee-project-1~all~${month}`, eeProject: 'ee-project-1', scope: 'all', label: null, workloadTag: null, onExceeded: 'queue', month, limitEecuSeconds: 100, usedEecuSeconds: 0, remainingEecuSeconds: 100, usedFraction: 0, exceeded: false, updateTime: null },
+      { id: `ee-project-1~label.team=forest~${month}`, eeProject: 'ee-project-1', scope: 'label.team=forest', label: { key: 'team', value: 'forest' }, workloadTag: null, onExceeded: 'reject', month, limitEecuSeconds: 10, usedEecuSeconds: 10, remainingEecuSeconds: 0, usedFraction: 1, exceeded: true, updateTime: 't' },
+    ]);
   });
 });
