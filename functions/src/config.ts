@@ -38,6 +38,7 @@ export const CONFIG_VARIABLES = {
   REQUESTS_TOPIC: { schema: z.string().min(1).default('eeport-requests'), doc: 'Pub/Sub topic submitExport is triggered by (used by tools that publish)' },
   EVENT_SOURCE: { schema: z.string().min(1).optional(), doc: 'CloudEvents `source` of events; default //eeport/projects/{GOOGLE_CLOUD_PROJECT}' },
   MAX_IN_FLIGHT_PER_PROJECT: { schema: int(1_000, 1), doc: 'Jobs submitting/pending/running per Earth Engine project; more wait in QUEUED (keeps clear of the 3,000-task queue cap)' },
+  SLOT_SHARDS: { schema: int(16, 1, 100), doc: 'Documents the in-flight cap of a project is split over, so submits and finishes do not all contend on one counter' },
   SUBMIT_LEASE_SECONDS: { schema: int(150, 1), doc: 'How long one delivery owns a SUBMITTING job; must exceed EE_RETRY_DEADLINE_MS + EE_HTTP_TIMEOUT_MS' },
   MAX_REQUEST_BYTES: { schema: int(800_000, 1_000, 1_000_000), doc: 'Largest request recorded in a job document (Firestore documents hold 1 MiB)' },
   POLL_WINDOW_SECONDS: { schema: int(50, 0, 540), doc: 'How long one pollExports invocation keeps cycling; just under the scheduler period (0 = one cycle)' },

@@ -159,7 +159,7 @@ describe('pollExports (core, with fakes)', () => {
     expect(stats.lost).toBe(2);
     expect((await store.getJob(j0!.jobId))!.error!.message).toMatch(/404/);
     expect((await store.getJob(j1!.jobId))!.error!.message).toMatch(/10-day/);
-    expect(store.slots.get('ee-project-1')).toBe(0);
+    expect(await store.inFlight('ee-project-1')).toBe(0);
   });
 
   it('re-dispatches a SUBMITTING job whose submitter vanished, with the same requestId', async () => {
@@ -216,7 +216,7 @@ describe('smart resubmission (core, with fakes)', () => {
     expect(cur.requestId).toBe(`eeport-${j!.jobId}-r1`);
     expect(cur.previousOperations).toEqual([j!.operationName]);
     expect(cur.lastFailure).toMatchObject({ failureClass: 'transient', rule: 'internal' });
-    expect(store.slots.get('ee-project-1')).toBe(0);
+    expect(await store.inFlight('ee-project-1')).toBe(0);
     await p.runCycle(lease); // still in backoff
     expect((await store.getJob(j!.jobId))!.state).toBe('QUEUED');
     now = new Date(now.getTime() + 61_000);

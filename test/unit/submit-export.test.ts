@@ -46,7 +46,7 @@ describe('submitExport (core, with fakes)', () => {
     expect(out.job.requestId).toBe(`eeport-${out.job.jobId}`);
     expect(publisher.published.map((e) => e.type)).toEqual(['dev.eeport.export.v1.submitted']);
     expect(publisher.published[0]!.id).toBe(`${out.job.jobId}.${out.job.version}`);
-    expect(store.slots.get('ee-project-1')).toBe(1);
+    expect(await store.inFlight('ee-project-1')).toBe(1);
     expect(sink.entries.some((e) => e.event === 'export.submitted' && e.jobId === out.job.jobId)).toBe(true);
   });
 
@@ -132,7 +132,7 @@ describe('submitExport (core, with fakes)', () => {
     expect(out.job.state).toBe('FAILED');
     expect(out.job.error).toMatchObject({ code: 'EE.INVALID_ARGUMENT', message: 'Unknown function: Image.bogus', status: 400 });
     expect(publisher.published.map((e) => e.type)).toEqual(['dev.eeport.export.v1.failed']);
-    expect(store.slots.get('ee-project-1')).toBe(0);
+    expect(await store.inFlight('ee-project-1')).toBe(0);
   });
 
   it('queue full sends the job to QUEUED and frees its slot', async () => {
@@ -140,7 +140,7 @@ describe('submitExport (core, with fakes)', () => {
     const out = await createSubmitExport(deps).submitMessage(msg(jsClientRequest()));
     expect(out.kind).toBe('queued');
     expect(out.job.queuedReason).toContain('Too many tasks');
-    expect(store.slots.get('ee-project-1')).toBe(0);
+    expect(await store.inFlight('ee-project-1')).toBe(0);
   });
 
   it('admits up to the in-flight cap, then queues', async () => {

@@ -40,7 +40,7 @@ export class MemoryStore implements JobStore {
       };
       const tx: JobTransaction = {
         getJob: async (id) => (read(), clone(this.jobs.get(id) ?? null)),
-        getSlots: async (p): Promise<ProjectSlots> => (read(), { eeProject: p, inFlight: this.slots.get(p) ?? 0 }),
+        getSlots: async (p, shard): Promise<ProjectSlots> => (read(), { eeProject: p, shard, inFlight: this.slots.get(`${p}#${shard}`) ?? 0 }),
         getLease: async (n) => (read(), clone(this.leases.get(n) ?? null)),
         createJob: (job) => {
           wrote = true;
@@ -53,7 +53,7 @@ export class MemoryStore implements JobStore {
         },
         setSlots: (s) => {
           wrote = true;
-          writes.push(() => this.slots.set(s.eeProject, s.inFlight));
+          writes.push(() => this.slots.set(`${s.eeProject}#${s.shard}`, s.inFlight));
         },
         setLease: (l) => {
           wrote = true;
@@ -133,6 +133,11 @@ export class MemoryStore implements JobStore {
       .sort((a, b) => a[1].createTime.localeCompare(b[1].createTime))
       .slice(0, limit)
       .map(([id, e]) => ({ id, event: clone(e.event), createTime: e.createTime }));
+  }
+  async inFlight(eeProject: string) {
+    let n = 0;
+    for (const [k, v] of this.slots) if (k.startsWith(`${eeProject}#`)) n += v;
+    return n;
   }
   async getBatch(id: string) {
     return clone(this.batches.get(id) ?? null);

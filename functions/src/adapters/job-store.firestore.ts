@@ -3,7 +3,7 @@
  *   jobs/{jobId}          one per job (the request kept as a JSON string: expressions nest
  *                         deeper than Firestore's 20 map levels)
  *   outbox/{eventId}      events written with the state change, relayed then marked sent
- *   eeProjects/{project}  in-flight slot count for admission control
+ *   eeProjects/{project}[~{shard}]  in-flight slot count of one shard (admission control, see core/slots.ts)
  *   leases/{name}         the poller lease with its fencing token
  *   webhookDeliveries/{eventId}  one per event with a callback: attempts, next retry
  *   webhookEndpoints/{sha256(url)}  disabled after 410 Gone
@@ -110,6 +110,7 @@ const JobDocSchema = z.object({
   batchId: nstr.default(null),
   batchIndex: z.number().int().nullable().default(null),
   batchCurrent: z.boolean().default(true),
+  slotShard: z.number().int().nullable().default(null),
   rawPreview: nstr,
   createTime: str,
   updateTime: str,
@@ -216,6 +217,8 @@ const BatchDocSchema = z.object({
   version: z.number().int(),
 });
 const batchFromDoc = (data: unknown): Batch => BatchDocSchema.parse(data) as Batch;
+/** Shard 0 keeps the plain project id, so a single-shard setup reads like one counter per project. */
+const slotDocId = (eeProject: string, shard: number) => (shard === 0 ? eeProject : `${eeProject}~${shard}`);
 const LeaseDocSchema = z.object({ name: str, holder: str, token: z.number().int(), expiresAt: str });
 
 
@@ -236,10 +239,10 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
         const snap = await t.get(jobs.doc(jobId));
         return snap.exists ? jobFromDoc(snap) : null;
       },
-      async getSlots(eeProject): Promise<ProjectSlots> {
-        const snap = await t.get(projects.doc(eeProject));
+      async getSlots(eeProject, shard): Promise<ProjectSlots> {
+        const snap = await t.get(projects.doc(slotDocId(eeProject, shard)));
         const inFlight = snap.exists ? z.number().int().min(0).catch(0).parse(snap.get('inFlight')) : 0;
-        return { eeProject, inFlight };
+        return { eeProject, shard, inFlight };
       },
       async getLease(name) {
         const snap = await t.get(leases.doc(name));
@@ -247,7 +250,7 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
       },
       createJob: (job) => void t.create(jobs.doc(job.jobId), jobToDoc(job)),
       updateJob: (job) => void t.set(jobs.doc(job.jobId), jobToDoc(job)),
-      setSlots: (slots) => void t.set(projects.doc(slots.eeProject), { eeProject: slots.eeProject, inFlight: slots.inFlight, updateTime: now() }),
+      setSlots: (slots) => void t.set(projects.doc(slotDocId(slots.eeProject, slots.shard)), { eeProject: slots.eeProject, shard: slots.shard, inFlight: slots.inFlight, updateTime: now() }),
       setLease: (lease: Lease) => void t.set(leases.doc(lease.name), lease),
       async getDelivery(eventId) {
         const snap = await t.get(deliveries.doc(eventId));
@@ -323,6 +326,10 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
         const doc = OutboxDocSchema.parse(d.data());
         return { id: d.id, event: JSON.parse(doc.eventJson) as CloudEvent, createTime: doc.createTime };
       });
+    },
+    async inFlight(eeProject) {
+      const snap = await projects.where('eeProject', '==', eeProject).get();
+      return snap.docs.reduce((n, d) => n + z.number().int().min(0).catch(0).parse(d.get('inFlight')), 0);
     },
     async getBatch(batchId) {
       const snap = await batches.doc(batchId).get();

@@ -47,6 +47,7 @@ export function wirePollExports(graph: Graph, trace?: string) {
       maxResubmissions: config.MAX_RESUBMISSIONS,
       resubmitBackoffMs: config.RESUBMIT_BACKOFF_SECONDS * 1000,
       budgets: config.EECU_BUDGETS,
+      slotShards: config.SLOT_SHARDS,
     },
   });
 }

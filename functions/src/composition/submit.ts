@@ -23,6 +23,7 @@ export function wireSubmitExport({ config, adapters }: Graph, trace?: string) {
       maxInFlightPerProject: config.MAX_IN_FLIGHT_PER_PROJECT,
       submitLeaseMs: config.SUBMIT_LEASE_SECONDS * 1000,
       budgets: config.EECU_BUDGETS,
+      slotShards: config.SLOT_SHARDS,
       intake: intakePolicy(config),
     },
   });

@@ -135,6 +135,7 @@ export const JobViewSchema = z
     batchId: nstr.describe('The batch this job is a child of'),
     batchIndex: z.number().int().nullable().describe('Its index in the batch'),
     batchCurrent: z.boolean().describe('Whether it still counts for its batch (false once a batch retry replaced it)'),
+    slotShard: z.number().int().nullable().describe('The in-flight slot shard the job holds a slot in, while in flight'),
     version: z.number().int(),
   })
   .meta({ title: 'Job', description: 'One requested export and everything eeport knows about it (the Firestore job document).' });

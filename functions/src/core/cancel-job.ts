@@ -58,7 +58,7 @@ export function createCancelJob(deps: CancelDeps) {
       if (isTerminal(cur.state)) return { kind: 'already-terminal' as const, job: cur, events: [] };
       if (cur.state === 'CANCELLING') return { kind: 'cancelling' as const, job: cur, events: [] };
       if (cur.state === 'QUEUED') {
-        const slots = slotDelta(cur.state, 'CANCELLED') !== 0 ? await tx.getSlots(cur.eeProject) : null;
+        const slots = slotDelta(cur.state, 'CANCELLED') !== 0 ? await tx.getSlots(cur.eeProject, cur.slotShard ?? 0) : null;
         const next = transition(cur, 'CANCELLED', iso(), { endTime: iso(), cancelRequestedAt: iso(), error: { code: 'EE.CANCELLED', message: reason } }, reason)!;
         if (slots) tx.setSlots({ ...slots, inFlight: Math.max(0, slots.inFlight - 1) });
         tx.updateJob(next);

@@ -144,6 +144,8 @@ export interface Job {
   batchId: string | null;
   batchIndex: number | null;
   batchCurrent: boolean;
+  /** The slot shard this job holds a slot in while in flight (see slots.ts). */
+  slotShard: number | null;
   /** Incremented by every write; the number of the next event id. */
   version: number;
 }
@@ -198,6 +200,7 @@ export function newJob(init: Pick<Job, 'jobId' | 'state' | 'eeProject' | 'reques
     batchId: null,
     batchIndex: null,
     batchCurrent: true,
+    slotShard: null,
     rawPreview: null,
     createTime: at,
     updateTime: at,

@@ -11,6 +11,7 @@ import { EeportError, isEarthEngineError } from './errors.ts';
 import { classifyFailure } from './failure-classification.ts';
 import { derivedRequestId } from './ids.ts';
 import { addUsage, checkBudgets, notifyExceeded, readUsages, type Budget } from './budgets.ts';
+import { findFreeShard, probeOrder } from './slots.ts';
 import { isTerminal, transition, type Job, type JobState } from './job.ts';
 import { fieldsFromOperation, jobStateOf, type Operation } from './operation.ts';
 import { eventsFor, slotDelta } from './transitions.ts';
@@ -46,6 +47,8 @@ export interface PollSettings {
   resubmitBackoffMs: number;
   /** Monthly EECU budgets: usage counted as tasks finish, checked before a queued job is released. */
   budgets?: readonly Budget[];
+  /** Shard documents the in-flight cap is split over (see slots.ts). */
+  slotShards?: number;
 }
 
 export interface PollDeps {
@@ -189,7 +192,10 @@ export function createPollExports(deps: PollDeps) {
           extra = { lastFailure };
         }
       }
-      const slots = slotDelta(cur.state, target) !== 0 ? await tx.getSlots(cur.eeProject) : null;
+      // Only releases happen here (a job takes its slot when it is admitted or released from the queue).
+      const releases = slotDelta(cur.state, target) < 0;
+      const slots = releases ? await tx.getSlots(cur.eeProject, cur.slotShard ?? 0) : null;
+      if (releases) extra = { ...extra, slotShard: null };
       // A finished attempt (terminal, or failed and resubmitted) adds its EECU to the budgets covering the job.
       const finishedAttempt = isTerminal(target) || target === 'QUEUED';
       const usages = finishedAttempt && settings.budgets?.length ? await readUsages(tx, cur, settings.budgets, iso()) : [];
@@ -211,8 +217,8 @@ export function createPollExports(deps: PollDeps) {
       await fence(tx, lease);
       const cur = await tx.getJob(jobId);
       if (!cur || isTerminal(cur.state)) return [];
-      const slots = slotDelta(cur.state, 'FAILED') !== 0 ? await tx.getSlots(cur.eeProject) : null;
-      const next = transition(cur, 'FAILED', iso(), { error: { code: 'EE.OPERATION_LOST', message }, endTime: iso() }, 'operation lost');
+      const slots = slotDelta(cur.state, 'FAILED') !== 0 ? await tx.getSlots(cur.eeProject, cur.slotShard ?? 0) : null;
+      const next = transition(cur, 'FAILED', iso(), { error: { code: 'EE.OPERATION_LOST', message }, endTime: iso(), slotShard: null }, 'operation lost');
       if (!next) return [];
       if (slots) tx.setSlots({ ...slots, inFlight: Math.max(0, slots.inFlight - 1) });
       tx.updateJob(next);
@@ -270,7 +276,8 @@ export function createPollExports(deps: PollDeps) {
 
   async function releaseQueuedProjects(lease: Lease, stats: CycleStats, budgetEvents: CloudEvent[]): Promise<void> {
     for (const eeProject of await store.listQueuedProjects()) {
-      const room = await store.transact(async (tx) => settings.maxInFlightPerProject - (await tx.getSlots(eeProject)).inFlight);
+      const room = settings.maxInFlightPerProject - (await store.inFlight(eeProject));
+      const slotPolicy = { cap: settings.maxInFlightPerProject, shards: settings.slotShards ?? 1 };
       if (room <= 0) continue;
       const now = iso();
       // Ask for more than the room: jobs in their resubmission backoff are passed over.
@@ -279,8 +286,9 @@ export function createPollExports(deps: PollDeps) {
           await fence(tx, lease);
           const cur = await tx.getJob(candidate.jobId);
           if (!cur || cur.state !== 'QUEUED') return null;
-          const slots = await tx.getSlots(eeProject);
-          if (slots.inFlight >= settings.maxInFlightPerProject) return null;
+          // The poller looks at every shard (in random order): room anywhere is used.
+          const slots = await findFreeShard(tx, eeProject, slotPolicy, probeOrder(slotPolicy, Number.MAX_SAFE_INTEGER));
+          if (!slots) return null;
           const verdict = settings.budgets?.length ? await checkBudgets(tx, cur, settings.budgets, iso(), settings.eventSource) : ({ ok: true } as const);
           if (!verdict.ok) {
             const events = notifyExceeded(tx, verdict, iso());
@@ -296,7 +304,7 @@ export function createPollExports(deps: PollDeps) {
             budgetEvents.push(...events);
             return null;
           }
-          const next = transition(cur, 'SUBMITTING', iso(), { queuedReason: null, notBefore: null, submitLeaseUntil: new Date(nowMs() + settings.staleSubmitMs).toISOString() }, 'released from queue');
+          const next = transition(cur, 'SUBMITTING', iso(), { queuedReason: null, notBefore: null, slotShard: slots.shard, submitLeaseUntil: new Date(nowMs() + settings.staleSubmitMs).toISOString() }, 'released from queue');
           if (!next) return null;
           tx.setSlots({ ...slots, inFlight: slots.inFlight + 1 });
           tx.updateJob(next);

@@ -11,8 +11,10 @@ import type { Operation } from './operation.ts';
 import type { ExportImageRequest } from './export-request.schema.ts';
 
 /** How many in-flight slots of an Earth Engine project are taken (admission control). */
+/** One shard of an Earth Engine project's in-flight slots (see slots.ts). */
 export interface ProjectSlots {
   eeProject: string;
+  shard: number;
   inFlight: number;
 }
 
@@ -57,7 +59,7 @@ export interface Lease {
  */
 export interface JobTransaction {
   getJob(jobId: string): Promise<Job | null>;
-  getSlots(eeProject: string): Promise<ProjectSlots>;
+  getSlots(eeProject: string, shard: number): Promise<ProjectSlots>;
   getLease(name: string): Promise<Lease | null>;
   createJob(job: Job): void;
   updateJob(job: Job): void;
@@ -110,6 +112,8 @@ export interface JobStore {
   /** Outbox entries not yet relayed, oldest first. */
   listUnsentEvents(limit: number): Promise<OutboxEntry[]>;
   markEventsSent(ids: string[]): Promise<void>;
+  /** Jobs in flight in an Earth Engine project: the sum of its slot shards (a plain read, for estimates and tests). */
+  inFlight(eeProject: string): Promise<number>;
   getBatch(batchId: string): Promise<Batch | null>;
   listBatches(states: BatchState[], limit: number): Promise<Batch[]>;
   /** One page of batches, newest first (by createTime: unlike updateTime it does not move while a client pages). Throws InvalidPageTokenError for a bad token. */

@@ -23,6 +23,8 @@ import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction } fro
 import type { LogEvents } from './log-events.ts';
 import type { CloudEvent } from './events.ts';
 import { checkBudgets, notifyExceeded, type Budget } from './budgets.ts';
+import { findFreeShard, probeOrder } from './slots.ts';
+import type { ProjectSlots } from './ports.ts';
 
 export interface SubmitSettings {
   eventSource: string;
@@ -33,6 +35,8 @@ export interface SubmitSettings {
   intake: IntakePolicy;
   /** Monthly EECU budgets checked before a job is admitted. */
   budgets?: readonly Budget[];
+  /** Shard documents the in-flight cap is split over (see slots.ts). */
+  slotShards?: number;
 }
 
 export interface SubmitDeps {
@@ -54,11 +58,11 @@ export function createSubmitExport(deps: SubmitDeps) {
   const leaseUntil = () => new Date(clock.now().getTime() + settings.submitLeaseMs).toISOString();
 
   /** Writes a state change with its slot accounting and events; reads must already be done. */
-  function write(tx: JobTransaction, prev: Job | null, next: Job, slots: { eeProject: string; inFlight: number } | null): CloudEvent[] {
+  function write(tx: JobTransaction, prev: Job | null, next: Job, slots: ProjectSlots | null): CloudEvent[] {
     const delta = slotDelta(prev?.state ?? null, next.state);
     if (delta !== 0) {
       if (!slots) throw new Error('slot change without reading slots first');
-      tx.setSlots({ eeProject: slots.eeProject, inFlight: Math.max(0, slots.inFlight + delta) });
+      tx.setSlots({ ...slots, inFlight: Math.max(0, slots.inFlight + delta) });
     }
     if (prev) tx.updateJob(next);
     else tx.createJob(next);
@@ -114,7 +118,9 @@ export function createSubmitExport(deps: SubmitDeps) {
         tx.updateJob(taken);
         return { action: 'dispatch', job: taken, events: [] };
       }
-      const slots = await tx.getSlots(cmd.eeProject);
+      const slotPolicy = { cap: settings.maxInFlightPerProject, shards: settings.slotShards ?? 1 };
+      // Two random shards: enough to find room when there is plenty, few enough not to contend.
+      const slots = await findFreeShard(tx, cmd.eeProject, slotPolicy, probeOrder(slotPolicy, 2));
       const base = {
         jobId,
         eeProject: cmd.eeProject,
@@ -132,13 +138,13 @@ export function createSubmitExport(deps: SubmitDeps) {
           verdict.budget.onExceeded === 'reject'
             ? newJob({ ...base, state: 'REJECTED', endTime: now, error: { code: 'EECU.BUDGET_EXCEEDED', message: verdict.reason } }, now)
             : newJob({ ...base, state: 'QUEUED', queuedReason: verdict.reason }, now);
-        return { action: job.state === 'REJECTED' ? 'rejected' : 'queued', job, events: [...budgetEvents, ...write(tx, null, job, slots)] };
+        return { action: job.state === 'REJECTED' ? 'rejected' : 'queued', job, events: [...budgetEvents, ...write(tx, null, job, null)] };
       }
-      if (slots.inFlight >= settings.maxInFlightPerProject) {
-        const job = newJob({ ...base, state: 'QUEUED', queuedReason: `${slots.inFlight} of ${settings.maxInFlightPerProject} in-flight slots of ${cmd.eeProject} in use` }, now);
-        return { action: 'queued', job, events: write(tx, null, job, slots) };
+      if (!slots) {
+        const job = newJob({ ...base, state: 'QUEUED', queuedReason: `the in-flight cap of ${settings.maxInFlightPerProject} jobs in ${cmd.eeProject} is reached` }, now);
+        return { action: 'queued', job, events: write(tx, null, job, null) };
       }
-      const job = newJob({ ...base, state: 'SUBMITTING', submitLeaseUntil: leaseUntil() }, now);
+      const job = newJob({ ...base, state: 'SUBMITTING', submitLeaseUntil: leaseUntil(), slotShard: slots.shard }, now);
       return { action: 'dispatch', job, events: write(tx, null, job, slots) };
     });
     await relayEvents(deps, decision.events);
@@ -209,8 +215,9 @@ export function createSubmitExport(deps: SubmitDeps) {
       const cur = await tx.getJob(jobId);
       if (!cur) throw new Error(`job ${jobId} vanished during submit`);
       if (cur.state !== 'SUBMITTING') return { action: 'duplicate', job: cur, events: [] };
-      const slots = slotDelta(cur.state, target) !== 0 ? await tx.getSlots(cur.eeProject) : null;
-      const next = transition(cur, target, iso(), { ...fields(cur), submitAttempts: cur.submitAttempts + 1, submitLeaseUntil: null }, reason);
+      const releases = slotDelta(cur.state, target) < 0;
+      const slots = releases ? await tx.getSlots(cur.eeProject, cur.slotShard ?? 0) : null;
+      const next = transition(cur, target, iso(), { ...fields(cur), submitAttempts: cur.submitAttempts + 1, submitLeaseUntil: null, ...(releases ? { slotShard: null } : {}) }, reason);
       if (!next) return { action: 'duplicate', job: cur, events: [] };
       return { action: 'dispatch', job: next, events: write(tx, cur, next, slots) };
     });
