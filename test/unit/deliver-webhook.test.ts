@@ -181,3 +181,22 @@ describe('callback URL check at registration', () => {
     expect(intakeBody(assetLoadRequest(), { callbackUrl: 'http://10.0.0.1/hook' }, [], local, { kind: 'api' }, { kind: 'random', value: '1' }, null).ok).toBe(false);
   });
 });
+
+describe('deliverWebhook: a claimant that dies', () => {
+  it('is taken over by the sweep once its lease ends (a redelivery inside the lease is answered busy)', async () => {
+    store = new MemoryStore();
+    publisher = new MemoryPublisher();
+    now = new Date('2026-01-01T00:00:00Z');
+    const dying: WebhookSender = { post: () => new Promise(() => undefined) }; // never answers: the process died mid-send
+    const { event } = await jobWithCallback();
+    void svc({}, dying).onEvent(event);
+    await new Promise((r) => setTimeout(r, 10));
+    sender = new ScriptedSender();
+    expect((await svc().onEvent(event)).kind).toBe('busy');
+    expect(await svc().retryDue()).toBe(0);
+    now = new Date(now.getTime() + settings.leaseMs + 1);
+    expect(await svc().retryDue()).toBe(1);
+    expect(sender.calls).toHaveLength(1);
+    expect(store.deliveries.get(event.id)!.state).toBe('delivered');
+  });
+});

@@ -171,3 +171,16 @@ describe('submitExport (core, with fakes)', () => {
     expect(sink.entries.some((e) => e.event === 'events.relay_failed')).toBe(true);
   });
 });
+
+describe('lone surrogates', () => {
+  it.each([
+    ['a description', JSON.stringify(jsClientRequest({ description: 'x' })).replace('"x"', '"\\ud800"'), {}],
+    ['a label key', JSON.stringify(jsClientRequest()), { labels: '{"\\ud800":"x"}' }],
+    ['an envelope key', `{"request":${JSON.stringify(jsClientRequest())},"x\\udfff":1}`, {}],
+  ])('in %s: a REJECTED job that says so, never an exception', async (_name, data, attrs) => {
+    const out = await createSubmitExport(deps).submitMessage(msg(data, attrs));
+    expect(out.kind).toBe('rejected');
+    expect(out.job.error!.message).toMatch(/lone UTF-16 surrogate/);
+    expect(JSON.stringify(out.job).isWellFormed()).toBe(true);
+  });
+});

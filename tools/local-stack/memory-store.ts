@@ -191,7 +191,7 @@ export class MemoryStore implements JobStore {
   }
   async listDueDeliveries(now: string, limit: number) {
     return [...this.deliveries.values()]
-      .filter((d) => d.state === 'pending' && d.nextAttemptAt !== null && d.nextAttemptAt <= now)
+      .filter((d) => (d.state === 'pending' || d.state === 'delivering') && d.nextAttemptAt !== null && d.nextAttemptAt <= now)
       .sort((a, b) => a.nextAttemptAt!.localeCompare(b.nextAttemptAt!))
       .slice(0, limit)
       .map(clone);

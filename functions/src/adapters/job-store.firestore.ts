@@ -411,7 +411,8 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
       return Object.fromEntries(counts) as Record<(typeof JOB_STATES)[number], number>;
     },
     async listDueDeliveries(now, limit) {
-      const snap = await deliveries.where('state', '==', 'pending').where('nextAttemptAt', '<=', now).orderBy('nextAttemptAt').limit(limit).get();
+      // 'delivering' too: a claimant that died leaves its delivery due when its lease ends.
+      const snap = await deliveries.where('state', 'in', ['pending', 'delivering']).where('nextAttemptAt', '<=', now).orderBy('nextAttemptAt').limit(limit).get();
       return snap.docs.map((d) => DeliveryDocSchema.parse(d.data()));
     },
     async markEventsSent(ids) {

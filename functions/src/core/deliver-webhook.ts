@@ -124,7 +124,9 @@ export function createDeliverWebhook(deps: WebhookDeps) {
         if (job) recordOnJob(tx, job, failed, null, 'disabled');
         return { outcome: { kind: 'failed', delivery: failed, status: null } };
       }
-      const claimed: WebhookDelivery = { ...base, state: 'delivering', leaseUntil: iso(settings.leaseMs), updateTime: iso() };
+      // nextAttemptAt = the lease's end: if this claimant dies before recording its attempt, the
+      // poller's sweep finds the delivery due then (redeliveries meanwhile are answered "busy").
+      const claimed: WebhookDelivery = { ...base, state: 'delivering', leaseUntil: iso(settings.leaseMs), nextAttemptAt: iso(settings.leaseMs), updateTime: iso() };
       tx.setDelivery(claimed);
       return { delivery: claimed };
     });

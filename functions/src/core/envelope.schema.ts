@@ -26,6 +26,7 @@ export const LabelsSchema = z
 export const CallbackUrlSchema = z
   .string()
   .max(2048, 'callback URL longer than 2048 characters')
+  .refine((u) => u.isWellFormed(), 'callback URL is not valid Unicode text')
   .refine((u) => URL.canParse(u), 'not a valid absolute URL')
   .refine((u) => !URL.canParse(u) || ['https:', 'http:'].includes(new URL(u).protocol), 'callback URL must be http(s)')
   .refine((u) => !URL.canParse(u) || (!new URL(u).username && !new URL(u).password), 'callback URL must not carry credentials');

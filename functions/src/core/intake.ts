@@ -64,6 +64,29 @@ function preview(data: Uint8Array | null): string | null {
   return data.length > PREVIEW_BYTES ? `${text}… (${data.length} bytes)` : text;
 }
 
+/**
+ * The first string (key or value) that is not well-formed UTF-16 — a lone surrogate,
+ * which JSON can carry as `\ud800` but Firestore cannot store — by its path, or null.
+ */
+export function firstIllFormedString(value: unknown): string | null {
+  const stack: { v: unknown; path: string }[] = [{ v: value, path: '' }];
+  while (stack.length) {
+    const { v, path } = stack.pop()!;
+    if (typeof v === 'string') {
+      if (!v.isWellFormed()) return path || '(root)';
+    } else if (v && typeof v === 'object') {
+      for (const [k, child] of Object.entries(v)) {
+        const p = path ? `${path}.${k.isWellFormed() ? k : k.toWellFormed()}` : k.isWellFormed() ? k : k.toWellFormed();
+        if (!k.isWellFormed()) return p;
+        stack.push({ v: child, path: p });
+      }
+    }
+  }
+  return null;
+}
+
+const LONE_SURROGATE = 'holds a lone UTF-16 surrogate (e.g. \\ud800 without its pair): not valid Unicode text';
+
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Options from message attributes; labels arrive as a JSON object string. */
@@ -103,6 +126,21 @@ export function intakeBody(
   rawPreview: string | null,
 ): IntakeResult {
   const issues: Issue[] = [...extraIssues];
+  // Firestore stores only valid Unicode: such a request could never be recorded, so it is refused here.
+  const illFormed = firstIllFormedString(body) ?? firstIllFormedString(extraOptions);
+  if (illFormed !== null) {
+    return {
+      ok: false,
+      code: 'EXPORT.INVALID_REQUEST',
+      errors: [{ path: illFormed, message: LONE_SURROGATE }],
+      identity: fallbackIdentity,
+      source,
+      eeProject: policy.defaultEeProject,
+      labels: {},
+      callbackUrl: null,
+      rawPreview: rawPreview?.toWellFormed() ?? null,
+    };
+  }
   let requestInput: unknown = body;
   let envelopeOptions: Record<string, unknown> = {};
   // An envelope is an object with `request` and none of the request's own required keys.
