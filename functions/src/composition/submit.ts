@@ -24,6 +24,8 @@ export function wireSubmitExport({ config, adapters }: Graph, trace?: string) {
       submitLeaseMs: config.SUBMIT_LEASE_SECONDS * 1000,
       budgets: config.EECU_BUDGETS,
       slotShards: config.SLOT_SHARDS,
+      maxResubmissions: config.MAX_RESUBMISSIONS,
+      resubmitBackoffMs: config.RESUBMIT_BACKOFF_SECONDS * 1000,
       intake: intakePolicy(config),
     },
   });

@@ -8,6 +8,10 @@
  * destination. Unknown failures count as permanent: resubmitting something that can
  * never succeed burns EECU and queue slots, which is exactly what users complain about.
  */
+import { derivedRequestId } from './ids.ts';
+import type { Job, JobError, JobState } from './job.ts';
+import type { Operation } from './operation.ts';
+
 export type FailureClass = 'transient' | 'permanent';
 
 export interface FailureRule {
@@ -52,4 +56,48 @@ export function classifyFailure(code: number | undefined, message: string): Clas
     if (r.pattern.test(message)) return { class: r.class, rule: r.id, reason: r.reason };
   }
   return { class: 'permanent', rule: 'unknown', reason: 'unrecognised failure: treated as permanent' };
+}
+
+export interface ResubmissionPolicy {
+  /** Automatic resubmissions after transient task failures (0 disables). */
+  maxResubmissions: number;
+  /** Wait before the first resubmission; doubles for each further one. */
+  resubmitBackoffMs: number;
+}
+
+/**
+ * What a failed operation does to its job — wherever the failure is first seen (the
+ * poller, or a submit that finds its operation already ended): a transient failure
+ * within the limit goes back to QUEUED with a new requestId and a backoff; anything else
+ * fails the job, recording the classification.
+ */
+export function resolveFailure(
+  cur: Job,
+  op: Operation,
+  error: JobError,
+  policy: ResubmissionPolicy,
+  nowMs: number,
+): { target: JobState; extra: Partial<Job>; reason: string | null } {
+  const c = classifyFailure(op.error?.code, error.message);
+  const lastFailure = { ...error, failureClass: c.class, rule: c.rule };
+  if (c.class !== 'transient' || cur.resubmissions >= policy.maxResubmissions) return { target: 'FAILED', extra: { lastFailure }, reason: null };
+  const n = cur.resubmissions + 1;
+  const reason = `transient failure (${c.reason}); resubmission ${n} of ${policy.maxResubmissions}`;
+  return {
+    target: 'QUEUED',
+    reason,
+    extra: {
+      resubmissions: n,
+      requestId: derivedRequestId(cur.jobId, n),
+      operationName: null,
+      previousOperations: [...cur.previousOperations, op.name].slice(-20),
+      lastFailure,
+      error: null,
+      progress: null,
+      stages: [],
+      endTime: null,
+      notBefore: new Date(nowMs + policy.resubmitBackoffMs * 2 ** (n - 1)).toISOString(),
+      queuedReason: reason,
+    },
+  };
 }

@@ -8,8 +8,7 @@
  * not jobs. Only jobs whose state, progress, stage or other figures changed are written.
  */
 import { EeportError, isEarthEngineError } from './errors.ts';
-import { classifyFailure } from './failure-classification.ts';
-import { derivedRequestId } from './ids.ts';
+import { resolveFailure } from './failure-classification.ts';
 import { addUsage, checkBudgets, notifyExceeded, readUsages, type Budget } from './budgets.ts';
 import { findFreeShard, probeOrder } from './slots.ts';
 import { isTerminal, transition, type Job, type JobState } from './job.ts';
@@ -168,29 +167,10 @@ export function createPollExports(deps: PollDeps) {
       let extra: Partial<Job> = {};
       let reason = `Earth Engine: ${op.metadata?.state ?? (op.done ? 'done' : 'unknown')}`;
       if (target === 'FAILED' && fields.error && cur.state !== 'CANCELLING') {
-        const c = classifyFailure(op.error?.code, fields.error.message);
-        const lastFailure = { ...fields.error, failureClass: c.class, rule: c.rule };
-        if (c.class === 'transient' && cur.resubmissions < settings.maxResubmissions) {
-          // Smart resubmission: back through the queue (caps and budgets apply) with a new requestId.
-          const n = cur.resubmissions + 1;
-          target = 'QUEUED';
-          reason = `transient failure (${c.reason}); resubmission ${n} of ${settings.maxResubmissions}`;
-          extra = {
-            resubmissions: n,
-            requestId: derivedRequestId(cur.jobId, n),
-            operationName: null,
-            previousOperations: [...cur.previousOperations, op.name].slice(-20),
-            lastFailure,
-            error: null,
-            progress: null,
-            stages: [],
-            endTime: null,
-            notBefore: new Date(nowMs() + settings.resubmitBackoffMs * 2 ** (n - 1)).toISOString(),
-            queuedReason: reason,
-          };
-        } else {
-          extra = { lastFailure };
-        }
+        const r = resolveFailure(cur, op, fields.error, settings, nowMs());
+        target = r.target;
+        extra = r.extra;
+        reason = r.reason ?? reason;
       }
       // Only releases happen here (a job takes its slot when it is admitted or released from the queue).
       const releases = slotDelta(cur.state, target) < 0;

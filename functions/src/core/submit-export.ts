@@ -24,6 +24,7 @@ import type { LogEvents } from './log-events.ts';
 import type { CloudEvent } from './events.ts';
 import { checkBudgets, notifyExceeded, type Budget } from './budgets.ts';
 import { findFreeShard, probeOrder } from './slots.ts';
+import { resolveFailure } from './failure-classification.ts';
 import type { ProjectSlots } from './ports.ts';
 
 export interface SubmitSettings {
@@ -37,6 +38,9 @@ export interface SubmitSettings {
   budgets?: readonly Budget[];
   /** Shard documents the in-flight cap is split over (see slots.ts). */
   slotShards?: number;
+  /** Resubmission of transient task failures, for an operation that has already failed when submit records it. */
+  maxResubmissions?: number;
+  resubmitBackoffMs?: number;
 }
 
 export interface SubmitDeps {
@@ -176,8 +180,15 @@ export function createSubmitExport(deps: SubmitDeps) {
     } catch (err) {
       return handleSubmitError(job, err);
     }
-    const target = jobStateOf(op);
-    const out = await finish(job.jobId, target, (cur) => ({ ...fieldsFromOperation(op, cur), submitTime: iso(), nextPollAt: iso() }), 'export started');
+    let target = jobStateOf(op);
+    let failure: ReturnType<typeof resolveFailure> | null = null;
+    if (target === 'FAILED') {
+      // A recovered submit can find its task already failed: the same resubmission rules as the poller's apply.
+      const f = fieldsFromOperation(op, job);
+      if (f.error) failure = resolveFailure(job, op, f.error, { maxResubmissions: settings.maxResubmissions ?? 0, resubmitBackoffMs: settings.resubmitBackoffMs ?? 0 }, clock.now().getTime());
+      if (failure) target = failure.target;
+    }
+    const out = await finish(job.jobId, target, (cur) => ({ ...fieldsFromOperation(op, cur), submitTime: iso(), nextPollAt: iso(), ...(failure?.extra ?? {}) }), failure?.reason ?? 'export started');
     if (out.job.operationName === op.name && out.kind === 'submitted') logs.exportSubmitted(out.job);
     return out;
   }
