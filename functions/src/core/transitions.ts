@@ -24,6 +24,13 @@ export function eventsFor(prev: Job | null, next: Job, source: string): CloudEve
     const submitted = stateEvent(next, source, 'submitted');
     if (submitted) events.push(submitted);
   }
+  // A submit that finds its task already failed and resubmits it (QUEUED, operation moved to
+  // previousOperations) still announces the task it started: one `submitted` per task.
+  const startedAndFailed = !prev?.operationName && !next.operationName && next.previousOperations.length > (prev?.previousOperations.length ?? 0);
+  if (startedAndFailed) {
+    const submitted = stateEvent({ ...next, operationName: next.previousOperations[next.previousOperations.length - 1]! }, source, 'submitted');
+    if (submitted) events.push(submitted);
+  }
   const ev = stateEvent(next, source);
   if (ev) events.push(ev);
   return events;
