@@ -66,7 +66,7 @@ export function createRequestMessageHandler(deps: { submit: SubmitExport; cancel
         errors: [
           {
             path: 'attributes.action',
-            message: action === 'retry' ? 'action=retry needs a batchId attribute' : `unknown action "${action.slice(0, 50)}"; expected one of ${ACTIONS.join(', ')}`,
+            message: action === 'retry' ? 'action=retry needs a batchId attribute' : `unknown action "${action.slice(0, 50).toWellFormed()}"; expected one of ${ACTIONS.join(', ')}`,
           },
         ],
         identity: { kind: 'message', source: msg.eventSource, messageId: msg.messageId },

@@ -1,0 +1,170 @@
+/**
+ * Duplicates and races, from a seeded PRNG (the seed is printed; RELIABILITY_SEED
+ * replays it): every request is published once or twice (the same idempotency key or
+ * client requestId) and each publication delivered 1–5 times at random moments,
+ * concurrently; non-acknowledged deliveries are redelivered like Pub/Sub does. Pollers
+ * overlap (two scheduler ticks at once), the simulator's clock jumps while deliveries
+ * are in flight, and cancels race the tasks' completion. Throughout, the in-flight cap
+ * is sampled; at the end every invariant must hold.
+ */
+import { describe, it, expect, afterAll } from 'vitest';
+import '../../functions/src/entry/submit-export.entry.ts';
+import '../../functions/src/entry/poll-exports.entry.ts';
+import { emulatorsOrSkip } from '../harness/emulators.ts';
+import { jobIdFor } from '../../functions/src/core/ids.ts';
+import { IN_FLIGHT_STATES } from '../../functions/src/core/job.ts';
+import { Rng, SEED, banner, forEachLimit, size, sleep } from './lib/mode.ts';
+import { World, message, request, type PushMessage } from './lib/world.ts';
+
+const emu = emulatorsOrSkip('reliability: duplicates and races');
+
+const REQUESTS = size(30, 200);
+const CAP = 6;
+const WORKERS = 6;
+const PROJECTS = ['ee-test-project', 'ee-second-project'];
+
+interface Logical {
+  i: number;
+  identity: 'message' | 'key' | 'requestId';
+  jobId: string | null;
+  publications: PushMessage[];
+  deliveries: number;
+  cancel: PushMessage | null;
+}
+
+describe.skipIf(!emu)('duplicates and races', () => {
+  const world = new World(emu!);
+  afterAll(() => world.close());
+
+  it(`${REQUESTS} requests, each published 1–2× and delivered 1–5× concurrently, overlapping pollers, cancels racing completion`, async () => {
+    const rng = new Rng(SEED);
+    banner('duplicates and races', { requests: REQUESTS, cap: CAP, projects: PROJECTS.length, deliveryWorkers: WORKERS });
+    const durations = new Map<string, number>();
+    await world.start({
+      env: { MAX_IN_FLIGHT_PER_PROJECT: String(CAP) },
+      sim: { maxConcurrentPerProject: 3, taskDurationMs: (req) => durations.get(req.description) ?? 30_000 },
+    });
+
+    const plan: Logical[] = [];
+    for (let i = 0; i < REQUESTS; i++) {
+      const identity = rng.pick(['message', 'key', 'requestId'] as const);
+      const eeProject = rng.pick(PROJECTS);
+      durations.set(`rel-${i}`, rng.int(5_000, 120_000));
+      const attrs: Record<string, string> = { eeProject };
+      const body: Record<string, unknown> = request(i);
+      let jobId: string | null = null;
+      if (identity === 'key') {
+        attrs.idempotencyKey = `race-${SEED}-${i}`;
+        jobId = jobIdFor({ kind: 'key', key: attrs.idempotencyKey });
+      } else if (identity === 'requestId') {
+        body.requestId = `race-${SEED}-${i}`;
+        jobId = jobIdFor({ kind: 'requestId', eeProject, requestId: body.requestId as string });
+      }
+      const publications = Array.from({ length: identity === 'message' ? 1 : rng.int(1, 2) }, () => message(body, attrs));
+      // Every other request with a key is cancelled (racing its completion).
+      const cancel = identity === 'key' && rng.chance(0.5) ? message('', { action: 'cancel', idempotencyKey: attrs.idempotencyKey! }) : null;
+      plan.push({ i, identity, jobId, publications, deliveries: 0, cancel });
+    }
+
+    // The scheduler: overlapping polls while the simulated clock jumps; samples the caps.
+    let running = true;
+    let maxSimLive = 0;
+    let maxSlots = 0;
+    const pollRng = rng.fork(1);
+    let polls = 0;
+    let busy = 0;
+    const scheduler = (async () => {
+      while (running) {
+        world.sim.clock.advance(pollRng.int(2_000, 40_000));
+        // One scheduler tick, or (sometimes) two at once: the second must stand aside or find nothing to do.
+        const results = await Promise.all(Array.from({ length: pollRng.chance(0.25) ? 2 : 1 }, () => world.poll()));
+        for (const r of results) {
+          expect(r.status, JSON.stringify(r.body)).toBe(200);
+          polls++;
+          if (r.body?.kind === 'busy') busy++;
+        }
+        for (const p of PROJECTS) maxSimLive = Math.max(maxSimLive, world.sim.tasks(p).filter((t) => !t.done).length);
+        for (const v of Object.values(await world.inFlightByProject())) maxSlots = Math.max(maxSlots, v);
+        await sleep(pollRng.int(50, 250));
+      }
+    })();
+
+    // Every publication delivered 1–5 times, the copies close together in a shuffled schedule that a
+    // pool of WORKERS consumes concurrently (so copies race each other); each delivery that is not
+    // acknowledged is redelivered after a random backoff, as Pub/Sub does.
+    const deliveryRng = rng.fork(2);
+    let redeliveries = 0;
+    const schedule: { l: Logical; msg: PushMessage; pos: number; delay: number; kind: 'submit' | 'cancel' }[] = [];
+    let slot = 0;
+    for (const l of deliveryRng.shuffle(plan)) {
+      for (const pub of l.publications) {
+        const copies = deliveryRng.int(1, 5);
+        for (let c = 0; c < copies; c++) schedule.push({ l, msg: pub, pos: slot + deliveryRng.next() * 6, delay: deliveryRng.int(0, 60), kind: 'submit' });
+        l.deliveries += copies;
+        slot += 2;
+      }
+      if (l.cancel) {
+        // Later in the schedule, while the job may be queued, pending, running or finishing.
+        const copies = deliveryRng.int(1, 3);
+        for (let c = 0; c < copies; c++) schedule.push({ l, msg: l.cancel, pos: slot + deliveryRng.int(2, 40), delay: deliveryRng.int(0, 200), kind: 'cancel' });
+      }
+    }
+    schedule.sort((a, b) => a.pos - b.pos);
+    const deliverings = forEachLimit(schedule.length, WORKERS, async (k) => {
+      const d = schedule[k]!;
+      await sleep(d.delay);
+      for (let attempt = 0; ; attempt++) {
+        const s = await world.deliver(d.msg);
+        if (s >= 200 && s < 300) return;
+        if (attempt > 60) throw new Error(`${d.kind} of request ${d.l.i} not acknowledged after ${attempt} deliveries (last ${s})`);
+        redeliveries++;
+        await sleep(deliveryRng.int(50, 300));
+      }
+    });
+    try {
+      await deliverings;
+    } finally {
+      running = false;
+      await scheduler;
+    }
+    const settleRounds = await world.settle({ simStepMs: 60_000 });
+    const report = await world.check({ allowDuplicateEvents: true });
+
+    const jobs = await world.jobs();
+    console.log(
+      `[reliability] duplicates and races: ${plan.reduce((n, l) => n + l.deliveries, 0)} deliveries of ${plan.reduce((n, l) => n + l.publications.length, 0)} publications ` +
+        `(${REQUESTS} requests, ${WORKERS} at once), ${redeliveries} redeliveries after a non-2xx, ${plan.filter((l) => l.cancel).length} cancels, ${polls} polls (${busy} stood aside), ` +
+        `max live tasks/project ${maxSimLive}, max slot counter ${maxSlots}, settled in ${settleRounds + 1} rounds; ` +
+        `states ${JSON.stringify(report.stats.byState)}, events ${report.stats.uniqueEvents} unique + ${report.stats.duplicateEvents} re-relayed copies`,
+    );
+    // One job per logical request, whatever the duplicates.
+    expect(jobs).toHaveLength(REQUESTS);
+    for (const l of plan) if (l.jobId) expect(jobs.some((j) => j.jobId === l.jobId), `request ${l.i}`).toBe(true);
+    // Cancelled requests end CANCELLED, or SUCCEEDED when the task won the race; the others SUCCEEDED.
+    for (const j of jobs) {
+      const l = plan.find((p) => p.jobId === j.jobId);
+      expect(l?.cancel ? ['CANCELLED', 'SUCCEEDED'] : ['SUCCEEDED'], `job ${j.jobId}`).toContain(j.state);
+    }
+    expect(maxSimLive).toBeLessThanOrEqual(CAP);
+    expect(maxSlots).toBeLessThanOrEqual(CAP);
+    expect(jobs.filter((j) => IN_FLIGHT_STATES.has(j.state))).toHaveLength(0);
+  });
+
+  // KNOWN DEFECT (reported to the lead; flip to `it` once fixed). The job's identity prefers an
+  // idempotency key over the request's own requestId (core/intake.ts intakeBody: `idempotencyKey ? key :
+  // requestId ? requestId : message`), but Earth Engine deduplicates on the requestId, which eeport
+  // sends unchanged (core/submit-export.ts submitCommand: `cmd.request.requestId ?? derivedRequestId(jobId)`).
+  // The same request published once without and once with an idempotency key (or under two keys)
+  // becomes two jobs, and Earth Engine answers the second image:export with the first one's operation:
+  // two jobs follow one task. The second reports a task it never started (whose request may even differ),
+  // and cancelling it cancels the first job's export.
+  it.fails('KNOWN DEFECT: one client requestId under two identities (no key, then a key) makes two jobs that share one task', async () => {
+    await world.start();
+    const body = request('shared', { requestId: `shared-${SEED}` });
+    await world.deliverUntilAcked(message(body));
+    await world.deliverUntilAcked(message(body, { idempotencyKey: `later-key-${SEED}` }));
+    await world.settle();
+    // The design: one task per job (or the second publication recognised as the same job).
+    await world.check();
+  });
+});
