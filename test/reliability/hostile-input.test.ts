@@ -28,7 +28,7 @@ import { MemoryStore, MemoryPublisher } from '../fakes/memory-store.ts';
 import { createFirestoreJobStore } from '../../functions/src/adapters/job-store.firestore.ts';
 import { FakeEarthEngine } from '../fakes/fake-earth-engine.ts';
 import { emulatorsOrSkip } from '../harness/emulators.ts';
-import { FULL, SEED, banner, size } from './lib/mode.ts';
+import { SEED, banner, size } from './lib/mode.ts';
 import { World, message, request } from './lib/world.ts';
 import { attributes, deepJsonText, enc, hasIllFormedUtf16, hugeStringRequest, messageData, mutatedRequest, prototypeSnapshot, referenceGraph } from './lib/hostile.ts';
 
