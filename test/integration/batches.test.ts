@@ -99,3 +99,36 @@ describe.skipIf(!emu)('batches (emulators + simulator)', () => {
     expect((await batchDoc()).state).toBe('RUNNING');
   }, 120_000);
 });
+
+describe.skipIf(!emu)('batches with failing children (emulators + simulator)', () => {
+  let sim: Simulator;
+  let stack: TestStack;
+  afterAll(async () => {
+    await stack?.close();
+    await sim?.close();
+  });
+
+  it('3 children failing transiently and 2 permanently: only the 3 are resubmitted, the batch ends PARTIALLY_FAILED', async () => {
+    sim = await startSimulator({ clock: { mode: 'manual' }, maxConcurrentPerProject: 10, taskDurationMs: 60_000, rateLimitPerSecond: 0 });
+    // Each transient fault hits its child's first task only (times: 1); the permanent ones would hit every attempt.
+    for (const i of [0, 1, 2]) sim.faults.inject({ kind: 'task-failure', match: { description: `^child ${i}$` }, times: 1, atProgress: 0.3, code: 13, message: 'An internal error has occurred.' });
+    for (const i of [3, 4]) sim.faults.inject({ kind: 'task-failure', match: { description: `^child ${i}$` }, atProgress: 0.3, code: 3, message: 'Export too large: specified 1e12 pixels (max: 1e8).' });
+    stack = await startTestStack(testConfig(emu!, sim.url, { POLL_WINDOW_SECONDS: '0', POLL_AUTH_DISABLED: 'true', MAX_IN_FLIGHT_PER_PROJECT: '10', RESUBMIT_BACKOFF_SECONDS: '0', MAX_RESUBMISSIONS: '2' }));
+    await stack.deliverUntilAcked('submitExport', pushMessage({ batch: { template: { ...template, description: 'child {{value}}' }, fanOut: { values: [0, 1, 2, 3, 4, 5, 6, 7] } } }));
+    const events: CloudEvent[] = [];
+    for (let i = 0; i < 20; i++) {
+      expect((await stack.http('pollExports', '', { method: 'POST' })).status).toBe(200);
+      sim.clock.advance(65_000);
+      events.push(...(await stack.drainEvents()));
+      const b = (await stack.firestore.collection('batches').get()).docs[0]!.data() as Batch;
+      if (b.state !== 'RUNNING') break;
+    }
+    const b = (await stack.firestore.collection('batches').get()).docs[0]!.data() as Batch;
+    expect(b.state).toBe('PARTIALLY_FAILED');
+    expect(b.counts).toEqual({ SUCCEEDED: 6, FAILED: 2 });
+    const jobs = (await stack.firestore.collection('jobs').get()).docs.map((d) => d.data() as { description: string; resubmissions: number; state: string });
+    expect(jobs.filter((j) => j.resubmissions > 0).map((j) => j.description).sort()).toEqual(['child 0', 'child 1', 'child 2']);
+    expect(sim.stats().tasksStarted).toBe(8 + 3);
+    expect(events.filter((e) => e.type === 'dev.eeport.batch.v1.partially_failed')).toHaveLength(1);
+  }, 300_000);
+});
