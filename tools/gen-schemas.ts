@@ -16,6 +16,7 @@ import { submitEnvelopeJsonSchema } from '../functions/src/core/envelope.schema.
 import { FIRESTORE_INDEXES } from '../functions/src/adapters/job-store.firestore.ts';
 import { apiOpenApiDocument } from '../functions/src/core/api-openapi.ts';
 import { uploadRulesJsonSchema } from '../functions/src/core/upload-rules.ts';
+import { asyncApiDocument } from './asyncapi.ts';
 
 /** Firestore's index file format, from the list the queries document next to themselves. */
 export function firestoreIndexes() {
@@ -39,6 +40,7 @@ export const GENERATED_SCHEMAS: readonly { file: string; build: () => unknown }[
   { file: 'docs/schemas/submit-envelope.schema.json', build: () => submitEnvelopeJsonSchema(EXPORT_REQUEST_SCHEMA_ID) },
   { file: 'docs/openapi.json', build: apiOpenApiDocument },
   { file: 'docs/schemas/upload-rules.schema.json', build: () => uploadRulesJsonSchema() },
+  { file: 'docs/asyncapi.json', build: asyncApiDocument },
 ];
 
 /** The exact file content: two-space JSON with a final newline, so output is stable. */

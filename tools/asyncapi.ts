@@ -1,0 +1,125 @@
+/**
+ * The AsyncAPI 3.0 document of eeport's topics, generated from the same zod schemas as
+ * the JSON Schemas in docs/schemas/ (and the CloudEvent schema below), into
+ * docs/asyncapi.json by tools/gen-schemas.ts.
+ */
+import { z } from 'zod';
+import { exportRequestJsonSchema } from '../functions/src/core/export-request.schema.ts';
+import { submitEnvelopeJsonSchema, ATTRIBUTE_NAMES } from '../functions/src/core/envelope.schema.ts';
+import { EXPORT_REQUEST_SCHEMA_ID } from '../functions/src/core/export-request.schema.ts';
+import { EVENT_TYPES } from '../functions/src/core/events.ts';
+import { JOB_STATES } from '../functions/src/core/job.ts';
+import { BATCH_STATES } from '../functions/src/core/batch.ts';
+import { BUDGET_EVENT_TYPE } from '../functions/src/core/budgets.ts';
+import { batchJsonSchema } from './cli/schemas.ts';
+
+const nullable = <T extends z.ZodType>(t: T) => t.nullable();
+const JobEventDataSchema = z.object({
+  jobId: z.string(),
+  state: z.enum(JOB_STATES),
+  eeProject: z.string(),
+  operationName: nullable(z.string()),
+  requestId: z.string(),
+  description: nullable(z.string()),
+  labels: z.record(z.string(), z.string()),
+  progress: nullable(z.number()),
+  attempt: nullable(z.number()),
+  eecuSeconds: nullable(z.number()),
+  destinationUris: z.array(z.string()),
+  error: nullable(z.object({ code: z.string(), message: z.string(), status: z.number().optional() })),
+  createTime: z.string(),
+  submitTime: nullable(z.string()),
+  startTime: nullable(z.string()),
+  endTime: nullable(z.string()),
+  callbackUrl: nullable(z.string()),
+});
+
+const cloudEvent = (types: readonly string[], data: Record<string, unknown>, description: string) => ({
+  type: 'object',
+  description,
+  required: ['specversion', 'id', 'source', 'type', 'subject', 'time', 'datacontenttype', 'data'],
+  properties: {
+    specversion: { const: '1.0' },
+    id: { type: 'string', description: 'Stable across re-relays: drop duplicates by id' },
+    source: { type: 'string' },
+    type: { enum: types },
+    subject: { type: 'string', description: 'The job (or batch, or budget) id' },
+    time: { type: 'string', format: 'date-time' },
+    datacontenttype: { const: 'application/json' },
+    data,
+  },
+});
+
+const attr = (description: string) => ({ type: 'string', description });
+
+export function asyncApiDocument(): Record<string, unknown> {
+  const jobData = z.toJSONSchema(JobEventDataSchema, { target: 'draft-2020-12' }) as Record<string, unknown>;
+  delete jobData.$schema;
+  const batchTypes = ['submitted', 'succeeded', 'partially_failed', 'failed', 'cancelled', 'rejected'].map((k) => `dev.eeport.batch.v1.${k}`);
+  return {
+    asyncapi: '3.0.0',
+    info: {
+      title: 'eeport topics',
+      version: '1.0.0',
+      description: 'Publish export requests (and cancels, batches) to the requests topic; subscribe to CloudEvents on the events topic.',
+    },
+    defaultContentType: 'application/json',
+    channels: {
+      requests: {
+        address: 'eeport-requests',
+        description: 'REQUESTS_TOPIC. Message data: an ExportImageRequest verbatim, an envelope, or {"batch": …}; options may travel as attributes.',
+        messages: {
+          exportRequest: { $ref: '#/components/messages/exportRequest' },
+          envelope: { $ref: '#/components/messages/envelope' },
+          batch: { $ref: '#/components/messages/batch' },
+          cancel: { $ref: '#/components/messages/cancel' },
+        },
+      },
+      events: {
+        address: 'eeport-events',
+        description: 'EVENTS_TOPIC. One CloudEvent (structured JSON) per job state change, plus batch completion and budget events.',
+        messages: { jobEvent: { $ref: '#/components/messages/jobEvent' }, batchEvent: { $ref: '#/components/messages/batchEvent' }, budgetEvent: { $ref: '#/components/messages/budgetEvent' } },
+      },
+    },
+    operations: {
+      submit: { action: 'send', channel: { $ref: '#/channels/requests' }, summary: 'Submit exports, batches, cancels and batch retries' },
+      receiveEvents: { action: 'receive', channel: { $ref: '#/channels/events' }, summary: 'Follow jobs, batches and budgets' },
+    },
+    components: {
+      schemas: {
+        ExportImageRequest: exportRequestJsonSchema(),
+        SubmitEnvelope: submitEnvelopeJsonSchema(EXPORT_REQUEST_SCHEMA_ID),
+        Batch: batchJsonSchema(),
+        RequestAttributes: {
+          type: 'object',
+          properties: {
+            [ATTRIBUTE_NAMES.eeProject]: attr('Earth Engine project'),
+            [ATTRIBUTE_NAMES.labels]: attr('Labels as a JSON object string'),
+            [ATTRIBUTE_NAMES.callbackUrl]: attr('Webhook called when the job ends'),
+            [ATTRIBUTE_NAMES.idempotencyKey]: attr('Same key, same job'),
+            action: { enum: ['submit', 'cancel', 'retry'] },
+            jobId: attr('cancel: the job'),
+            requestId: attr('cancel: the job by its requestId (+ eeProject)'),
+            batchId: attr('cancel / retry: the batch'),
+          },
+        },
+        JobEventData: jobData,
+      },
+      messages: {
+        exportRequest: { name: 'exportRequest', payload: { $ref: '#/components/schemas/ExportImageRequest' }, headers: { $ref: '#/components/schemas/RequestAttributes' } },
+        envelope: { name: 'envelope', payload: { $ref: '#/components/schemas/SubmitEnvelope' }, headers: { $ref: '#/components/schemas/RequestAttributes' } },
+        batch: { name: 'batch', payload: { type: 'object', required: ['batch'], properties: { batch: { $ref: '#/components/schemas/Batch' } } } },
+        cancel: { name: 'cancel', summary: 'No data; attributes action=cancel and jobId | idempotencyKey | requestId | batchId', headers: { $ref: '#/components/schemas/RequestAttributes' } },
+        jobEvent: { name: 'jobEvent', payload: cloudEvent([...EVENT_TYPES, 'dev.eeport.export.v1.webhook_failed'], { $ref: '#/components/schemas/JobEventData' }, 'A job changed state') },
+        batchEvent: {
+          name: 'batchEvent',
+          payload: cloudEvent(batchTypes, { type: 'object', properties: { batchId: { type: 'string' }, state: { enum: BATCH_STATES }, total: { type: 'integer' }, counts: { type: 'object' }, progress: { type: 'number' }, eecuSeconds: { type: 'number' }, destinationUris: { type: 'array', items: { type: 'string' } } } }, 'A batch was submitted or ended'),
+        },
+        budgetEvent: {
+          name: 'budgetEvent',
+          payload: cloudEvent([BUDGET_EVENT_TYPE], { type: 'object', properties: { budget: { type: 'string' }, eeProject: { type: 'string' }, scope: { type: 'string' }, month: { type: 'string' }, usedEecuSeconds: { type: 'number' }, limitEecuSeconds: { type: 'number' } } }, 'An EECU budget was used up (once per budget and month)'),
+        },
+      },
+    },
+  };
+}
