@@ -80,15 +80,10 @@ describe.skipIf(!emu)('crash points: kill the handler at each step, then recover
     }
   }
 
-  // KNOWN DEFECT (reported to the lead; flip to `it` once fixed). submit-export.ts dispatch() records
-  // whatever state the operation is in through finish(), which moves SUBMITTING → FAILED directly,
-  // without the failure classification and smart resubmission that poll-exports.ts applyOperation()
-  // applies. When a submit is recovered after a crash (Pub/Sub redelivery or the poller's stale-submit
-  // sweep, same requestId) and the task meanwhile failed for a transient reason (code 13, internal
-  // error), the job ends FAILED with no resubmission and no lastFailure, though README promises
-  // "transient — … resubmitted automatically, up to MAX_RESUBMISSIONS".
-  // Was a known defect (fixed: submit-export.ts dispatch() now applies resolveFailure(), and
-  // transitions.ts eventsFor() announces the failed task with its own `submitted` event).
+  // Regression test for a defect this suite found (fixed: submit-export.ts dispatch() now applies the
+  // same failure classification as the poller, and the failed task gets its `submitted` event): a submit
+  // recovered after a crash found its task already failed for a transient reason and ended the job
+  // FAILED, without the resubmission README promises.
   it('a transient task failure first seen by a recovered submit is resubmitted, with one submitted event per task', async () => {
     await world.start();
     world.sim.faults.inject({ kind: 'task-failure', match: { description: '^rel-' }, times: 1, atProgress: 0.1, code: 13, message: 'An internal error has occurred.' });
@@ -322,13 +317,9 @@ describe.skipIf(!emu)('crash points: kill the handler at each step, then recover
     for (const j of await world.jobs()) expect(j.webhook?.state).toBe('disabled');
   });
 
-  // KNOWN DEFECT (reported to the lead; flip to `it` once fixed). deliver-webhook.ts claim() answers a
-  // delivery whose lease is still live with `busy`, and onEvent() returns that outcome, so the entry
-  // acknowledges the push. If the claimant died (after its claim committed, before sending), nothing
-  // ever retries: retryDue() → store.listDueDeliveries() only lists state 'pending', and this delivery
-  // stays 'delivering' with attempts 0 forever. Pub/Sub's first redelivery (10 s minimum backoff) easily
-  // lands inside the claim lease (2 × WEBHOOK_TIMEOUT_MS = 30 s by default), so the webhook is lost.
-  // Was a known defect (fixed: a claim sets nextAttemptAt to the lease's end and the sweep lists 'delivering' deliveries).
+  // Regression test for a defect this suite found (fixed: a claim sets nextAttemptAt to the lease's end
+  // and the sweep lists 'delivering' deliveries): a redelivery inside a dead claimant's lease was
+  // acknowledged as busy, and since the sweep only listed 'pending' deliveries the webhook was never sent.
   it('a webhook redelivered while a dead claimant’s lease is live is answered busy, then sent by the sweep when the lease ends', async () => {
     const ids = await jobsWithCallback('/busy');
     for (const id of ids) {

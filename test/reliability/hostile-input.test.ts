@@ -42,13 +42,6 @@ const INTAKE_CODES = ['EXPORT.INVALID_JSON', 'EXPORT.INVALID_REQUEST', 'EXPORT.I
 /** Longest error message seen must stay readable: the schema echoes at most a short prefix of what it got. */
 const MAX_MESSAGE_CHARS = 4_000;
 
-/**
- * Known defect (see the KNOWN DEFECT tests at the end): a string with a lone surrogate that reaches a
- * Firestore document makes the write fail, so the message is answered 500 forever. Until it is fixed,
- * the samples sent to the emulators leave such messages out (and say how many); the in-memory
- * properties keep them. Set to false once fixed.
- */
-const KNOWN_DEFECT_ILL_FORMED_UTF16 = false; // fixed: lone surrogates now become REJECTED jobs
 
 /**
  * Known defect (duplicates-races.test.ts, "KNOWN DEFECT: one client requestId under two identities"):
@@ -222,10 +215,9 @@ describe.skipIf(!emu)('hostile input end to end (emulators + simulator)', () => 
     banner('hostile input: submitExport end to end', { messages: E2E });
     await world.start({ env: { EE_ALLOWED_PROJECTS: 'ee-test-project,ee-second-project' } });
     const polluted = prototypeSnapshot();
-    const generated = fc.sample(fc.tuple(messageData, attributes), { numRuns: E2E * 2, seed: SEED });
-    const samples = generated.filter(([d, a]) => !(KNOWN_DEFECT_ILL_FORMED_UTF16 && hasIllFormedUtf16(d, a))).slice(0, E2E);
-    const excluded = generated.slice(0, generated.indexOf(samples[samples.length - 1]!) + 1).length - samples.length;
-    if (excluded) console.log(`[reliability] hostile end to end: ${excluded} generated message(s) with a lone surrogate left out (known defect, see the KNOWN DEFECT tests below)`);
+    const samples = fc.sample(fc.tuple(messageData, attributes), { numRuns: E2E, seed: SEED });
+    const lone = samples.filter(([d, a]) => hasIllFormedUtf16(d, a)).length;
+    if (lone) console.log(`[reliability] hostile end to end: ${lone} of the messages carry a lone surrogate`);
     const eventSource = `//pubsub.googleapis.com/projects/${world.config.GOOGLE_CLOUD_PROJECT}/topics/${world.config.REQUESTS_TOPIC}`;
     const expected = new Map<string, 'rejected' | 'accepted'>();
     let ownRequestIds = 0;
@@ -306,13 +298,10 @@ describe.skipIf(!emu)('hostile input end to end (emulators + simulator)', () => 
     });
     const statuses: Record<number, number> = {};
     let i = 0;
-    let excluded = 0;
+    let lone = 0;
     await fc.assert(
       fc.asyncProperty(reqArb, async (r) => {
-        if (KNOWN_DEFECT_ILL_FORMED_UTF16 && hasIllFormedUtf16(r.body)) {
-          excluded++;
-          fc.pre(false);
-        }
+        if (hasIllFormedUtf16(r.body)) lone++;
         i++;
         const headers: Record<string, string> = {};
         if (r.contentType) headers['content-type'] = r.contentType;
@@ -333,27 +322,20 @@ describe.skipIf(!emu)('hostile input end to end (emulators + simulator)', () => 
       }),
       { numRuns: API_RUNS, seed: SEED },
     );
-    console.log(`[reliability] api fuzz: statuses ${JSON.stringify(statuses)}${excluded ? `; ${excluded} body(ies) with a lone surrogate left out (known defect)` : ''}`);
+    console.log(`[reliability] api fuzz: statuses ${JSON.stringify(statuses)}${lone ? `; ${lone} bodies with a lone surrogate` : ''}`);
     expect(Object.keys(statuses).some((s) => Number(s) >= 400)).toBe(true);
   });
 
-  // KNOWN DEFECT (reported to the lead; flip to `it` once fixed, and KNOWN_DEFECT_ILL_FORMED_UTF16 to false).
-  // A JSON string may hold a lone surrogate ("\ud800"); JSON.parse yields an ill-formed UTF-16 string,
-  // and eeport copies such strings into the job document: the request's `description`
-  // (core/job.ts newJob → `description`), or — in a rejection — an issue path or message built from a
-  // key the caller chose (core/intake.ts issuesOf() joins raw keys; zod's "Unrecognized key" message
-  // quotes it). The Firestore client encodes it as invalid UTF-8 and the write fails (emulator:
-  // `2 UNKNOWN: Application error processing RPC`), so submitExport throws: a 500 on every redelivery
-  // (a poison message, never recorded as REJECTED), and the api answers 500 API.INTERNAL. Fix idea:
-  // refuse ill-formed strings in the schemas, and/or `toWellFormed()` every string written to Firestore.
+  // Regression tests for a defect this suite found (fixed: intakeBody() now refuses strings that are not
+  // well-formed Unicode). A JSON string may hold a lone surrogate ("\ud800"); copied into a job document
+  // (a description, or an issue path or message quoting a key the caller chose) it made the Firestore
+  // write fail, so the message was answered 500 on every redelivery and the api answered 500.
   const LONE: [string, string, Record<string, string>][] = [
     ['an accepted request whose description holds a lone surrogate', JSON.stringify(request('ls-1')).replace('"rel-ls-1"', '"rel-\\ud800"'), {}],
     ['a labels attribute whose key is a lone surrogate', JSON.stringify(request('ls-2')), { labels: '{"\\ud800":"x"}' }],
     ['an envelope with an unknown key holding a lone surrogate', `{"request":${JSON.stringify(request('ls-3'))},"x\\udfff":1}`, {}],
   ];
-  // The same, at the use case over the Firestore emulator with one transaction attempt: fast enough for
-  // the reduced mode (the function targets' store retries the failing commit ~10 times, ~70 s a delivery).
-  // Was a known defect (fixed: intakeBody() refuses strings that are not well-formed Unicode as a REJECTED job).
+  // At the use case over the Firestore emulator with one transaction attempt: a failing write would throw at once.
   it('submitMessage records a REJECTED job (never throws) for a lone surrogate in a description, a label key or an envelope key', async () => {
     await world.start();
     const store = createFirestoreJobStore(world.stack.firestore, { maxTransactionAttempts: 1 });
@@ -366,10 +348,7 @@ describe.skipIf(!emu)('hostile input end to end (emulators + simulator)', () => 
     expect(failures, failures.join('\n')).toEqual([]);
   });
 
-  // Once these took ~70 s a delivery (Firestore retrying a commit it could never make); now they are quick in every mode.
-  const fullOnly = it;
-
-  fullOnly('a message with a lone surrogate in its description, a label key or an envelope key is acknowledged as a REJECTED job', async () => {
+  it('a message with a lone surrogate in its description, a label key or an envelope key is acknowledged as a REJECTED job', async () => {
     await world.start();
     for (const [name, data, attrs] of LONE) {
       const m = message(data, attrs);
@@ -378,7 +357,7 @@ describe.skipIf(!emu)('hostile input end to end (emulators + simulator)', () => 
     expect(await world.jobs()).toHaveLength(LONE.length);
   });
 
-  fullOnly('the api answers 400 (not 500) to a submission whose description holds a lone surrogate', async () => {
+  it('the api answers 400 (not 500) to a submission whose description holds a lone surrogate', async () => {
     await world.start();
     const res = await world.stack.http('api', '/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: LONE[0]![1] });
     expect(res.status, await res.text()).toBeLessThan(500);

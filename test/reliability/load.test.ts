@@ -69,12 +69,16 @@ describe.skipIf(!emu)('load', () => {
     }
     await world.poll();
     const drainSeconds = (performance.now() - t1) / 1000;
-    const report = await world.check({ allowDuplicateEvents: false });
+    // Copies of one event id are the design's re-relay after a relay that failed (published, then not
+    // marked sent, or published in part): allowed only when eeport logged such a failure.
+    const relayFailures = world.logCounts['events.relay_failed'] ?? 0;
+    const report = await world.check({ allowDuplicateEvents: relayFailures > 0 });
     const total = submitSeconds + drainSeconds;
     console.log(
       `[reliability] load figures: ${REQUESTS} requests (${PROJECTS.length} projects, cap ${CAP} each): submit phase ${submitSeconds.toFixed(1)} s ` +
         `(${(REQUESTS / submitSeconds).toFixed(0)} deliveries/s, ${redeliveries} redeliveries), drain ${drainSeconds.toFixed(1)} s over ${polls} polls, ` +
-        `total ${total.toFixed(1)} s; max live tasks/project ${maxLive}, max slot counter ${maxSlots}; ${report.stats.uniqueEvents} events; final ${JSON.stringify(report.stats.byState)} ` +
+        `total ${total.toFixed(1)} s; max live tasks/project ${maxLive}, max slot counter ${maxSlots}; ${report.stats.uniqueEvents} events ` +
+        `(${report.stats.duplicateEvents} re-relayed copies after ${relayFailures} failed relays); final ${JSON.stringify(report.stats.byState)} ` +
         `(emulators + simulator on this machine; reproduce: npm run test:reliability -- test/reliability/load.test.ts)`,
     );
     expect(report.stats.byState).toEqual({ SUCCEEDED: REQUESTS });

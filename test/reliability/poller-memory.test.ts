@@ -57,7 +57,10 @@ async function runChild(args: string[]): Promise<ChildReport> {
   let err = '';
   child.stdout.on('data', (b: Buffer) => (out += b.toString()));
   child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-  const code = await new Promise<number | null>((r) => child.once('exit', r));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('exit', resolve);
+    child.once('error', (e) => reject(new Error(`poller child could not be started: ${e.message}`)));
+  });
   expect(code, err).toBe(0);
   return JSON.parse(out.trim().split('\n').pop()!) as ChildReport;
 }

@@ -34,7 +34,15 @@ export async function startFunctionChild(env: Record<string, string>, crash: Chi
   child.stderr!.on('data', (b: Buffer) => {
     err = (err + b.toString()).slice(-20_000);
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  let spawnError: Error | undefined;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => resolve({ code, signal }));
+    // Never started (e.g. the node binary missing while node_modules is being reinstalled): no 'exit' follows.
+    child.once('error', (err) => {
+      spawnError = err;
+      resolve({ code: null, signal: null });
+    });
+  });
   const ports = await new Promise<Record<string, number>>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`function child not ready after 60 s:\n${err}`)), 60_000);
     child.stdout!.on('data', (b: Buffer) => {
@@ -47,7 +55,7 @@ export async function startFunctionChild(env: Record<string, string>, crash: Chi
     });
     void exited.then(({ code }) => {
       clearTimeout(timer);
-      reject(new Error(`function child exited (${code}) before it was ready:\n${err}`));
+      reject(new Error(spawnError ? `function child could not be started: ${spawnError.message}` : `function child exited (${code}) before it was ready:\n${err}`));
     });
   });
 

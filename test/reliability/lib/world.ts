@@ -91,6 +91,9 @@ export class World {
   /** Events not yet fed to deliverWebhook. */
   private webhookBacklog: CloudEvent[] = [];
   logs: LogEntry[] = [];
+  /** How many log lines of each event name were written (never truncated, unlike `logs`). */
+  logCounts: Record<string, number> = {};
+  private subscription = '';
   /** The environment the configuration was loaded from (a child process loads the same). */
   env: Record<string, string> = {};
   private opts: WorldOptions = {};
@@ -110,6 +113,7 @@ export class World {
     this.events = [];
     this.webhookBacklog = [];
     this.logs = [];
+    this.logCounts = {};
     this.crash.disarm();
     this.crash.revive();
     this.sim = await startSimulator({ ...BASE_SIM, ...opts.sim });
@@ -131,6 +135,10 @@ export class World {
       ...opts.env,
     };
     this.stack = await startTestStack(loadConfig(this.env), (a) => this.adapters(a));
+    // Our own pull subscription with a long ack deadline: a slow acknowledgement under load must not
+    // make the emulator redeliver (a copy the harness would cause, not eeport).
+    this.subscription = `events-rel-${randomUUID().slice(0, 8)}`;
+    await this.stack.pubsub.topic(this.config.EVENTS_TOPIC).createSubscription(this.subscription, { ackDeadlineSeconds: 600 });
     return this;
   }
 
@@ -139,11 +147,13 @@ export class World {
     const inner = this.opts.wrap ? this.opts.wrap(a) : a;
     const crashable = crashableAdapters(inner, this.crash);
     const logs = this.logs;
+    const counts = () => this.logCounts;
     return {
       ...crashable,
       clock: this.clock,
       logSink: {
         write: (e) => {
+          counts()[e.event] = (counts()[e.event] ?? 0) + 1;
           logs.push(e);
           if (logs.length > 5_000) logs.splice(0, 1_000);
           if (process.env.RELIABILITY_LOGS === '1') console.log(JSON.stringify(e));
@@ -199,7 +209,16 @@ export class World {
 
   /** Pulls what arrived on the events topic; returns the new events. */
   async collect(): Promise<CloudEvent[]> {
-    const fresh = await this.stack.drainEvents();
+    const base = `http://${this.config.PUBSUB_EMULATOR_HOST}/v1/projects/${this.config.GOOGLE_CLOUD_PROJECT}/subscriptions/${this.subscription}`;
+    const fresh: CloudEvent[] = [];
+    for (;;) {
+      const res = await fetch(`${base}:pull`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ maxMessages: 1000, returnImmediately: true }) });
+      const { receivedMessages = [] } = (await res.json()) as { receivedMessages?: { ackId: string; message: { data: string } }[] };
+      if (!receivedMessages.length) break;
+      for (const r of receivedMessages) fresh.push(JSON.parse(Buffer.from(r.message.data, 'base64').toString()) as CloudEvent);
+      const ack = await fetch(`${base}:acknowledge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ackIds: receivedMessages.map((r) => r.ackId) }) });
+      if (!ack.ok) throw new Error(`acknowledging events failed: ${ack.status} ${await ack.text()}`);
+    }
     this.events.push(...fresh);
     this.webhookBacklog.push(...fresh);
     return fresh;
