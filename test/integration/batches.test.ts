@@ -109,6 +109,7 @@ describe.skipIf(!emu)('batches with failing children (emulators + simulator)', (
   });
 
   it('3 children failing transiently and 2 permanently: only the 3 are resubmitted, the batch ends PARTIALLY_FAILED', async () => {
+    await emu!.clear(); // the file's earlier tests leave queued jobs in the same project
     sim = await startSimulator({ clock: { mode: 'manual' }, maxConcurrentPerProject: 10, taskDurationMs: 60_000, rateLimitPerSecond: 0 });
     // Each transient fault hits its child's first task only (times: 1); the permanent ones would hit every attempt.
     for (const i of [0, 1, 2]) sim.faults.inject({ kind: 'task-failure', match: { description: `^child ${i}$` }, times: 1, atProgress: 0.3, code: 13, message: 'An internal error has occurred.' });
