@@ -7,9 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { Firestore } from '@google-cloud/firestore';
 import { createFirestoreJobStore } from '../functions/src/adapters/job-store.firestore.ts';
-import { createBatches } from '../functions/src/core/batches.ts';
-import { createCancelJob } from '../functions/src/core/cancel-job.ts';
-import { createLogEvents } from '../functions/src/core/log-events.ts';
+import { createBatches } from '../functions/src/core/batches/index.ts';
+import { createCancelJob } from '../functions/src/core/cancel/index.ts';
+import { createLogEvents } from '../functions/src/core/jobs/index.ts';
 import { systemClock } from '../functions/src/core/ports.ts';
 import { MemoryPublisher } from '../test/fakes/memory-store.ts';
 import { QUICK, countingStore, devNullLogSink, forEachConcurrent, result, round, zeroStoreCounts, type Result, type StoreCounts } from './lib.ts';

@@ -23,10 +23,10 @@ import { createEarthEngineRest } from '../functions/src/adapters/earth-engine.re
 import { allowAllVerifier } from '../functions/src/adapters/scheduler-auth.oidc.ts';
 import { systemClock, type JobStore } from '../functions/src/core/ports.ts';
 import { createFirestoreJobStore } from '../functions/src/adapters/job-store.firestore.ts';
-import { newJob, type Job } from '../functions/src/core/job.ts';
-import { OperationSchema, fieldsFromOperation, jobStateOf, type Operation } from '../functions/src/core/operation.ts';
-import { parseExportRequest, type ExportImageRequest } from '../functions/src/core/export-request.schema.ts';
-import type { CycleStats } from '../functions/src/core/poll-exports.ts';
+import { newJob, type Job } from '../functions/src/core/jobs/index.ts';
+import { OperationSchema, fieldsFromOperation, jobStateOf, type Operation } from '../functions/src/core/jobs/index.ts';
+import { parseExportRequest, type ExportImageRequest } from '../functions/src/core/requests/index.ts';
+import type { CycleStats } from '../functions/src/core/poll/index.ts';
 import type { EmulatorHosts } from './submit.ts';
 import { MemoryPublisher, MemoryStore } from '../test/fakes/memory-store.ts';
 import { assetLoadRequest } from '../test/fakes/requests.ts';

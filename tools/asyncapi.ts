@@ -4,13 +4,13 @@
  * docs/asyncapi.json by tools/gen-schemas.ts.
  */
 import { z } from 'zod';
-import { exportRequestJsonSchema } from '../functions/src/core/export-request.schema.ts';
-import { submitEnvelopeJsonSchema, ATTRIBUTE_NAMES } from '../functions/src/core/envelope.schema.ts';
-import { EXPORT_REQUEST_SCHEMA_ID } from '../functions/src/core/export-request.schema.ts';
-import { EVENT_TYPES } from '../functions/src/core/events.ts';
-import { JOB_STATES } from '../functions/src/core/job.ts';
-import { BATCH_STATES } from '../functions/src/core/batch.ts';
-import { BUDGET_EVENT_TYPE } from '../functions/src/core/budgets.ts';
+import { exportRequestJsonSchema } from '../functions/src/core/requests/index.ts';
+import { submitEnvelopeJsonSchema, ATTRIBUTE_NAMES } from '../functions/src/core/requests/index.ts';
+import { EXPORT_REQUEST_SCHEMA_ID } from '../functions/src/core/requests/index.ts';
+import { EVENT_TYPES } from '../functions/src/core/jobs/index.ts';
+import { JOB_STATES } from '../functions/src/core/jobs/index.ts';
+import { BATCH_STATES } from '../functions/src/core/batches/index.ts';
+import { BUDGET_EVENT_TYPE } from '../functions/src/core/budgets/index.ts';
 import { batchJsonSchema } from './cli/schemas.ts';
 
 const nullable = <T extends z.ZodType>(t: T) => t.nullable();

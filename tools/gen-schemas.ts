@@ -11,11 +11,11 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EXPORT_REQUEST_SCHEMA_ID, exportRequestJsonSchema } from '../functions/src/core/export-request.schema.ts';
-import { submitEnvelopeJsonSchema } from '../functions/src/core/envelope.schema.ts';
+import { EXPORT_REQUEST_SCHEMA_ID, exportRequestJsonSchema } from '../functions/src/core/requests/index.ts';
+import { submitEnvelopeJsonSchema } from '../functions/src/core/requests/index.ts';
 import { FIRESTORE_INDEXES } from '../functions/src/adapters/job-store.firestore.ts';
-import { apiOpenApiDocument } from '../functions/src/core/api-openapi.ts';
-import { uploadRulesJsonSchema } from '../functions/src/core/upload-rules.ts';
+import { apiOpenApiDocument } from '../functions/src/core/api/index.ts';
+import { uploadRulesJsonSchema } from '../functions/src/core/uploads/index.ts';
 import { asyncApiDocument } from './asyncapi.ts';
 
 /** Firestore's index file format, from the list the queries document next to themselves. */

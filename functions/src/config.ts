@@ -5,9 +5,9 @@
  * test/unit/config.test.ts holds the two in step.
  */
 import { z } from 'zod';
-import { EE_PROJECT_PATTERN } from './core/envelope.schema.ts';
-import { BudgetsSchema } from './core/budgets.ts';
-import { loadUploadRules, type UploadRule } from './core/upload-rules.ts';
+import { EE_PROJECT_PATTERN } from './core/requests/index.ts';
+import { BudgetsSchema } from './core/budgets/index.ts';
+import { loadUploadRules, type UploadRule } from './core/uploads/index.ts';
 import { readFileSync } from 'node:fs';
 
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);

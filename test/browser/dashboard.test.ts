@@ -21,7 +21,7 @@ import { startSimulator, type Simulator } from '../../tools/ee-simulator/index.t
 import { emulatorsOrSkip } from '../harness/emulators.ts';
 import { startTestStack, testConfig, type TestStack } from '../harness/stack.ts';
 import { assetLoadRequest } from '../fakes/requests.ts';
-import { BatchSubmitResponseSchema, JobViewSchema, SubmitResponseSchema } from '../../functions/src/core/api-contract.ts';
+import { BatchSubmitResponseSchema, JobViewSchema, SubmitResponseSchema } from '../../functions/src/core/api/api-contract.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'];

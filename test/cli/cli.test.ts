@@ -22,9 +22,9 @@ import { startSimulator, type Simulator } from '../../tools/ee-simulator/index.t
 import { emulatorsOrSkip } from '../harness/emulators.ts';
 import { startTestStack, testConfig, type TestStack } from '../harness/stack.ts';
 import { assetLoadRequest, jsClientRequest } from '../fakes/requests.ts';
-import { BatchSubmitResponseSchema, BatchViewSchema, BudgetsResponseSchema, JobListResponseSchema, JobViewSchema, SubmitResponseSchema } from '../../functions/src/core/api-contract.ts';
-import { exportRequestJsonSchema } from '../../functions/src/core/export-request.schema.ts';
-import { jobIdFor } from '../../functions/src/core/ids.ts';
+import { BatchSubmitResponseSchema, BatchViewSchema, BudgetsResponseSchema, JobListResponseSchema, JobViewSchema, SubmitResponseSchema } from '../../functions/src/core/api/api-contract.ts';
+import { exportRequestJsonSchema } from '../../functions/src/core/requests/export-request.schema.ts';
+import { jobIdFor } from '../../functions/src/core/jobs/ids.ts';
 import type { Adapters } from '../../functions/src/composition-root.ts';
 
 const emu = emulatorsOrSkip('eeport CLI');

@@ -2,9 +2,9 @@
  * A scriptable EarthEngine port for unit tests: remembers requestIds like the service
  * (same requestId → same operation), and fails on demand.
  */
-import { EarthEngineError } from '../../functions/src/core/errors.ts';
+import { EarthEngineError } from '../../functions/src/core/kernel/errors.ts';
 import type { EarthEngine } from '../../functions/src/core/ports.ts';
-import type { Operation } from '../../functions/src/core/operation.ts';
+import type { Operation } from '../../functions/src/core/jobs/operation.ts';
 
 export class FakeEarthEngine implements EarthEngine {
   calls: { method: string; arg: string }[] = [];

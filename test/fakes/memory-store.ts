@@ -4,7 +4,7 @@
  * transactions are serialized and commit atomically, and `beforeCommit` lets a test
  * fail a commit to simulate a crash at that point.
  */
-import type { CloudEvent } from '../../functions/src/core/events.ts';
+import type { CloudEvent } from '../../functions/src/core/jobs/events.ts';
 
 export { MemoryStore } from '../../tools/local-stack/memory-store.ts';
 

@@ -12,7 +12,7 @@ import { Firestore } from '@google-cloud/firestore';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { loadConfig, type Config } from '../../functions/src/config.ts';
 import { buildServices, realAdapters, setServices, type Adapters, type Services } from '../../functions/src/composition-root.ts';
-import type { CloudEvent } from '../../functions/src/core/events.ts';
+import type { CloudEvent } from '../../functions/src/core/jobs/events.ts';
 import type { Emulators } from './emulators.ts';
 
 export function testConfig(emu: Emulators, eeApiRoot: string, env: Record<string, string> = {}): Config {

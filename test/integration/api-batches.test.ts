@@ -23,8 +23,8 @@ import {
   StatsResponseSchema,
   SubmitResponseSchema,
   type ApiErrorCode,
-} from '../../functions/src/core/api-contract.ts';
-import { JOB_STATES } from '../../functions/src/core/job.ts';
+} from '../../functions/src/core/api/api-contract.ts';
+import { JOB_STATES } from '../../functions/src/core/jobs/job.ts';
 import type { Adapters } from '../../functions/src/composition-root.ts';
 import type { LogEntry } from '../../functions/src/core/ports.ts';
 

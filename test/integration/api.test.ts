@@ -18,11 +18,11 @@ import {
   JobViewSchema,
   SubmitResponseSchema,
   type ApiErrorCode,
-} from '../../functions/src/core/api-contract.ts';
-import { apiOpenApiDocument } from '../../functions/src/core/api-openapi.ts';
+} from '../../functions/src/core/api/api-contract.ts';
+import { apiOpenApiDocument } from '../../functions/src/core/api/api-openapi.ts';
 import { apiKeyFingerprint } from '../../functions/src/adapters/api-auth.ts';
 import type { Adapters } from '../../functions/src/composition-root.ts';
-import type { Job } from '../../functions/src/core/job.ts';
+import type { Job } from '../../functions/src/core/jobs/job.ts';
 import type { LogEntry } from '../../functions/src/core/ports.ts';
 
 const emu = emulatorsOrSkip('api integration');

@@ -9,8 +9,8 @@ import '../../functions/src/entry/poll-exports.entry.ts';
 import { startSimulator, type Simulator } from '../../tools/ee-simulator/index.ts';
 import { emulatorsOrSkip } from '../harness/emulators.ts';
 import { startTestStack, testConfig, pushMessage, type TestStack } from '../harness/stack.ts';
-import type { Batch } from '../../functions/src/core/batch.ts';
-import type { CloudEvent } from '../../functions/src/core/events.ts';
+import type { Batch } from '../../functions/src/core/batches/batch.ts';
+import type { CloudEvent } from '../../functions/src/core/jobs/events.ts';
 
 const emu = emulatorsOrSkip('batches integration');
 

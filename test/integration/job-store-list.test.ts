@@ -8,8 +8,8 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { Firestore } from '@google-cloud/firestore';
 import { emulatorsOrSkip } from '../harness/emulators.ts';
 import { createFirestoreJobStore } from '../../functions/src/adapters/job-store.firestore.ts';
-import { newJob, type Job, type JobState } from '../../functions/src/core/job.ts';
-import { InvalidPageTokenError } from '../../functions/src/core/page-token.ts';
+import { newJob, type Job, type JobState } from '../../functions/src/core/jobs/job.ts';
+import { InvalidPageTokenError } from '../../functions/src/core/kernel/page-token.ts';
 import type { JobListQuery, JobStore } from '../../functions/src/core/ports.ts';
 
 const emu = emulatorsOrSkip('JobStore.listJobs integration');

@@ -9,7 +9,7 @@ import '../../functions/src/entry/on-object-finalized.entry.ts';
 import { startSimulator, type Simulator } from '../../tools/ee-simulator/index.ts';
 import { emulatorsOrSkip } from '../harness/emulators.ts';
 import { startTestStack, testConfig, type TestStack } from '../harness/stack.ts';
-import type { Job } from '../../functions/src/core/job.ts';
+import type { Job } from '../../functions/src/core/jobs/job.ts';
 import type { Adapters } from '../../functions/src/composition-root.ts';
 import type { LogEntry } from '../../functions/src/core/ports.ts';
 

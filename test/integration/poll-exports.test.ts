@@ -9,9 +9,9 @@ import { startSimulator, type Simulator } from '../../tools/ee-simulator/index.t
 import { emulatorsOrSkip } from '../harness/emulators.ts';
 import { startTestStack, testConfig, pushMessage, type TestStack } from '../harness/stack.ts';
 import { assetLoadRequest } from '../fakes/requests.ts';
-import { IN_FLIGHT_STATES, isTerminal, type Job } from '../../functions/src/core/job.ts';
+import { IN_FLIGHT_STATES, isTerminal, type Job } from '../../functions/src/core/jobs/job.ts';
 import type { Adapters } from '../../functions/src/composition-root.ts';
-import type { CloudEvent } from '../../functions/src/core/events.ts';
+import type { CloudEvent } from '../../functions/src/core/jobs/events.ts';
 
 const emu = emulatorsOrSkip('pollExports integration');
 

@@ -8,7 +8,7 @@ import { startSimulator, type Simulator } from '../../tools/ee-simulator/index.t
 import { emulatorsOrSkip } from '../harness/emulators.ts';
 import { startTestStack, testConfig, pushMessage, type TestStack } from '../harness/stack.ts';
 import { jsClientRequest, assetLoadRequest } from '../fakes/requests.ts';
-import type { Job } from '../../functions/src/core/job.ts';
+import type { Job } from '../../functions/src/core/jobs/job.ts';
 import type { Adapters } from '../../functions/src/composition-root.ts';
 
 const emu = emulatorsOrSkip('submitExport integration');

@@ -14,7 +14,7 @@ import { startSimulator, type Simulator } from '../../tools/ee-simulator/index.t
 import { emulatorsOrSkip } from '../harness/emulators.ts';
 import { startTestStack, testConfig, pushMessage, type TestStack } from '../harness/stack.ts';
 import { assetLoadRequest } from '../fakes/requests.ts';
-import type { Job } from '../../functions/src/core/job.ts';
+import type { Job } from '../../functions/src/core/jobs/job.ts';
 
 const emu = emulatorsOrSkip('webhooks integration');
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';

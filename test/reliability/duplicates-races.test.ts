@@ -11,8 +11,8 @@ import { describe, it, expect, afterAll } from 'vitest';
 import '../../functions/src/entry/submit-export.entry.ts';
 import '../../functions/src/entry/poll-exports.entry.ts';
 import { emulatorsOrSkip } from '../harness/emulators.ts';
-import { jobIdFor } from '../../functions/src/core/ids.ts';
-import { IN_FLIGHT_STATES } from '../../functions/src/core/job.ts';
+import { jobIdFor } from '../../functions/src/core/jobs/ids.ts';
+import { IN_FLIGHT_STATES } from '../../functions/src/core/jobs/job.ts';
 import { Rng, SEED, banner, forEachLimit, size, sleep } from './lib/mode.ts';
 import { World, message, request, type PushMessage } from './lib/world.ts';
 

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startSimulator, type Simulator } from '../../tools/ee-simulator/index.ts';
-import { derivedRequestId, jobIdFor } from '../../functions/src/core/ids.ts';
+import { derivedRequestId, jobIdFor } from '../../functions/src/core/jobs/ids.ts';
 import { assetLoadRequest } from '../fakes/requests.ts';
 import { build } from 'esbuild';
 import { FULL, banner, forEachLimit } from './lib/mode.ts';

@@ -13,7 +13,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fc from 'fast-check';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { checkCallbackUrl, classifyAddress, type CallbackUrlPolicy } from '../../functions/src/core/callback-url-policy.ts';
+import { checkCallbackUrl, classifyAddress, type CallbackUrlPolicy } from '../../functions/src/core/requests/callback-url-policy.ts';
 import { CallbackRefusedError, createSafeHttpClient, type ResolveHost } from '../../functions/src/adapters/safe-http.ts';
 import { SEED, banner, size } from './lib/mode.ts';
 

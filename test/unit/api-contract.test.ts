@@ -10,13 +10,13 @@ import {
   PAGE_SIZE,
   parseListQuery,
   type BatchViewSchema,
-} from '../../functions/src/core/api-contract.ts';
-import type { Batch } from '../../functions/src/core/batch.ts';
-import { apiOpenApiDocument } from '../../functions/src/core/api-openapi.ts';
-import { decodePageToken, encodePageToken, InvalidPageTokenError } from '../../functions/src/core/page-token.ts';
-import { newJob, type Job } from '../../functions/src/core/job.ts';
+} from '../../functions/src/core/api/api-contract.ts';
+import type { Batch } from '../../functions/src/core/batches/batch.ts';
+import { apiOpenApiDocument } from '../../functions/src/core/api/api-openapi.ts';
+import { decodePageToken, encodePageToken, InvalidPageTokenError } from '../../functions/src/core/kernel/page-token.ts';
+import { newJob, type Job } from '../../functions/src/core/jobs/job.ts';
 import { jsClientRequest } from '../fakes/requests.ts';
-import { parseExportRequest } from '../../functions/src/core/export-request.schema.ts';
+import { parseExportRequest } from '../../functions/src/core/requests/export-request.schema.ts';
 
 const job = (): Job => {
   const r = parseExportRequest(jsClientRequest());

@@ -5,8 +5,8 @@
  * test/integration/api.test.ts.
  */
 import { describe, it, expect, beforeEach } from 'vitest';
-import { createApiHandler, matchRoute, mediaType, readJsonBody, type ApiRequest } from '../../functions/src/core/api-handler.ts';
-import { createApiLogEvents } from '../../functions/src/core/api-log-events.ts';
+import { createApiHandler, matchRoute, mediaType, readJsonBody, type ApiRequest } from '../../functions/src/core/api/api-handler.ts';
+import { createApiLogEvents } from '../../functions/src/core/api/api-log-events.ts';
 import {
   ApiErrorBodySchema,
   BatchJobsResponseSchema,
@@ -17,12 +17,12 @@ import {
   CancelResponseSchema,
   StatsResponseSchema,
   SubmitResponseSchema,
-} from '../../functions/src/core/api-contract.ts';
-import { createSubmitExport } from '../../functions/src/core/submit-export.ts';
-import { createCancelJob } from '../../functions/src/core/cancel-job.ts';
-import { createBatches } from '../../functions/src/core/batches.ts';
-import { createLogEvents } from '../../functions/src/core/log-events.ts';
-import { EeportError } from '../../functions/src/core/errors.ts';
+} from '../../functions/src/core/api/api-contract.ts';
+import { createSubmitExport } from '../../functions/src/core/submit/submit-export.ts';
+import { createCancelJob } from '../../functions/src/core/cancel/cancel-job.ts';
+import { createBatches } from '../../functions/src/core/batches/batches.ts';
+import { createLogEvents } from '../../functions/src/core/jobs/log-events.ts';
+import { EeportError } from '../../functions/src/core/kernel/errors.ts';
 import { MemoryStore, MemoryPublisher, CapturingLogSink } from '../fakes/memory-store.ts';
 import { FakeEarthEngine, transient } from '../fakes/fake-earth-engine.ts';
 import { assetLoadRequest } from '../fakes/requests.ts';

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { asyncApiDocument } from '../../tools/asyncapi.ts';
-import { EVENT_TYPES } from '../../functions/src/core/events.ts';
+import { EVENT_TYPES } from '../../functions/src/core/jobs/events.ts';
 
 describe('AsyncAPI document', () => {
   const doc = asyncApiDocument() as Record<string, unknown>;

@@ -1,10 +1,10 @@
 import { describe, it, expect, beforeEach } from 'vitest';
-import { expandBatch, tileGrid } from '../../functions/src/core/batch-spec.ts';
-import { createBatches } from '../../functions/src/core/batches.ts';
-import { createSubmitExport } from '../../functions/src/core/submit-export.ts';
-import { createCancelJob } from '../../functions/src/core/cancel-job.ts';
-import { createPollExports } from '../../functions/src/core/poll-exports.ts';
-import { createLogEvents } from '../../functions/src/core/log-events.ts';
+import { expandBatch, tileGrid } from '../../functions/src/core/batches/batch-spec.ts';
+import { createBatches } from '../../functions/src/core/batches/batches.ts';
+import { createSubmitExport } from '../../functions/src/core/submit/submit-export.ts';
+import { createCancelJob } from '../../functions/src/core/cancel/cancel-job.ts';
+import { createPollExports } from '../../functions/src/core/poll/poll-exports.ts';
+import { createLogEvents } from '../../functions/src/core/jobs/log-events.ts';
 import { MemoryStore, MemoryPublisher, CapturingLogSink } from '../fakes/memory-store.ts';
 import { FakeEarthEngine } from '../fakes/fake-earth-engine.ts';
 import { assetLoadRequest } from '../fakes/requests.ts';

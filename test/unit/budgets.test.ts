@@ -1,9 +1,9 @@
 import { describe, it, expect, beforeEach } from 'vitest';
-import { createSubmitExport } from '../../functions/src/core/submit-export.ts';
-import { createPollExports, type PollSettings } from '../../functions/src/core/poll-exports.ts';
-import { createCancelJob } from '../../functions/src/core/cancel-job.ts';
-import { createLogEvents } from '../../functions/src/core/log-events.ts';
-import { budgetId, budgetsFor, BudgetsSchema, type Budget } from '../../functions/src/core/budgets.ts';
+import { createSubmitExport } from '../../functions/src/core/submit/submit-export.ts';
+import { createPollExports, type PollSettings } from '../../functions/src/core/poll/poll-exports.ts';
+import { createCancelJob } from '../../functions/src/core/cancel/cancel-job.ts';
+import { createLogEvents } from '../../functions/src/core/jobs/log-events.ts';
+import { budgetId, budgetsFor, BudgetsSchema, type Budget } from '../../functions/src/core/budgets/budgets.ts';
 import { MemoryStore, MemoryPublisher, CapturingLogSink } from '../fakes/memory-store.ts';
 import { FakeEarthEngine } from '../fakes/fake-earth-engine.ts';
 import { assetLoadRequest } from '../fakes/requests.ts';

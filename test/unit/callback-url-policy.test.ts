@@ -7,7 +7,7 @@ import {
   classifyAddress,
   parseIpAddress,
   type CallbackUrlPolicy,
-} from '../../functions/src/core/callback-url-policy.ts';
+} from '../../functions/src/core/requests/callback-url-policy.ts';
 
 const STRICT: CallbackUrlPolicy = { allowHttp: false, allowLoopback: false };
 const LOCAL: CallbackUrlPolicy = { allowHttp: true, allowLoopback: true };

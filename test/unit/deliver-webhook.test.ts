@@ -1,10 +1,10 @@
 import { describe, it, expect, beforeEach } from 'vitest';
 import { Webhook } from 'standardwebhooks';
-import { createDeliverWebhook, webhookIdFor, type WebhookSettings } from '../../functions/src/core/deliver-webhook.ts';
-import { createLogEvents } from '../../functions/src/core/log-events.ts';
-import { newJob, type Job } from '../../functions/src/core/job.ts';
-import { stateEvent, type CloudEvent } from '../../functions/src/core/events.ts';
-import { intakeBody } from '../../functions/src/core/intake.ts';
+import { createDeliverWebhook, webhookIdFor, type WebhookSettings } from '../../functions/src/core/webhooks/deliver-webhook.ts';
+import { createLogEvents } from '../../functions/src/core/jobs/log-events.ts';
+import { newJob, type Job } from '../../functions/src/core/jobs/job.ts';
+import { stateEvent, type CloudEvent } from '../../functions/src/core/jobs/events.ts';
+import { intakeBody } from '../../functions/src/core/submit/intake.ts';
 import { createSafeHttpClient } from '../../functions/src/adapters/safe-http.ts';
 import { MemoryStore, MemoryPublisher, CapturingLogSink } from '../fakes/memory-store.ts';
 import { assetLoadRequest } from '../fakes/requests.ts';

@@ -15,7 +15,7 @@ import {
   parseExportRequest,
   type ExportImageRequest,
   type ExportRequestIssue,
-} from '../../functions/src/core/export-request.schema.ts';
+} from '../../functions/src/core/requests/export-request.schema.ts';
 import { GENERATED_SCHEMAS, REPO_ROOT, renderSchema } from '../../tools/gen-schemas.ts';
 
 // ---------------------------------------------------------------------------

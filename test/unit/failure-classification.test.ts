@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { classifyFailure, FAILURE_RULES } from '../../functions/src/core/failure-classification.ts';
+import { classifyFailure, FAILURE_RULES } from '../../functions/src/core/jobs/failure-classification.ts';
 
 // [rule id, code, message, class] — one row at least for every rule in the table.
 const CASES: [string, number | undefined, string, 'transient' | 'permanent'][] = [

@@ -10,7 +10,7 @@ import * as ff from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeFrameworkFailure, installJsonFrameworkErrors, type FrameworkFailure } from '../../functions/src/adapters/http-framework-errors.ts';
-import { ApiErrorBodySchema } from '../../functions/src/core/api-contract.ts';
+import { ApiErrorBodySchema } from '../../functions/src/core/api/api-contract.ts';
 
 describe('describeFrameworkFailure', () => {
   it.each([

@@ -5,7 +5,7 @@
  */
 import { describe, it, expect } from 'vitest';
 import { FIRESTORE_INDEXES, jobToDoc, labelPairs, listJobsIndex } from '../../functions/src/adapters/job-store.firestore.ts';
-import { newJob } from '../../functions/src/core/job.ts';
+import { newJob } from '../../functions/src/core/jobs/job.ts';
 import type { JobListQuery } from '../../functions/src/core/ports.ts';
 
 describe('listJobs indexes', () => {

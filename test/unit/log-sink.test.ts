@@ -1,8 +1,8 @@
 import { describe, it, expect } from 'vitest';
 import { Writable } from 'node:stream';
 import { createCloudLoggingSink } from '../../functions/src/adapters/log-sink.cloud-logging.ts';
-import { createLogEvents } from '../../functions/src/core/log-events.ts';
-import { newJob } from '../../functions/src/core/job.ts';
+import { createLogEvents } from '../../functions/src/core/jobs/log-events.ts';
+import { newJob } from '../../functions/src/core/jobs/job.ts';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];

@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import fc from 'fast-check';
-import { compileGlob, globProblem } from '../../functions/src/core/object-glob.ts';
+import { compileGlob, globProblem } from '../../functions/src/core/uploads/object-glob.ts';
 
 // [pattern, object name, matches?]
 const CASES: [string, string, boolean][] = [

@@ -12,7 +12,7 @@ import * as ff from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { incomingFromCloudEvent } from '../../functions/src/adapters/pubsub-message.ts';
-import type { IncomingMessage } from '../../functions/src/core/intake.ts';
+import type { IncomingMessage } from '../../functions/src/core/submit/intake.ts';
 
 const seen: IncomingMessage[] = [];
 ff.cloudEvent('probeRawPush', (event: ff.CloudEvent<unknown>) => {

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
-import { probeOrder, shardCapacity, shardCount } from '../../functions/src/core/slots.ts';
-import { createSubmitExport } from '../../functions/src/core/submit-export.ts';
-import { createLogEvents } from '../../functions/src/core/log-events.ts';
+import { probeOrder, shardCapacity, shardCount } from '../../functions/src/core/jobs/slots.ts';
+import { createSubmitExport } from '../../functions/src/core/submit/submit-export.ts';
+import { createLogEvents } from '../../functions/src/core/jobs/log-events.ts';
 import { MemoryStore, MemoryPublisher, CapturingLogSink } from '../fakes/memory-store.ts';
 import { FakeEarthEngine } from '../fakes/fake-earth-engine.ts';
 import { assetLoadRequest } from '../fakes/requests.ts';

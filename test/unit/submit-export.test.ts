@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeEach } from 'vitest';
-import { createSubmitExport, type SubmitDeps } from '../../functions/src/core/submit-export.ts';
-import { createLogEvents } from '../../functions/src/core/log-events.ts';
-import type { IncomingMessage } from '../../functions/src/core/intake.ts';
+import { createSubmitExport, type SubmitDeps } from '../../functions/src/core/submit/submit-export.ts';
+import { createLogEvents } from '../../functions/src/core/jobs/log-events.ts';
+import type { IncomingMessage } from '../../functions/src/core/submit/intake.ts';
 import { MemoryStore, MemoryPublisher, CapturingLogSink } from '../fakes/memory-store.ts';
 import { FakeEarthEngine, transient, permanent, queueFull } from '../fakes/fake-earth-engine.ts';
 import { jsClientRequest } from '../fakes/requests.ts';

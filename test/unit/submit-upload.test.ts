@@ -1,11 +1,11 @@
 import { describe, it, expect, beforeEach } from 'vitest';
-import { createSubmitExport } from '../../functions/src/core/submit-export.ts';
-import { createSubmitUpload, type ObjectEvent } from '../../functions/src/core/submit-upload.ts';
-import { createLogEvents } from '../../functions/src/core/log-events.ts';
-import { createUploadLogEvents } from '../../functions/src/core/upload-log-events.ts';
-import { createUploadRouter, parseUploadRules, type StorageObject } from '../../functions/src/core/upload-rules.ts';
-import { jobIdFor } from '../../functions/src/core/ids.ts';
-import type { IntakePolicy } from '../../functions/src/core/intake.ts';
+import { createSubmitExport } from '../../functions/src/core/submit/submit-export.ts';
+import { createSubmitUpload, type ObjectEvent } from '../../functions/src/core/uploads/submit-upload.ts';
+import { createLogEvents } from '../../functions/src/core/jobs/log-events.ts';
+import { createUploadLogEvents } from '../../functions/src/core/uploads/upload-log-events.ts';
+import { createUploadRouter, parseUploadRules, type StorageObject } from '../../functions/src/core/uploads/upload-rules.ts';
+import { jobIdFor } from '../../functions/src/core/jobs/ids.ts';
+import type { IntakePolicy } from '../../functions/src/core/submit/intake.ts';
 import { MemoryStore, MemoryPublisher, CapturingLogSink } from '../fakes/memory-store.ts';
 import { FakeEarthEngine, transient } from '../fakes/fake-earth-engine.ts';
 

@@ -15,8 +15,8 @@ import {
   uploadRulesJsonSchema,
   type StorageObject,
   type UploadRule,
-} from '../../functions/src/core/upload-rules.ts';
-import { exportRequestJsonSchema, parseExportRequest } from '../../functions/src/core/export-request.schema.ts';
+} from '../../functions/src/core/uploads/upload-rules.ts';
+import { exportRequestJsonSchema, parseExportRequest } from '../../functions/src/core/requests/export-request.schema.ts';
 import { ConfigError, loadConfig } from '../../functions/src/config.ts';
 
 const obj = (name: string, over: Partial<StorageObject> = {}): StorageObject => ({ bucket: 'my-uploads', name, generation: '1718000000000000', contentType: 'image/tiff', ...over });

@@ -7,7 +7,7 @@ import {
   signWebhook,
   verifyWebhook,
   WEBHOOK_RETRY_SCHEDULE_MS,
-} from '../../functions/src/core/webhook-signature.ts';
+} from '../../functions/src/core/webhooks/webhook-signature.ts';
 
 // The scheme's published test vector.
 const VECTOR = {

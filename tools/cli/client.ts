@@ -5,7 +5,7 @@
  * schemas (functions/src/core/api-contract.ts) by the callers.
  */
 import { z } from 'zod';
-import { IssueSchema } from '../../functions/src/core/api-contract.ts';
+import { IssueSchema } from '../../functions/src/core/api/index.ts';
 import { CliError, EXIT, joinDetails, rootCause, type ErrorDetail } from './errors.ts';
 import type { StackFile } from './stack-file.ts';
 

@@ -6,8 +6,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { MultiBar, type SingleBar } from 'cli-progress';
-import { BatchViewSchema, JobListResponseSchema, JobViewSchema, type BatchView } from '../../functions/src/core/api-contract.ts';
-import { LIVE_STATES, isTerminal, type JobState } from '../../functions/src/core/job.ts';
+import { BatchViewSchema, JobListResponseSchema, JobViewSchema, type BatchView } from '../../functions/src/core/api/index.ts';
+import { LIVE_STATES, isTerminal, type JobState } from '../../functions/src/core/jobs/index.ts';
 import type { ApiClient } from './client.ts';
 import { CliError, EXIT } from './errors.ts';
 import { currentStage, duration, eecu, elapsedSeconds, truncate, type JobLike, type Style } from './format.ts';

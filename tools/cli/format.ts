@@ -2,7 +2,7 @@
  * Human output: colours (only on a terminal, never with --json or NO_COLOR), durations,
  * tables, and the one-row summary of a job or batch that the progress display shows.
  */
-import type { JobView } from '../../functions/src/core/api-contract.ts';
+import type { JobView } from '../../functions/src/core/api/index.ts';
 
 export type JobLike = Omit<JobView, 'request'> & { request?: unknown };
 

@@ -12,7 +12,7 @@
  * (functions/src/core/intake.ts): idempotency key › the request's requestId (+ its
  * Earth Engine project) › the message (its id and the topic, as Eventarc's `ce-source`).
  */
-import { jobIdFor, type IdentityKey } from '../../functions/src/core/ids.ts';
+import { jobIdFor, type IdentityKey } from '../../functions/src/core/jobs/index.ts';
 import { CliError, EXIT, rootCause } from './errors.ts';
 
 export interface TopicAddress {

@@ -4,10 +4,10 @@
  * in docs/schemas/).
  */
 import { z } from 'zod';
-import { EXPORT_REQUEST_SCHEMA_ID, exportRequestJsonSchema } from '../../functions/src/core/export-request.schema.ts';
-import { submitEnvelopeJsonSchema } from '../../functions/src/core/envelope.schema.ts';
-import { BatchSpecSchema } from '../../functions/src/core/batch-spec.ts';
-import { uploadRulesJsonSchema } from '../../functions/src/core/upload-rules.ts';
+import { EXPORT_REQUEST_SCHEMA_ID, exportRequestJsonSchema } from '../../functions/src/core/requests/index.ts';
+import { submitEnvelopeJsonSchema } from '../../functions/src/core/requests/index.ts';
+import { BatchSpecSchema } from '../../functions/src/core/batches/index.ts';
+import { uploadRulesJsonSchema } from '../../functions/src/core/uploads/index.ts';
 
 export const BATCH_SCHEMA_ID = 'urn:eeport:schema:batch:v1';
 

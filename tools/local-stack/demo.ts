@@ -6,8 +6,8 @@
  * its state, progress or stage changes, and passes when every job ended as scripted
  * and its terminal webhook arrived with a valid signature.
  */
-import { jobIdFor } from '../../functions/src/core/ids.ts';
-import type { Job, JobState } from '../../functions/src/core/job.ts';
+import { jobIdFor } from '../../functions/src/core/jobs/index.ts';
+import type { Job, JobState } from '../../functions/src/core/jobs/index.ts';
 import { UPLOAD_BUCKET, UPLOAD_RULE_NAME } from './local-config.ts';
 import type { LocalStack } from './stack.ts';
 import type { ReceivedWebhook } from './webhook-receiver.ts';

@@ -19,7 +19,7 @@ import { loadConfig, type Config } from '../../functions/src/config.ts';
 import { buildServices, realAdapters, setServices, type Adapters, type Services } from '../../functions/src/composition-root.ts';
 import { createFirestoreJobStore } from '../../functions/src/adapters/job-store.firestore.ts';
 import { createPubSubEventPublisher } from '../../functions/src/adapters/event-publisher.pubsub.ts';
-import { generateSecret } from '../../functions/src/core/webhook-signature.ts';
+import { generateSecret } from '../../functions/src/core/webhooks/index.ts';
 import { startSimulator, type Simulator } from '../ee-simulator/index.ts';
 import type { ExportImageRequest } from '../ee-simulator/validate-export.ts';
 import { candidateSdkRoots, locateEmulator, startEmulator, type RunningEmulator } from '../emulators/emulators.ts';

@@ -5,7 +5,7 @@
  * what arrived. Any path works, so each caller can use its own (`/hooks/my-job`).
  */
 import { createServer, type Server } from 'node:http';
-import { verifyWebhook, type VerifyFailure } from '../../functions/src/core/webhook-signature.ts';
+import { verifyWebhook, type VerifyFailure } from '../../functions/src/core/webhooks/index.ts';
 
 export interface ReceivedWebhook {
   path: string;

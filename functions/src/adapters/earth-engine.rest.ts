@@ -5,10 +5,10 @@
  * EarthEngineError with a kind the core acts on; the service's message is kept.
  */
 import { GoogleAuth, gaxios } from 'google-auth-library';
-import { EarthEngineError, type EarthEngineFailureKind, type ErrorCode } from '../core/errors.ts';
-import { OperationSchema, type Operation } from '../core/operation.ts';
+import { EarthEngineError, type EarthEngineFailureKind, type ErrorCode } from '../core/kernel/index.ts';
+import { OperationSchema, type Operation } from '../core/jobs/index.ts';
 import type { EarthEngine, ListOperationsPage } from '../core/ports.ts';
-import type { ExportImageRequest } from '../core/export-request.schema.ts';
+import type { ExportImageRequest } from '../core/requests/index.ts';
 import { z } from 'zod';
 
 export const EE_SCOPES = ['https://www.googleapis.com/auth/earthengine', 'https://www.googleapis.com/auth/cloud-platform'];

@@ -3,8 +3,8 @@
  * publisher writes structured-mode JSON as the message data).
  */
 import { z } from 'zod';
-import { JOB_STATES } from '../core/job.ts';
-import type { CloudEvent } from '../core/events.ts';
+import { JOB_STATES } from '../core/jobs/index.ts';
+import type { CloudEvent } from '../core/jobs/index.ts';
 
 const CloudEventSchema = z
   .object({

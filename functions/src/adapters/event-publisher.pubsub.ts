@@ -3,7 +3,7 @@
  * mirroring type and subject so subscriptions can filter without parsing.
  */
 import type { PubSub, Topic } from '@google-cloud/pubsub';
-import { eventAttributes, type CloudEvent } from '../core/events.ts';
+import { eventAttributes, type CloudEvent } from '../core/jobs/index.ts';
 import type { EventPublisher } from '../core/ports.ts';
 
 export function createPubSubEventPublisher(pubsub: PubSub, topicName: string): EventPublisher {

@@ -10,9 +10,9 @@
  * Functions IAM still stands in front of both.
  */
 import type { Request, Response } from '@google-cloud/functions-framework';
-import { apiErrorBody } from '../core/api-contract.ts';
-import type { ApiHandler, ApiResponse } from '../core/api-handler.ts';
-import type { ApiLogEvents } from '../core/api-log-events.ts';
+import { apiErrorBody } from '../core/api/index.ts';
+import type { ApiHandler, ApiResponse } from '../core/api/index.ts';
+import type { ApiLogEvents } from '../core/api/index.ts';
 import type { ApiAuthenticator } from './api-auth.ts';
 import type { FrameworkFailure } from './http-framework-errors.ts';
 import type { StaticAsset } from '../dashboard/dashboard-assets.ts';

@@ -17,7 +17,7 @@
  */
 import { createRequire } from 'node:module';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { apiErrorBody, type ApiErrorCode } from '../core/api-contract.ts';
+import { apiErrorBody, type ApiErrorCode } from '../core/api/index.ts';
 
 type Done = (err?: unknown) => void;
 interface ExpressApplication {

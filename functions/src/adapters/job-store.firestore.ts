@@ -13,14 +13,14 @@
  * fails loudly here instead of deep in the core.
  */
 import { AggregateField, FieldPath, type Firestore, type Transaction, type DocumentSnapshot, type Query } from '@google-cloud/firestore';
-import { BATCH_STATES, type Batch, type BatchStats } from '../core/batch.ts';
+import { BATCH_STATES, type Batch, type BatchStats } from '../core/batches/index.ts';
 import { z } from 'zod';
 import { createHash } from 'node:crypto';
-import { JOB_STATES, LIVE_STATES, type Job } from '../core/job.ts';
-import type { CloudEvent } from '../core/events.ts';
+import { JOB_STATES, LIVE_STATES, type Job } from '../core/jobs/index.ts';
+import type { CloudEvent } from '../core/jobs/index.ts';
 import type { BatchListQuery, JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots } from '../core/ports.ts';
-import { parseExportRequest } from '../core/export-request.schema.ts';
-import { decodePageToken, encodePageToken, InvalidPageTokenError } from '../core/page-token.ts';
+import { parseExportRequest } from '../core/requests/index.ts';
+import { decodePageToken, encodePageToken, InvalidPageTokenError } from '../core/kernel/index.ts';
 
 export const COLLECTIONS = { jobs: 'jobs', outbox: 'outbox', eeProjects: 'eeProjects', leases: 'leases', webhookDeliveries: 'webhookDeliveries', webhookEndpoints: 'webhookEndpoints', budgets: 'budgets', batches: 'batches' } as const;
 

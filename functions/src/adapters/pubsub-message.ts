@@ -4,7 +4,7 @@
  * as a REJECTED job rather than disappearing.
  */
 import { z } from 'zod';
-import type { IncomingMessage } from '../core/intake.ts';
+import type { IncomingMessage } from '../core/submit/index.ts';
 
 const PushSchema = z.object({
   message: z.object({

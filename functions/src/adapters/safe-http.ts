@@ -12,7 +12,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { checkAddress, checkCallbackUrl, type CallbackUrlPolicy } from '../core/callback-url-policy.ts';
+import { checkAddress, checkCallbackUrl, type CallbackUrlPolicy } from '../core/requests/index.ts';
 
 /** Why a call was refused by policy. Never retry: the same URL will be refused again. */
 export class CallbackRefusedError extends Error {

@@ -6,7 +6,7 @@
  * as `unusable` with the reasons, so it is logged rather than dropped silently.
  */
 import { z } from 'zod';
-import type { ObjectEvent } from '../core/submit-upload.ts';
+import type { ObjectEvent } from '../core/uploads/index.ts';
 
 export const OBJECT_FINALIZED_TYPE = 'google.cloud.storage.object.v1.finalized';
 

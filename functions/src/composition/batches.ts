@@ -2,10 +2,10 @@
  * Batch use cases: submitted on the requests topic (and the API), refreshed and
  * finished by the poller. Shared by the submit, poll and api targets.
  */
-import { createLogEvents } from '../core/log-events.ts';
-import { createBatches } from '../core/batches.ts';
+import { createLogEvents } from '../core/jobs/index.ts';
+import { createBatches } from '../core/batches/index.ts';
 import { intakePolicy, type Graph } from './instance.ts';
-import { createCancelJob } from '../core/cancel-job.ts';
+import { createCancelJob } from '../core/cancel/index.ts';
 
 export function wireBatches(graph: Graph, trace?: string) {
   const { config, adapters } = graph;

@@ -18,7 +18,7 @@ import { createFirestoreJobStore } from '../adapters/job-store.firestore.ts';
 import { createPubSubEventPublisher } from '../adapters/event-publisher.pubsub.ts';
 import { createCloudLoggingSink } from '../adapters/log-sink.cloud-logging.ts';
 import type { RequestVerifier } from '../adapters/scheduler-auth.oidc.ts';
-import type { IntakePolicy } from '../core/intake.ts';
+import type { IntakePolicy } from '../core/submit/index.ts';
 import { systemClock, type Clock, type EarthEngine, type EventPublisher, type JobStore, type LogSink, type WebhookSender } from '../core/ports.ts';
 
 export interface Adapters {

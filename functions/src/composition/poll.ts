@@ -6,8 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../config.ts';
 import { allowAllVerifier, createOidcVerifier, type RequestVerifier } from '../adapters/scheduler-auth.oidc.ts';
-import { createLogEvents } from '../core/log-events.ts';
-import { createPollExports } from '../core/poll-exports.ts';
+import { createLogEvents } from '../core/jobs/index.ts';
+import { createPollExports } from '../core/poll/index.ts';
 import { instanceGraph, type Graph } from './instance.ts';
 import { wireCancelJob, wireSubmitExport } from './submit.ts';
 import { webhookSenderFor, wireDeliverWebhook } from './webhook.ts';

@@ -3,10 +3,10 @@
  * submits, and cancels (attribute action=cancel). Also the submit and cancel use cases
  * the other targets reuse.
  */
-import { createLogEvents } from '../core/log-events.ts';
-import { createSubmitExport } from '../core/submit-export.ts';
-import { createCancelJob } from '../core/cancel-job.ts';
-import { createRequestMessageHandler } from '../core/request-message.ts';
+import { createLogEvents } from '../core/jobs/index.ts';
+import { createSubmitExport } from '../core/submit/index.ts';
+import { createCancelJob } from '../core/cancel/index.ts';
+import { createRequestMessageHandler } from '../core/submit/index.ts';
 import { instanceGraph, intakePolicy, type Graph } from './instance.ts';
 import { wireBatches } from './batches.ts';
 

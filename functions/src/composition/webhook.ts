@@ -4,8 +4,8 @@
  */
 import type { Config } from '../config.ts';
 import { createSafeHttpClient } from '../adapters/safe-http.ts';
-import { createDeliverWebhook } from '../core/deliver-webhook.ts';
-import { createLogEvents } from '../core/log-events.ts';
+import { createDeliverWebhook } from '../core/webhooks/index.ts';
+import { createLogEvents } from '../core/jobs/index.ts';
 import type { WebhookSender } from '../core/ports.ts';
 import { instanceGraph, type Graph } from './instance.ts';
 

@@ -16,8 +16,8 @@
  * deliveries and events it wrote.
  */
 import type { Adapters } from '../../../functions/src/composition-root.ts';
-import type { Job } from '../../../functions/src/core/job.ts';
-import type { CloudEvent } from '../../../functions/src/core/events.ts';
+import type { Job } from '../../../functions/src/core/jobs/job.ts';
+import type { CloudEvent } from '../../../functions/src/core/jobs/events.ts';
 import type { JobTransaction, WebhookDelivery } from '../../../functions/src/core/ports.ts';
 
 export interface JobWrite {

@@ -17,11 +17,11 @@
  *  6. Settled: no job live, no task running, no unsent outbox entry, every outbox
  *     event received.
  */
-import { HISTORY_LIMIT, IN_FLIGHT_STATES, canTransition, isTerminal, type Job, type JobState } from '../../../functions/src/core/job.ts';
-import { EVENT_TYPE_PREFIX, type CloudEvent } from '../../../functions/src/core/events.ts';
-import { classifyFailure } from '../../../functions/src/core/failure-classification.ts';
-import { shardCapacity } from '../../../functions/src/core/slots.ts';
-import { derivedRequestId } from '../../../functions/src/core/ids.ts';
+import { HISTORY_LIMIT, IN_FLIGHT_STATES, canTransition, isTerminal, type Job, type JobState } from '../../../functions/src/core/jobs/job.ts';
+import { EVENT_TYPE_PREFIX, type CloudEvent } from '../../../functions/src/core/jobs/events.ts';
+import { classifyFailure } from '../../../functions/src/core/jobs/failure-classification.ts';
+import { shardCapacity } from '../../../functions/src/core/jobs/slots.ts';
+import { derivedRequestId } from '../../../functions/src/core/jobs/ids.ts';
 
 /** What the checks read of a job (the Firestore document, with its request parsed back). */
 export type JobLike = Pick<

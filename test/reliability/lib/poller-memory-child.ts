@@ -11,11 +11,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { createEarthEngineRest } from '../../../functions/src/adapters/earth-engine.rest.ts';
-import { createPollExports } from '../../../functions/src/core/poll-exports.ts';
-import { createSubmitExport } from '../../../functions/src/core/submit-export.ts';
-import { createCancelJob } from '../../../functions/src/core/cancel-job.ts';
-import { createLogEvents } from '../../../functions/src/core/log-events.ts';
-import { newJob, type Job } from '../../../functions/src/core/job.ts';
+import { createPollExports } from '../../../functions/src/core/poll/poll-exports.ts';
+import { createSubmitExport } from '../../../functions/src/core/submit/submit-export.ts';
+import { createCancelJob } from '../../../functions/src/core/cancel/cancel-job.ts';
+import { createLogEvents } from '../../../functions/src/core/jobs/log-events.ts';
+import { newJob, type Job } from '../../../functions/src/core/jobs/job.ts';
 import type { Lease } from '../../../functions/src/core/ports.ts';
 import { MemoryStore } from '../../fakes/memory-store.ts';
 import { assetLoadRequest } from '../../fakes/requests.ts';

@@ -13,8 +13,8 @@ import { startTestStack, pushMessage, type PushMessage, type TestStack } from '.
 import { loadConfig, type Config } from '../../../functions/src/config.ts';
 import type { Emulators } from '../../harness/emulators.ts';
 import type { Adapters } from '../../../functions/src/composition-root.ts';
-import type { CloudEvent } from '../../../functions/src/core/events.ts';
-import type { Job } from '../../../functions/src/core/job.ts';
+import type { CloudEvent } from '../../../functions/src/core/jobs/events.ts';
+import type { Job } from '../../../functions/src/core/jobs/job.ts';
 import type { LogEntry } from '../../../functions/src/core/ports.ts';
 import { jobFromDoc } from '../../../functions/src/adapters/job-store.firestore.ts';
 import { CrashController, crashableAdapters } from './crash.ts';

@@ -9,10 +9,10 @@ import {
   BatchRetryResponseSchema,
   BatchSubmitResponseSchema,
   type BatchView,
-} from '../../../functions/src/core/api-contract.ts';
-import { expandBatch } from '../../../functions/src/core/batch-spec.ts';
-import { BATCH_STATES } from '../../../functions/src/core/batch.ts';
-import { jobIdFor } from '../../../functions/src/core/ids.ts';
+} from '../../../functions/src/core/api/index.ts';
+import { expandBatch } from '../../../functions/src/core/batches/index.ts';
+import { BATCH_STATES } from '../../../functions/src/core/batches/index.ts';
+import { jobIdFor } from '../../../functions/src/core/jobs/index.ts';
 import type { Context } from '../context.ts';
 import { CliError, EXIT, joinDetails, usageError, type ExitCode } from '../errors.ts';
 import { JOB_HEADERS, ago, duration, eecu, elapsedSeconds, fields, jobRow, labelText, table, truncate } from '../format.ts';

@@ -1,9 +1,9 @@
 /**
  * The job commands: submit, status, list, cancel, watch.
  */
-import { CancelResponseSchema, JobListResponseSchema, JobViewSchema, SubmitResponseSchema } from '../../../functions/src/core/api-contract.ts';
-import { intakeBody } from '../../../functions/src/core/intake.ts';
-import { isTerminal } from '../../../functions/src/core/job.ts';
+import { CancelResponseSchema, JobListResponseSchema, JobViewSchema, SubmitResponseSchema } from '../../../functions/src/core/api/index.ts';
+import { intakeBody } from '../../../functions/src/core/submit/index.ts';
+import { isTerminal } from '../../../functions/src/core/jobs/index.ts';
 import type { Context } from '../context.ts';
 import { CliError, EXIT, joinDetails, type ExitCode, usageError } from '../errors.ts';
 import { buildSubmission, isEnvelope, readJsonInput } from '../input.ts';

@@ -1,7 +1,7 @@
 /**
  * budgets, stats, sim, schema.
  */
-import { BudgetsResponseSchema, StatsResponseSchema } from '../../../functions/src/core/api-contract.ts';
+import { BudgetsResponseSchema, StatsResponseSchema } from '../../../functions/src/core/api/index.ts';
 import type { Context } from '../context.ts';
 import { EXIT, type ExitCode } from '../errors.ts';
 import { eecu, table } from '../format.ts';

@@ -10,11 +10,12 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { intakeBody, type IntakePolicy, type Issue } from './intake.ts';
-import { jobIdFor, JOB_ID_PATTERN } from './ids.ts';
-import { isTerminal, JOB_STATES, type Job } from './job.ts';
-import { EeportError } from './errors.ts';
-import { decodePageToken, encodePageToken, InvalidPageTokenError } from './page-token.ts';
+import { intakeBody, type IntakePolicy } from '../submit/index.ts';
+import type { Issue } from '../requests/index.ts';
+import { jobIdFor, JOB_ID_PATTERN } from '../jobs/index.ts';
+import { isTerminal, JOB_STATES, type Job } from '../jobs/index.ts';
+import { EeportError } from '../kernel/index.ts';
+import { decodePageToken, encodePageToken, InvalidPageTokenError } from '../kernel/index.ts';
 import {
   apiErrorBody,
   BATCH_REF_PATTERN,
@@ -30,13 +31,13 @@ import {
   type ApiErrorCode,
   type BatchJobsQuery,
 } from './api-contract.ts';
-import { batchIdentity, type Batches } from './batches.ts';
-import { monthOf, type Budget } from './budgets.ts';
-import type { Batch } from './batch.ts';
+import { batchIdentity, type Batches } from '../batches/index.ts';
+import { monthOf, type Budget } from '../budgets/index.ts';
+import type { Batch } from '../batches/index.ts';
 import type { ApiLogEvents, ApiCall } from './api-log-events.ts';
-import type { Clock, JobStore } from './ports.ts';
-import type { SubmitExport } from './submit-export.ts';
-import type { CancelJob } from './cancel-job.ts';
+import type { Clock, JobStore } from '../ports.ts';
+import type { SubmitExport } from '../submit/index.ts';
+import type { CancelJob } from '../cancel/index.ts';
 
 export interface ApiRequest {
   method: string;

@@ -10,6 +10,12 @@ import { z } from 'zod';
 export const EE_PROJECT_PATTERN = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
 export const LABEL_KEY_PATTERN = /^[a-z][a-z0-9_-]{0,62}$/;
 export const LABEL_VALUE_PATTERN = /^[a-z0-9_-]{0,63}$/;
+/** One problem with a request, named by its JSON path (`request.fileExportOptions.gcsDestination.bucket`). */
+export interface Issue {
+  path: string;
+  message: string;
+}
+
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 export const EeProjectSchema = z

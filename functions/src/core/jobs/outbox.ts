@@ -5,7 +5,7 @@
  * same id, which consumers use to drop the duplicate.
  */
 import type { CloudEvent } from './events.ts';
-import type { EventPublisher, JobStore } from './ports.ts';
+import type { EventPublisher, JobStore } from '../ports.ts';
 import type { LogEvents } from './log-events.ts';
 
 export interface RelayDeps {

@@ -11,21 +11,21 @@
  * Permanent failures are recorded and returned (the trigger acknowledges); transient
  * ones are thrown (the trigger retries with the same requestId).
  */
-import { EeportError, isEarthEngineError } from './errors.ts';
-import { derivedRequestId, jobIdFor } from './ids.ts';
+import { EeportError, isEarthEngineError } from '../kernel/index.ts';
+import { derivedRequestId, jobIdFor } from '../jobs/index.ts';
 import { intakeMessage, type IncomingMessage, type IntakePolicy, type IntakeResult, type SubmitCommand } from './intake.ts';
-import { newJob, transition, type Job, type JobState } from './job.ts';
-import { fieldsFromOperation, jobStateOf, type Operation } from './operation.ts';
-import { eventsFor, slotDelta } from './transitions.ts';
-import { identityString } from './ids.ts';
-import { relayEvents } from './outbox.ts';
-import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction } from './ports.ts';
-import type { LogEvents } from './log-events.ts';
-import type { CloudEvent } from './events.ts';
-import { checkBudgets, notifyExceeded, type Budget } from './budgets.ts';
-import { findFreeShard, probeOrder } from './slots.ts';
-import { resolveFailure } from './failure-classification.ts';
-import type { ProjectSlots } from './ports.ts';
+import { newJob, transition, type Job, type JobState } from '../jobs/index.ts';
+import { fieldsFromOperation, jobStateOf, type Operation } from '../jobs/index.ts';
+import { eventsFor, slotDelta } from '../jobs/index.ts';
+import { identityString } from '../jobs/index.ts';
+import { relayEvents } from '../jobs/index.ts';
+import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction } from '../ports.ts';
+import type { LogEvents } from '../jobs/index.ts';
+import type { CloudEvent } from '../jobs/index.ts';
+import { checkBudgets, notifyExceeded, type Budget } from '../budgets/index.ts';
+import { findFreeShard, probeOrder } from '../jobs/index.ts';
+import { resolveFailure } from '../jobs/index.ts';
+import type { ProjectSlots } from '../ports.ts';
 
 export interface SubmitSettings {
   eventSource: string;

@@ -14,8 +14,8 @@
  * Pure: matching, templating and validation only; the object arrives already parsed.
  */
 import { z } from 'zod';
-import { CallbackUrlSchema, EeProjectSchema, LabelsSchema } from './envelope.schema.ts';
-import { EXPORT_REQUEST_SCHEMA_ID, exportRequestJsonSchema, parseExportRequest } from './export-request.schema.ts';
+import { CallbackUrlSchema, EeProjectSchema, LabelsSchema } from '../requests/index.ts';
+import { EXPORT_REQUEST_SCHEMA_ID, exportRequestJsonSchema, parseExportRequest } from '../requests/index.ts';
 import { compileGlob, globProblem } from './object-glob.ts';
 
 /** A finalized Cloud Storage object, as the event adapter hands it over. */

@@ -5,11 +5,11 @@
  * docs/openapi.json by tools/gen-schemas.ts.
  */
 import { z } from 'zod';
-import { exportRequestJsonSchema } from './export-request.schema.ts';
-import { submitEnvelopeJsonSchema } from './envelope.schema.ts';
-import { JOB_STATES } from './job.ts';
-import { BATCH_STATES } from './batch.ts';
-import { BatchSpecSchema } from './batch-spec.ts';
+import { exportRequestJsonSchema } from '../requests/index.ts';
+import { submitEnvelopeJsonSchema } from '../requests/index.ts';
+import { JOB_STATES } from '../jobs/index.ts';
+import { BATCH_STATES } from '../batches/index.ts';
+import { BatchSpecSchema } from '../batches/index.ts';
 import {
   ApiErrorBodySchema,
   BATCH_JOBS_PARAMETERS,

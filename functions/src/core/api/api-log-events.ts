@@ -3,8 +3,8 @@
  * from log-events.ts). Request bodies are never logged: they are the caller's data and
  * can be a megabyte; the problems found in them are.
  */
-import type { LogSink } from './ports.ts';
-import type { Job } from './job.ts';
+import type { LogSink } from '../ports.ts';
+import type { Job } from '../jobs/index.ts';
 import type { Issue } from './api-contract.ts';
 
 export interface ApiCall {

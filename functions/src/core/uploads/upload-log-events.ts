@@ -3,7 +3,7 @@
  * creates come from log-events.ts). Every line names the object, so Cloud Logging can
  * answer "what happened to gs://bucket/name?".
  */
-import type { LogSink } from './ports.ts';
+import type { LogSink } from '../ports.ts';
 import type { StorageObject } from './upload-rules.ts';
 
 const objectFields = (obj: StorageObject) => ({ bucket: obj.bucket, name: obj.name, generation: obj.generation, contentType: obj.contentType });

@@ -3,9 +3,9 @@
  * so Cloud Logging can filter on them; the sink (adapters/log-sink.cloud-logging.ts)
  * adds severity formatting and trace, and redacts secrets.
  */
-import type { LogSink } from './ports.ts';
+import type { LogSink } from '../ports.ts';
 import type { Job } from './job.ts';
-import type { EeportError } from './errors.ts';
+import type { EeportError } from '../kernel/index.ts';
 
 const jobFields = (job: Job) => ({ jobId: job.jobId, operationName: job.operationName, eeProject: job.eeProject, state: job.state });
 const errFields = (err: unknown) =>

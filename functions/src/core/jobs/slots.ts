@@ -10,7 +10,7 @@
  * shards full queues the job, and the poller — which scans every shard — releases it as
  * soon as any shard has room.
  */
-import type { JobTransaction, ProjectSlots } from './ports.ts';
+import type { JobTransaction, ProjectSlots } from '../ports.ts';
 
 export interface SlotPolicy {
   /** The project's cap on jobs in flight. */

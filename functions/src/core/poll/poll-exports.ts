@@ -7,19 +7,19 @@
  * jobs, paged `operations.list` when it has many, so calls per cycle grow with pages,
  * not jobs. Only jobs whose state, progress, stage or other figures changed are written.
  */
-import { EeportError, isEarthEngineError } from './errors.ts';
-import { resolveFailure } from './failure-classification.ts';
-import { addUsage, checkBudgets, notifyExceeded, readUsages, type Budget } from './budgets.ts';
-import { findFreeShard, probeOrder } from './slots.ts';
-import { isTerminal, transition, type Job, type JobState } from './job.ts';
-import { fieldsFromOperation, jobStateOf, type Operation } from './operation.ts';
-import { eventsFor, slotDelta } from './transitions.ts';
-import { relayEvents, sweepOutbox } from './outbox.ts';
-import type { CloudEvent } from './events.ts';
-import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, Lease } from './ports.ts';
-import type { LogEvents } from './log-events.ts';
-import type { SubmitExport } from './submit-export.ts';
-import type { CancelJob } from './cancel-job.ts';
+import { EeportError, isEarthEngineError } from '../kernel/index.ts';
+import { resolveFailure } from '../jobs/index.ts';
+import { addUsage, checkBudgets, notifyExceeded, readUsages, type Budget } from '../budgets/index.ts';
+import { findFreeShard, probeOrder } from '../jobs/index.ts';
+import { isTerminal, transition, type Job, type JobState } from '../jobs/index.ts';
+import { fieldsFromOperation, jobStateOf, type Operation } from '../jobs/index.ts';
+import { eventsFor, slotDelta } from '../jobs/index.ts';
+import { relayEvents, sweepOutbox } from '../jobs/index.ts';
+import type { CloudEvent } from '../jobs/index.ts';
+import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, Lease } from '../ports.ts';
+import type { LogEvents } from '../jobs/index.ts';
+import type { SubmitExport } from '../submit/index.ts';
+import type { CancelJob } from '../cancel/index.ts';
 
 export interface PollSettings {
   eventSource: string;

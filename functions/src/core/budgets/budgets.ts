@@ -8,9 +8,9 @@
  * `dev.eeport.budget.v1.exceeded` event is emitted per budget and month.
  */
 import { z } from 'zod';
-import { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN } from './envelope.schema.ts';
-import type { CloudEvent } from './events.ts';
-import type { Job } from './job.ts';
+import { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN } from '../requests/index.ts';
+import type { CloudEvent } from '../jobs/index.ts';
+import type { Job } from '../jobs/index.ts';
 
 export const BudgetSchema = z.strictObject({
   eeProject: z.string().min(1),

@@ -3,11 +3,11 @@
  * command, or into the reasons it cannot become one. Never throws on bad input: a
  * message that cannot be understood still becomes a REJECTED job, so nothing is lost.
  */
-import { parseExportRequest, type ExportImageRequest } from './export-request.schema.ts';
-import { ATTRIBUTE_NAMES, SubmitOptionsSchema, type SubmitOptions } from './envelope.schema.ts';
-import type { IdentityKey } from './ids.ts';
-import { checkCallbackUrl, type CallbackUrlPolicy } from './callback-url-policy.ts';
-import type { JobSource } from './job.ts';
+import { parseExportRequest, type ExportImageRequest } from '../requests/index.ts';
+import { ATTRIBUTE_NAMES, SubmitOptionsSchema, type Issue, type SubmitOptions } from '../requests/index.ts';
+import type { IdentityKey } from '../jobs/index.ts';
+import { checkCallbackUrl, type CallbackUrlPolicy } from '../requests/index.ts';
+import type { JobSource } from '../jobs/index.ts';
 
 export interface IncomingMessage {
   /** The message payload bytes (already base64-decoded), or null when the message had none. */
@@ -26,11 +26,6 @@ export interface IntakePolicy {
   maxRequestBytes: number;
   /** What callback URLs may be registered (default: https only, no loopback). Checked again, with DNS, at delivery. */
   callbackPolicy?: CallbackUrlPolicy;
-}
-
-export interface Issue {
-  path: string;
-  message: string;
 }
 
 export interface SubmitCommand {

@@ -3,7 +3,7 @@
  * is the single source of truth for what may happen next; every change goes through
  * transition(), inside a store transaction (see ports.ts).
  */
-import type { ExportImageRequest } from './export-request.schema.ts';
+import type { ExportImageRequest } from '../requests/index.ts';
 
 export const JOB_STATES = [
   'QUEUED',

@@ -4,13 +4,13 @@
  * (or to SUCCEEDED/FAILED if it finished first — a cancel is best effort). A job still
  * SUBMITTING is marked, and the poller cancels it once its operation is known.
  */
-import { isTerminal, transition, type Job } from './job.ts';
-import { eventsFor, slotDelta } from './transitions.ts';
-import { relayEvents } from './outbox.ts';
-import { isEarthEngineError } from './errors.ts';
-import type { Clock, EarthEngine, EventPublisher, JobStore } from './ports.ts';
-import type { LogEvents } from './log-events.ts';
-import type { CloudEvent } from './events.ts';
+import { isTerminal, transition, type Job } from '../jobs/index.ts';
+import { eventsFor, slotDelta } from '../jobs/index.ts';
+import { relayEvents } from '../jobs/index.ts';
+import { isEarthEngineError } from '../kernel/index.ts';
+import type { Clock, EarthEngine, EventPublisher, JobStore } from '../ports.ts';
+import type { LogEvents } from '../jobs/index.ts';
+import type { CloudEvent } from '../jobs/index.ts';
 
 export interface CancelDeps {
   store: JobStore;

@@ -1,0 +1,6 @@
+/** Public face of the batches capability. */
+export { BATCH_EVENT_PREFIX, BATCH_STATES, FINAL_BATCH_STATES } from './batch.ts';
+export type { Batch, BatchState, BatchStats } from './batch.ts';
+export { BatchSpecSchema, expandBatch } from './batch-spec.ts';
+export { batchIdentity, createBatches } from './batches.ts';
+export type { Batches } from './batches.ts';
