@@ -72,6 +72,15 @@ module.exports = {
       to: { path: '^(tools|test|bench)/' },
     },
     {
+      name: 'simulator-stands-alone',
+      severity: 'error',
+      comment:
+        'The Earth Engine simulator stands in for Google: it shares no code with eeport, its tools ' +
+        'or its tests (it keeps its own sample requests), so it cannot agree with us by accident.',
+      from: { path: '^tools/ee-simulator/' },
+      to: { path: '^(functions|test|bench|tools)/', pathNot: '^tools/ee-simulator/' },
+    },
+    {
       name: 'no-circular',
       severity: 'error',
       comment:

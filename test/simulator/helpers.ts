@@ -1,6 +1,7 @@
 /** Shared test helpers: an HTTP caller with a bearer token and realistic export bodies. */
 import { randomUUID } from 'node:crypto';
 import type { Operation, Simulator } from '../../tools/ee-simulator/index.ts';
+import { jsClientRequest, selectExpression } from '../../tools/samples/export-requests.ts';
 
 export const PROJECT = 'test-project';
 export const TOKEN = 'test-token';
@@ -35,43 +36,12 @@ export const opPath = (op: { name: string }): string => `/v1/${op.name}`;
 
 /** The expression the official JS client posts for ee.Image(id).select(['B4']) at scale 30 (reference doc). */
 export function referenceExpression(assetId = 'projects/p/assets/a'): Record<string, unknown> {
-  return {
-    result: '0',
-    values: {
-      '0': {
-        functionInvocationValue: {
-          functionName: 'Image.clipToBoundsAndScale',
-          arguments: {
-            input: {
-              functionInvocationValue: {
-                functionName: 'Image.select',
-                arguments: {
-                  input: { functionInvocationValue: { functionName: 'Image.load', arguments: { id: { constantValue: assetId } } } },
-                  bandSelectors: { constantValue: ['B4'] },
-                },
-              },
-            },
-            scale: { constantValue: 30 },
-          },
-        },
-      },
-    },
-  };
+  return selectExpression(assetId, ['B4'], 30);
 }
 
 /** A valid Cloud Storage export body; `overrides` replace top-level fields (undefined deletes). */
 export function exportBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  const body: Record<string, unknown> = {
-    description: 'd',
-    expression: referenceExpression(),
-    fileExportOptions: {
-      cloudStorageDestination: { bucket: 'b', filenamePrefix: 'x' },
-      fileFormat: 'GEO_TIFF',
-      geoTiffOptions: { cloudOptimized: false, skipEmptyFiles: false },
-    },
-    maxPixels: '10000000000',
-    requestId: randomUUID(),
-  };
+  const body: Record<string, unknown> = { ...jsClientRequest(), requestId: randomUUID() };
   for (const [k, v] of Object.entries(overrides)) {
     if (v === undefined) delete body[k];
     else body[k] = v;

@@ -6,8 +6,8 @@
  * its state, progress or stage changes, and passes when every job ended as scripted
  * and its terminal webhook arrived with a valid signature.
  */
-import { jobIdFor } from '../../functions/src/core/jobs/index.ts';
-import type { Job, JobState } from '../../functions/src/core/jobs/index.ts';
+import { jobIdFor, type Job, type JobState } from '../../functions/src/core/jobs/index.ts';
+import { sentinel2CogExport } from '../samples/export-requests.ts';
 import { UPLOAD_BUCKET, UPLOAD_RULE_NAME } from './local-config.ts';
 import type { LocalStack } from './stack.ts';
 import type { ReceivedWebhook } from './webhook-receiver.ts';
@@ -35,41 +35,6 @@ export interface DemoResult {
 }
 
 const TERMINAL = new Set<JobState>(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']);
-
-/** A Sentinel-2 scene, three bands, written to Cloud Storage as a Cloud-Optimized GeoTIFF. */
-function assetExport(description: string, prefix: string) {
-  return {
-    description,
-    expression: {
-      result: '0',
-      values: {
-        '0': {
-          functionInvocationValue: {
-            functionName: 'Image.clipToBoundsAndScale',
-            arguments: {
-              input: {
-                functionInvocationValue: {
-                  functionName: 'Image.select',
-                  arguments: {
-                    input: { functionInvocationValue: { functionName: 'Image.load', arguments: { id: { constantValue: 'COPERNICUS/S2_SR_HARMONIZED/20240601T100559_20240601T101308_T32TQM' } } } },
-                    bandSelectors: { constantValue: ['B4', 'B3', 'B2'] },
-                  },
-                },
-              },
-              scale: { constantValue: 10 },
-            },
-          },
-        },
-      },
-    },
-    fileExportOptions: {
-      cloudStorageDestination: { bucket: 'eeport-local-exports', filenamePrefix: prefix },
-      fileFormat: 'GEO_TIFF',
-      geoTiffOptions: { cloudOptimized: true },
-    },
-    maxPixels: '10000000000',
-  };
-}
 
 const bar = (p: number) => '█'.repeat(Math.round(p * 10)).padEnd(10, '░');
 
@@ -106,7 +71,7 @@ export async function runDemo(stack: LocalStack, opts: { timeoutMs?: number; pri
     const hookPath = `/hooks/${label}`;
     const job: DemoJob = { label, what, jobId: jobIdFor({ kind: 'key', key: idempotencyKey }), expected, hookPath, idempotencyKey, final: null, webhook: null };
     jobs.push(job);
-    await stack.publishRequest({ request: assetExport(description, `demo/${runId}/${label}`), idempotencyKey, callbackUrl: hook(hookPath), labels: { demo: runId } });
+    await stack.publishRequest({ request: sentinel2CogExport(description, `demo/${runId}/${label}`), idempotencyKey, callbackUrl: hook(hookPath), labels: { demo: runId } });
     // One at a time: submits contend on the project's admission counter, and the Firestore
     // emulator is slow under contention (four at once take seconds).
     await recorded(job.jobId);

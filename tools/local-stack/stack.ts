@@ -29,6 +29,7 @@ import { LOCAL_EE_PROJECT, LOCAL_PROJECT, UPLOAD_BUCKET, UPLOAD_RULE_NAME, local
 import { createLocalLogSink } from './log-sink.ts';
 import { brokerEventPublisher, MemoryStore } from './memory-store.ts';
 import { readFirebasePorts } from '../firebase-ports.ts';
+import { SAMPLE_REQUEST } from '../samples/export-requests.ts';
 import { LOCAL_PORTS, choosePort, listenPreferred, targetPorts } from './ports.ts';
 import { messagePublishedFormat, startPushRelay, type DeadLetter, type DeliveryReport, type PushRelay } from './push-relay.ts';
 import { startScheduler, type SchedulerStandIn } from './scheduler.ts';
@@ -92,26 +93,6 @@ export interface LocalStack {
 export function localTaskDuration(request: ExportImageRequest): number {
   return /\blong\b/i.test(request.description ?? '') ? 30 * 60_000 : 60_000;
 }
-
-export const SAMPLE_REQUEST = {
-  description: 'my-first-export',
-  expression: {
-    result: '0',
-    values: {
-      '0': {
-        functionInvocationValue: {
-          functionName: 'Image.select',
-          arguments: {
-            input: { functionInvocationValue: { functionName: 'Image.load', arguments: { id: { constantValue: 'COPERNICUS/S2_SR_HARMONIZED/20240601T100559_20240601T101308_T32TQM' } } } },
-            bandSelectors: { constantValue: ['B4', 'B3', 'B2'] },
-          },
-        },
-      },
-    },
-  },
-  fileExportOptions: { cloudStorageDestination: { bucket: 'eeport-local-exports', filenamePrefix: 'exports/my-first-export' }, fileFormat: 'GEO_TIFF' },
-  maxPixels: '10000000000',
-};
 
 let active = false;
 
