@@ -4,8 +4,7 @@
  * server exactly as a deployed instance does).
  */
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { request as httpRequest } from 'node:http';
+import { type Server, request as httpRequest } from 'node:http';
 import * as ff from '@google-cloud/functions-framework';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

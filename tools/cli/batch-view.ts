@@ -1,9 +1,8 @@
 /**
  * Batches as the CLI names them: by id (32 hex) or by the `batchId` their spec chose.
  */
-import { FINAL_BATCH_STATES, type BatchState } from '../../functions/src/core/batches/index.ts';
+import { FINAL_BATCH_STATES, type BatchState, batchIdentity } from '../../functions/src/core/batches/index.ts';
 import { jobIdFor } from '../../functions/src/core/jobs/index.ts';
-import { batchIdentity } from '../../functions/src/core/batches/index.ts';
 import { usageError } from './errors.ts';
 
 export const isFinalBatchState = (s: string) => FINAL_BATCH_STATES.has(s as BatchState);

@@ -4,8 +4,7 @@
  * in docs/schemas/).
  */
 import { z } from 'zod';
-import { EXPORT_REQUEST_SCHEMA_ID, exportRequestJsonSchema } from '../../functions/src/core/requests/index.ts';
-import { submitEnvelopeJsonSchema } from '../../functions/src/core/requests/index.ts';
+import { EXPORT_REQUEST_SCHEMA_ID, exportRequestJsonSchema, submitEnvelopeJsonSchema } from '../../functions/src/core/requests/index.ts';
 import { BatchSpecSchema } from '../../functions/src/core/batches/index.ts';
 import { uploadRulesJsonSchema } from '../../functions/src/core/uploads/index.ts';
 

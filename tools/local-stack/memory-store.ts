@@ -5,12 +5,9 @@
  * stops. MemoryStore is test/fakes/memory-store.ts's, verbatim (test hooks included),
  * so that file can re-export it from here: keep the two in step until it does.
  */
-import type { Job } from '../../functions/src/core/jobs/index.ts';
-import { JOB_STATES, LIVE_STATES } from '../../functions/src/core/jobs/index.ts';
-import { eventAttributes, type CloudEvent } from '../../functions/src/core/jobs/index.ts';
+import { type Job, JOB_STATES, LIVE_STATES, eventAttributes, type CloudEvent, type JobState } from '../../functions/src/core/jobs/index.ts';
 import type { BudgetUsage } from '../../functions/src/core/budgets/index.ts';
 import type { Batch, BatchState, BatchStats } from '../../functions/src/core/batches/index.ts';
-import type { JobState } from '../../functions/src/core/jobs/index.ts';
 import type { BatchListQuery, EventPublisher, JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots, WebhookDelivery, WebhookEndpoint } from '../../functions/src/core/ports.ts';
 import type { Broker } from './broker.ts';
 

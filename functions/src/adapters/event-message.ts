@@ -3,8 +3,7 @@
  * publisher writes structured-mode JSON as the message data).
  */
 import { z } from 'zod';
-import { JOB_STATES } from '../core/jobs/index.ts';
-import type { CloudEvent } from '../core/jobs/index.ts';
+import { JOB_STATES, type CloudEvent } from '../core/jobs/index.ts';
 
 const CloudEventSchema = z
   .object({

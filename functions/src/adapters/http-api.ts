@@ -10,9 +10,7 @@
  * Functions IAM still stands in front of both.
  */
 import type { Request, Response } from '@google-cloud/functions-framework';
-import { apiErrorBody } from '../core/api/index.ts';
-import type { ApiHandler, ApiResponse } from '../core/api/index.ts';
-import type { ApiLogEvents } from '../core/api/index.ts';
+import { apiErrorBody, type ApiHandler, type ApiResponse, type ApiLogEvents } from '../core/api/index.ts';
 import type { ApiAuthenticator } from './api-auth.ts';
 import type { FrameworkFailure } from './http-framework-errors.ts';
 import type { StaticAsset } from '../dashboard/dashboard-assets.ts';

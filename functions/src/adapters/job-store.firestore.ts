@@ -16,8 +16,7 @@ import { AggregateField, FieldPath, type Firestore, type Transaction, type Docum
 import { BATCH_STATES, type Batch, type BatchStats } from '../core/batches/index.ts';
 import { z } from 'zod';
 import { createHash } from 'node:crypto';
-import { JOB_STATES, LIVE_STATES, type Job } from '../core/jobs/index.ts';
-import type { CloudEvent } from '../core/jobs/index.ts';
+import { JOB_STATES, LIVE_STATES, type Job, type CloudEvent } from '../core/jobs/index.ts';
 import type { BatchListQuery, JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots } from '../core/ports.ts';
 import { parseExportRequest } from '../core/requests/index.ts';
 import { decodePageToken, encodePageToken, InvalidPageTokenError } from '../core/kernel/index.ts';

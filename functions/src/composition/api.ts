@@ -6,9 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { apiAuthSettings, createApiAuthenticator } from '../adapters/api-auth.ts';
 import { createHttpApi } from '../adapters/http-api.ts';
-import { createApiHandler } from '../core/api/index.ts';
-import { createApiLogEvents } from '../core/api/index.ts';
-import { apiOpenApiDocument } from '../core/api/index.ts';
+import { createApiHandler, createApiLogEvents, apiOpenApiDocument } from '../core/api/index.ts';
 import { instanceGraph, intakePolicy, perGraph, type Graph } from './instance.ts';
 import { wireCancelJob, wireSubmitExport } from './submit.ts';
 import { wireBatches } from './batches.ts';

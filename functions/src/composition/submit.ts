@@ -4,9 +4,8 @@
  * the other targets reuse.
  */
 import { createLogEvents } from '../core/jobs/index.ts';
-import { createSubmitExport } from '../core/submit/index.ts';
+import { createSubmitExport, createRequestMessageHandler } from '../core/submit/index.ts';
 import { createCancelJob } from '../core/cancel/index.ts';
-import { createRequestMessageHandler } from '../core/submit/index.ts';
 import { instanceGraph, intakePolicy, type Graph } from './instance.ts';
 import { wireBatches } from './batches.ts';
 

@@ -2,9 +2,7 @@
  * The onObjectFinalized target's graph: finalized Cloud Storage objects that an upload
  * rule claims become jobs, through the same intake and submit as the requests topic.
  */
-import { createSubmitUpload } from '../core/uploads/index.ts';
-import { createUploadLogEvents } from '../core/uploads/index.ts';
-import { createUploadRouter } from '../core/uploads/index.ts';
+import { createSubmitUpload, createUploadLogEvents, createUploadRouter } from '../core/uploads/index.ts';
 import { instanceGraph, intakePolicy, perGraph, type Graph } from './instance.ts';
 import { wireSubmitExport } from './submit.ts';
 

@@ -3,11 +3,9 @@
  * them over Firestore, Pub/Sub and Earth Engine's REST API; tests implement them with
  * fakes. Nothing here imports a Google client.
  */
-import type { Job, JobState } from './jobs/index.ts';
+import type { Job, JobState, CloudEvent, Operation } from './jobs/index.ts';
 import type { BudgetUsage } from './budgets/index.ts';
 import type { Batch, BatchState, BatchStats } from './batches/index.ts';
-import type { CloudEvent } from './jobs/index.ts';
-import type { Operation } from './jobs/index.ts';
 import type { ExportImageRequest } from './requests/index.ts';
 
 /** How many in-flight slots of an Earth Engine project are taken (admission control). */

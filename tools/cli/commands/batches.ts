@@ -10,8 +10,7 @@ import {
   BatchSubmitResponseSchema,
   type BatchView,
 } from '../../../functions/src/core/api/index.ts';
-import { expandBatch } from '../../../functions/src/core/batches/index.ts';
-import { BATCH_STATES } from '../../../functions/src/core/batches/index.ts';
+import { expandBatch, BATCH_STATES } from '../../../functions/src/core/batches/index.ts';
 import { jobIdFor } from '../../../functions/src/core/jobs/index.ts';
 import type { Context } from '../context.ts';
 import { CliError, EXIT, joinDetails, usageError, type ExitCode } from '../errors.ts';

@@ -2,8 +2,7 @@
  * Helpers the job and batch commands share: flags → submit options, ids, state and
  * label filters.
  */
-import { JOB_ID_PATTERN } from '../../../functions/src/core/jobs/index.ts';
-import { JOB_STATES } from '../../../functions/src/core/jobs/index.ts';
+import { JOB_ID_PATTERN, JOB_STATES } from '../../../functions/src/core/jobs/index.ts';
 import { usageError } from '../errors.ts';
 import { parseLabelFlags, type SubmitFlags } from '../input.ts';
 

@@ -7,8 +7,7 @@
 import { z } from 'zod';
 import { JOB_STATES, type Job, type JobState } from '../jobs/index.ts';
 import { BATCH_STATES, type Batch, type BatchState } from '../batches/index.ts';
-import { EeProjectSchema, LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN } from '../requests/index.ts';
-import type { ExportImageRequest } from '../requests/index.ts';
+import { EeProjectSchema, LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN, type ExportImageRequest } from '../requests/index.ts';
 import type { BatchListQuery, JobListQuery } from '../ports.ts';
 import { budgetId, scopeOf, type Budget, type BudgetUsage } from '../budgets/index.ts';
 

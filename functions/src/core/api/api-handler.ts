@@ -10,12 +10,10 @@
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { intakeBody, type IntakePolicy } from '../submit/index.ts';
+import { intakeBody, type IntakePolicy, type SubmitExport } from '../submit/index.ts';
 import type { Issue } from '../requests/index.ts';
-import { jobIdFor, JOB_ID_PATTERN } from '../jobs/index.ts';
-import { isTerminal, JOB_STATES, type Job } from '../jobs/index.ts';
-import { EeportError } from '../kernel/index.ts';
-import { decodePageToken, encodePageToken, InvalidPageTokenError } from '../kernel/index.ts';
+import { jobIdFor, JOB_ID_PATTERN, isTerminal, JOB_STATES, type Job } from '../jobs/index.ts';
+import { EeportError, decodePageToken, encodePageToken, InvalidPageTokenError } from '../kernel/index.ts';
 import {
   apiErrorBody,
   BATCH_REF_PATTERN,
@@ -31,12 +29,10 @@ import {
   type ApiErrorCode,
   type BatchJobsQuery,
 } from './api-contract.ts';
-import { batchIdentity, type Batches } from '../batches/index.ts';
+import { batchIdentity, type Batches, type Batch } from '../batches/index.ts';
 import { monthOf, type Budget } from '../budgets/index.ts';
-import type { Batch } from '../batches/index.ts';
 import type { ApiLogEvents, ApiCall } from './api-log-events.ts';
 import type { Clock, JobStore } from '../ports.ts';
-import type { SubmitExport } from '../submit/index.ts';
 import type { CancelJob } from '../cancel/index.ts';
 
 export interface ApiRequest {

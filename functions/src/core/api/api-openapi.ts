@@ -5,11 +5,9 @@
  * docs/openapi.json by tools/gen-schemas.ts.
  */
 import { z } from 'zod';
-import { exportRequestJsonSchema } from '../requests/index.ts';
-import { submitEnvelopeJsonSchema } from '../requests/index.ts';
+import { exportRequestJsonSchema, submitEnvelopeJsonSchema } from '../requests/index.ts';
 import { JOB_STATES } from '../jobs/index.ts';
-import { BATCH_STATES } from '../batches/index.ts';
-import { BatchSpecSchema } from '../batches/index.ts';
+import { BATCH_STATES, BatchSpecSchema } from '../batches/index.ts';
 import {
   ApiErrorBodySchema,
   BATCH_JOBS_PARAMETERS,

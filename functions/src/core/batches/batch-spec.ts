@@ -6,9 +6,7 @@
  * rejected whole, with the reasons.
  */
 import { z } from 'zod';
-import { parseExportRequest, type ExportImageRequest } from '../requests/index.ts';
-import { CallbackUrlSchema, EeProjectSchema, LabelsSchema } from '../requests/index.ts';
-import type { Issue } from '../requests/index.ts';
+import { parseExportRequest, type ExportImageRequest, CallbackUrlSchema, EeProjectSchema, LabelsSchema, type Issue } from '../requests/index.ts';
 
 export const MAX_BATCH_CHILDREN = 10_000;
 

@@ -3,8 +3,7 @@
  * EECU, and its destination URIs. Children are ordinary jobs (same states, idempotency,
  * queueing and events) carrying `batchId`.
  */
-import type { JobState } from '../jobs/index.ts';
-import type { CloudEvent } from '../jobs/index.ts';
+import type { JobState, CloudEvent } from '../jobs/index.ts';
 
 export const BATCH_STATES = ['WRITING', 'RUNNING', 'SUCCEEDED', 'PARTIALLY_FAILED', 'FAILED', 'CANCELLED', 'REJECTED'] as const;
 export type BatchState = (typeof BATCH_STATES)[number];

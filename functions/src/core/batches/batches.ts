@@ -8,18 +8,11 @@
  * Children carry no callback URL: the batch calls back once, when its last child ends.
  */
 import { expandBatch, type BatchSpec } from './batch-spec.ts';
-import type { ExportImageRequest } from '../requests/index.ts';
+import { type ExportImageRequest, SubmitOptionsSchema, checkCallbackUrl, type CallbackUrlPolicy, type Issue } from '../requests/index.ts';
 import { batchEvent, FINAL_BATCH_STATES, MAX_BATCH_URIS, finalBatchState, type Batch } from './batch.ts';
-import { derivedRequestId, identityString, jobIdFor, type IdentityKey } from '../jobs/index.ts';
-import { isTerminal, LIVE_STATES, newJob, type Job, type JobSource } from '../jobs/index.ts';
-import { SubmitOptionsSchema } from '../requests/index.ts';
-import { checkCallbackUrl, type CallbackUrlPolicy } from '../requests/index.ts';
-import { relayEvents } from '../jobs/index.ts';
-import type { CloudEvent } from '../jobs/index.ts';
+import { derivedRequestId, identityString, jobIdFor, type IdentityKey, isTerminal, LIVE_STATES, newJob, type Job, type JobSource, relayEvents, type CloudEvent, type LogEvents } from '../jobs/index.ts';
 import type { Clock, EventPublisher, JobStore } from '../ports.ts';
-import type { LogEvents } from '../jobs/index.ts';
 import type { CancelJob } from '../cancel/index.ts';
-import type { Issue } from '../requests/index.ts';
 
 export interface BatchDeps {
   store: JobStore;

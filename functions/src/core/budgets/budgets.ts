@@ -9,8 +9,7 @@
  */
 import { z } from 'zod';
 import { LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN } from '../requests/index.ts';
-import type { CloudEvent } from '../jobs/index.ts';
-import type { Job } from '../jobs/index.ts';
+import type { CloudEvent, Job } from '../jobs/index.ts';
 
 export const BudgetSchema = z.strictObject({
   eeProject: z.string().min(1),

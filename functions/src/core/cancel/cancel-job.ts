@@ -4,13 +4,9 @@
  * (or to SUCCEEDED/FAILED if it finished first — a cancel is best effort). A job still
  * SUBMITTING is marked, and the poller cancels it once its operation is known.
  */
-import { isTerminal, transition, type Job } from '../jobs/index.ts';
-import { eventsFor, slotDelta } from '../jobs/index.ts';
-import { relayEvents } from '../jobs/index.ts';
+import { isTerminal, transition, type Job, eventsFor, releaseSlot, relayEvents, type LogEvents, type CloudEvent } from '../jobs/index.ts';
 import { isEarthEngineError } from '../kernel/index.ts';
 import type { Clock, EarthEngine, EventPublisher, JobStore } from '../ports.ts';
-import type { LogEvents } from '../jobs/index.ts';
-import type { CloudEvent } from '../jobs/index.ts';
 
 export interface CancelDeps {
   store: JobStore;
@@ -58,9 +54,9 @@ export function createCancelJob(deps: CancelDeps) {
       if (isTerminal(cur.state)) return { kind: 'already-terminal' as const, job: cur, events: [] };
       if (cur.state === 'CANCELLING') return { kind: 'cancelling' as const, job: cur, events: [] };
       if (cur.state === 'QUEUED') {
-        const slots = slotDelta(cur.state, 'CANCELLED') !== 0 ? await tx.getSlots(cur.eeProject, cur.slotShard ?? 0) : null;
         const next = transition(cur, 'CANCELLED', iso(), { endTime: iso(), cancelRequestedAt: iso(), error: { code: 'EE.CANCELLED', message: reason } }, reason)!;
-        if (slots) tx.setSlots({ ...slots, inFlight: Math.max(0, slots.inFlight - 1) });
+        // A QUEUED job holds no slot; kept so the rule stays in one place if that ever changes.
+        if (await releaseSlot(tx, cur, 'CANCELLED')) next.slotShard = null;
         tx.updateJob(next);
         const events = eventsFor(cur, next, settings.eventSource);
         tx.addEvents(events);

@@ -10,6 +10,6 @@ export { relayEvents, sweepOutbox } from './outbox.ts';
 export { OperationSchema, fieldsFromOperation, jobStateOf } from './operation.ts';
 export type { Operation } from './operation.ts';
 export { resolveFailure } from './failure-classification.ts';
-export { findFreeShard, probeOrder } from './slots.ts';
+export { findFreeShard, probeOrder, releaseSlot } from './slots.ts';
 export { createLogEvents } from './log-events.ts';
 export type { LogEvents } from './log-events.ts';

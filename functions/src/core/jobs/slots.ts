@@ -11,6 +11,8 @@
  * soon as any shard has room.
  */
 import type { JobTransaction, ProjectSlots } from '../ports.ts';
+import type { Job, JobState } from './job.ts';
+import { slotDelta } from './transitions.ts';
 
 export interface SlotPolicy {
   /** The project's cap on jobs in flight. */
@@ -44,4 +46,18 @@ export async function findFreeShard(tx: JobTransaction, eeProject: string, p: Sl
     if (slot.inFlight < shardCapacity(p, k)) return slot;
   }
   return null;
+}
+
+/**
+ * Gives back the slot `job` holds when it moves to `to` (a read, then a write: call it
+ * after the transaction's other reads). Returns whether a slot was released; the caller
+ * then clears `job.slotShard`. Every way a job leaves flight (submit's record, the
+ * poller's apply and lost-job check, cancel) goes through here, so a slot is returned
+ * to the shard it was taken from exactly once.
+ */
+export async function releaseSlot(tx: JobTransaction, job: Job, to: JobState): Promise<boolean> {
+  if (slotDelta(job.state, to) >= 0) return false;
+  const slots = await tx.getSlots(job.eeProject, job.slotShard ?? 0);
+  tx.setSlots({ ...slots, inFlight: Math.max(0, slots.inFlight - 1) });
+  return true;
 }

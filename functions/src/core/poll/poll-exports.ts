@@ -8,16 +8,9 @@
  * not jobs. Only jobs whose state, progress, stage or other figures changed are written.
  */
 import { EeportError, isEarthEngineError } from '../kernel/index.ts';
-import { resolveFailure } from '../jobs/index.ts';
+import { resolveFailure, findFreeShard, probeOrder, isTerminal, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, releaseSlot, relayEvents, sweepOutbox, type CloudEvent, type LogEvents } from '../jobs/index.ts';
 import { addUsage, checkBudgets, notifyExceeded, readUsages, type Budget } from '../budgets/index.ts';
-import { findFreeShard, probeOrder } from '../jobs/index.ts';
-import { isTerminal, transition, type Job, type JobState } from '../jobs/index.ts';
-import { fieldsFromOperation, jobStateOf, type Operation } from '../jobs/index.ts';
-import { eventsFor, slotDelta } from '../jobs/index.ts';
-import { relayEvents, sweepOutbox } from '../jobs/index.ts';
-import type { CloudEvent } from '../jobs/index.ts';
 import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, Lease } from '../ports.ts';
-import type { LogEvents } from '../jobs/index.ts';
 import type { SubmitExport } from '../submit/index.ts';
 import type { CancelJob } from '../cancel/index.ts';
 
@@ -172,16 +165,13 @@ export function createPollExports(deps: PollDeps) {
         extra = r.extra;
         reason = r.reason ?? reason;
       }
-      // Only releases happen here (a job takes its slot when it is admitted or released from the queue).
-      const releases = slotDelta(cur.state, target) < 0;
-      const slots = releases ? await tx.getSlots(cur.eeProject, cur.slotShard ?? 0) : null;
-      if (releases) extra = { ...extra, slotShard: null };
       // A finished attempt (terminal, or failed and resubmitted) adds its EECU to the budgets covering the job.
       const finishedAttempt = isTerminal(target) || target === 'QUEUED';
       const usages = finishedAttempt && settings.budgets?.length ? await readUsages(tx, cur, settings.budgets, iso()) : [];
       const next = transition(cur, target, iso(), { ...fields, nextPollAt: iso(), ...(isTerminal(target) && !fields.endTime ? { endTime: iso() } : {}), ...extra }, reason);
       if (!next) return null;
-      if (slots) tx.setSlots({ ...slots, inFlight: Math.max(0, slots.inFlight + slotDelta(cur.state, target)) });
+      // Only releases happen here (a job takes its slot when it is admitted or released from the queue).
+      if (await releaseSlot(tx, cur, target)) next.slotShard = null;
       addUsage(tx, usages, op.metadata?.batchEecuUsageSeconds ?? 0, iso());
       tx.updateJob(next);
       const events = eventsFor(cur, next, settings.eventSource);
@@ -197,10 +187,9 @@ export function createPollExports(deps: PollDeps) {
       await fence(tx, lease);
       const cur = await tx.getJob(jobId);
       if (!cur || isTerminal(cur.state)) return [];
-      const slots = slotDelta(cur.state, 'FAILED') !== 0 ? await tx.getSlots(cur.eeProject, cur.slotShard ?? 0) : null;
       const next = transition(cur, 'FAILED', iso(), { error: { code: 'EE.OPERATION_LOST', message }, endTime: iso(), slotShard: null }, 'operation lost');
       if (!next) return [];
-      if (slots) tx.setSlots({ ...slots, inFlight: Math.max(0, slots.inFlight - 1) });
+      await releaseSlot(tx, cur, 'FAILED');
       tx.updateJob(next);
       const events = eventsFor(cur, next, settings.eventSource);
       tx.addEvents(events);

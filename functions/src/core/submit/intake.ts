@@ -3,11 +3,8 @@
  * command, or into the reasons it cannot become one. Never throws on bad input: a
  * message that cannot be understood still becomes a REJECTED job, so nothing is lost.
  */
-import { parseExportRequest, type ExportImageRequest } from '../requests/index.ts';
-import { ATTRIBUTE_NAMES, SubmitOptionsSchema, type Issue, type SubmitOptions } from '../requests/index.ts';
-import type { IdentityKey } from '../jobs/index.ts';
-import { checkCallbackUrl, type CallbackUrlPolicy } from '../requests/index.ts';
-import type { JobSource } from '../jobs/index.ts';
+import { parseExportRequest, type ExportImageRequest, ATTRIBUTE_NAMES, SubmitOptionsSchema, type Issue, type SubmitOptions, checkCallbackUrl, type CallbackUrlPolicy } from '../requests/index.ts';
+import type { IdentityKey, JobSource } from '../jobs/index.ts';
 
 export interface IncomingMessage {
   /** The message payload bytes (already base64-decoded), or null when the message had none. */

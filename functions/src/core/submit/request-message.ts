@@ -5,11 +5,10 @@
  * (+ optional `eeProject`) — or of a batch named by `batchId`; `action=retry` with
  * `batchId` resubmits a batch's transiently failed children.
  */
-import { JOB_ID_PATTERN, jobIdFor } from '../jobs/index.ts';
+import { JOB_ID_PATTERN, jobIdFor, type LogEvents } from '../jobs/index.ts';
 import type { IncomingMessage } from './intake.ts';
 import type { SubmitExport } from './submit-export.ts';
 import type { CancelJob } from '../cancel/index.ts';
-import type { LogEvents } from '../jobs/index.ts';
 import type { Batches } from '../batches/index.ts';
 
 export const ACTIONS = ['submit', 'cancel', 'retry'] as const;

@@ -12,20 +12,10 @@
  * ones are thrown (the trigger retries with the same requestId).
  */
 import { EeportError, isEarthEngineError } from '../kernel/index.ts';
-import { derivedRequestId, jobIdFor } from '../jobs/index.ts';
+import { derivedRequestId, jobIdFor, newJob, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, slotDelta, identityString, relayEvents, type LogEvents, type CloudEvent, findFreeShard, probeOrder, releaseSlot, resolveFailure } from '../jobs/index.ts';
 import { intakeMessage, type IncomingMessage, type IntakePolicy, type IntakeResult, type SubmitCommand } from './intake.ts';
-import { newJob, transition, type Job, type JobState } from '../jobs/index.ts';
-import { fieldsFromOperation, jobStateOf, type Operation } from '../jobs/index.ts';
-import { eventsFor, slotDelta } from '../jobs/index.ts';
-import { identityString } from '../jobs/index.ts';
-import { relayEvents } from '../jobs/index.ts';
-import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction } from '../ports.ts';
-import type { LogEvents } from '../jobs/index.ts';
-import type { CloudEvent } from '../jobs/index.ts';
+import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, ProjectSlots } from '../ports.ts';
 import { checkBudgets, notifyExceeded, type Budget } from '../budgets/index.ts';
-import { findFreeShard, probeOrder } from '../jobs/index.ts';
-import { resolveFailure } from '../jobs/index.ts';
-import type { ProjectSlots } from '../ports.ts';
 
 export interface SubmitSettings {
   eventSource: string;
@@ -61,12 +51,14 @@ export function createSubmitExport(deps: SubmitDeps) {
   const iso = () => clock.now().toISOString();
   const leaseUntil = () => new Date(clock.now().getTime() + settings.submitLeaseMs).toISOString();
 
-  /** Writes a state change with its slot accounting and events; reads must already be done. */
-  function write(tx: JobTransaction, prev: Job | null, next: Job, slots: ProjectSlots | null): CloudEvent[] {
-    const delta = slotDelta(prev?.state ?? null, next.state);
-    if (delta !== 0) {
-      if (!slots) throw new Error('slot change without reading slots first');
-      tx.setSlots({ ...slots, inFlight: Math.max(0, slots.inFlight + delta) });
+  /**
+   * Writes a state change with the slot it takes and its events; reads must already be
+   * done. A slot a job gives back was already released (releaseSlot).
+   */
+  function write(tx: JobTransaction, prev: Job | null, next: Job, taken: ProjectSlots | null): CloudEvent[] {
+    if (slotDelta(prev?.state ?? null, next.state) > 0) {
+      if (!taken) throw new Error('slot taken without reading slots first');
+      tx.setSlots({ ...taken, inFlight: taken.inFlight + 1 });
     }
     if (prev) tx.updateJob(next);
     else tx.createJob(next);
@@ -226,11 +218,10 @@ export function createSubmitExport(deps: SubmitDeps) {
       const cur = await tx.getJob(jobId);
       if (!cur) throw new Error(`job ${jobId} vanished during submit`);
       if (cur.state !== 'SUBMITTING') return { action: 'duplicate', job: cur, events: [] };
-      const releases = slotDelta(cur.state, target) < 0;
-      const slots = releases ? await tx.getSlots(cur.eeProject, cur.slotShard ?? 0) : null;
-      const next = transition(cur, target, iso(), { ...fields(cur), submitAttempts: cur.submitAttempts + 1, submitLeaseUntil: null, ...(releases ? { slotShard: null } : {}) }, reason);
+      const next = transition(cur, target, iso(), { ...fields(cur), submitAttempts: cur.submitAttempts + 1, submitLeaseUntil: null }, reason);
       if (!next) return { action: 'duplicate', job: cur, events: [] };
-      return { action: 'dispatch', job: next, events: write(tx, cur, next, slots) };
+      if (await releaseSlot(tx, cur, target)) next.slotShard = null;
+      return { action: 'dispatch', job: next, events: write(tx, cur, next, null) };
     });
     await relayEvents(deps, result.events);
     if (result.action === 'duplicate') return { kind: 'duplicate', job: result.job };

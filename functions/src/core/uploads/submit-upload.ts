@@ -12,10 +12,8 @@
  *
  * Transient faults are thrown by submit, so the trigger redelivers.
  */
-import { intakeBody, type IntakePolicy } from '../submit/index.ts';
-import { jobIdFor, type IdentityKey } from '../jobs/index.ts';
-import type { JobSource } from '../jobs/index.ts';
-import type { SubmitExport, SubmitOutcome } from '../submit/index.ts';
+import { intakeBody, type IntakePolicy, type SubmitExport, type SubmitOutcome } from '../submit/index.ts';
+import { jobIdFor, type IdentityKey, type JobSource } from '../jobs/index.ts';
 import { buildUploadRequest, type StorageObject, type UploadRouter } from './upload-rules.ts';
 import type { UnusableEvent, UploadLogEvents } from './upload-log-events.ts';
 

@@ -14,8 +14,7 @@
  * Pure: matching, templating and validation only; the object arrives already parsed.
  */
 import { z } from 'zod';
-import { CallbackUrlSchema, EeProjectSchema, LabelsSchema } from '../requests/index.ts';
-import { EXPORT_REQUEST_SCHEMA_ID, exportRequestJsonSchema, parseExportRequest } from '../requests/index.ts';
+import { CallbackUrlSchema, EeProjectSchema, LabelsSchema, EXPORT_REQUEST_SCHEMA_ID, exportRequestJsonSchema, parseExportRequest } from '../requests/index.ts';
 import { compileGlob, globProblem } from './object-glob.ts';
 
 /** A finalized Cloud Storage object, as the event adapter hands it over. */

@@ -8,13 +8,10 @@
  * endpoint; a refused URL (SSRF guard) or an exhausted schedule fails the delivery for
  * good, recorded on the job and announced with a `webhook_failed` event.
  */
-import { EVENT_TYPE_PREFIX, type CloudEvent } from '../jobs/index.ts';
+import { EVENT_TYPE_PREFIX, type CloudEvent, isTerminal, WEBHOOK_ATTEMPTS_KEPT, type Job, type JobState, type WebhookAttempt, relayEvents, type LogEvents } from '../jobs/index.ts';
 import { BATCH_EVENT_PREFIX } from '../batches/index.ts';
-import { isTerminal, WEBHOOK_ATTEMPTS_KEPT, type Job, type JobState, type WebhookAttempt } from '../jobs/index.ts';
 import { nextRetryDelayMs, signWebhook } from './webhook-signature.ts';
-import { relayEvents } from '../jobs/index.ts';
 import type { Clock, EventPublisher, JobStore, WebhookDelivery, WebhookSender } from '../ports.ts';
-import type { LogEvents } from '../jobs/index.ts';
 
 export const WEBHOOK_FAILED_KIND = 'webhook_failed';
 
