@@ -278,12 +278,12 @@ describe('loadConfig reads the rules once, failing at start', () => {
   });
 });
 
-describe('the README example and the JSON Schema', () => {
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const section = readme.slice(readme.indexOf('## Uploads'), readme.indexOf('\n## ', readme.indexOf('## Uploads') + 1));
+describe('the docs/uploads.md example and the JSON Schema', () => {
+  // The whole page: its first JSON block is the example rules document, and it holds the placeholder table.
+  const section = readFileSync(new URL('../../docs/uploads.md', import.meta.url), 'utf8');
   const example = /```json\n([\s\S]*?)\n```/.exec(section)?.[1];
 
-  it('the README "Uploads" example is a valid rules document that does what the README says', () => {
+  it('the docs/uploads.md example is a valid rules document that does what the page says', () => {
     expect(example).toBeDefined();
     const r = parseUploadRules(example!);
     if (!r.ok) throw new Error(r.errors.join('\n'));
@@ -296,7 +296,7 @@ describe('the README example and the JSON Schema', () => {
     expect(router.match(obj('incoming/a.png', { contentType: 'image/png' }))).toBeUndefined();
   });
 
-  it('the README placeholder table agrees with the code', () => {
+  it('the docs/uploads.md placeholder table agrees with the code', () => {
     const values = placeholderValues(obj('incoming/2024/my scene.v2.tif'));
     for (const [name, value] of Object.entries(values)) expect(section).toContain(`| \`{{${name}}}\` | \`${value}\``);
   });
@@ -314,7 +314,7 @@ describe('the README example and the JSON Schema', () => {
     expect(request.additionalProperties).toBe(false);
   });
 
-  it('every key of the README example is described by the JSON Schema', () => {
+  it('every key of the docs/uploads.md example is described by the JSON Schema', () => {
     const schema = uploadRulesJsonSchema() as { properties: Record<string, unknown> & { rules: { items: { properties: Record<string, { properties?: Record<string, unknown> }> } } } };
     const doc = JSON.parse(example!) as { rules: Record<string, Record<string, unknown>>[] };
     expect(Object.keys(doc).every((k) => k in schema.properties)).toBe(true);
