@@ -1,7 +1,7 @@
 /** The admin endpoints, sim.tasks()/stats()/reset(), and the algorithms catalogue. */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Simulator, type SimulatorStats, type TaskSnapshot, startSimulator } from '../../tools/ee-simulator/index.ts';
-import { PROJECT, call, opPath, submit } from './helpers.ts';
+import { PROJECT, call, exportBody, opPath, submit } from './helpers.ts';
 
 describe('admin endpoints and counters', () => {
   let sim: Simulator;
@@ -14,7 +14,7 @@ describe('admin endpoints and counters', () => {
   it('counts requests per method and tasks started (benchmarks count EE calls with this)', async () => {
     await call(sim, 'GET', `/v1/projects/${PROJECT}/algorithms`);
     const a = await submit(sim, { requestId: 'r1' });
-    await submit(sim, { requestId: 'r1' }); // deduplicated: a call, not a task
+    await call(sim, 'POST', `/v1/projects/${PROJECT}/image:export`, exportBody({ requestId: 'r1' })); // 409: a call, not a task
     const b = await submit(sim);
     await call(sim, 'GET', opPath(a));
     await call(sim, 'GET', opPath(a));
@@ -28,7 +28,7 @@ describe('admin endpoints and counters', () => {
     const expected: SimulatorStats = {
       requests: { algorithms: 1, export: 3, get: 3, list: 1, wait: 1, cancel: 1, delete: 1 },
       totalRequests: 11,
-      errorsByStatus: { 404: 1 },
+      errorsByStatus: { 404: 1, 409: 1 },
       droppedConnections: 0,
       tasksStarted: 2,
       tasksDispatched: 1,

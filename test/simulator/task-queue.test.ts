@@ -17,15 +17,36 @@ afterEach(async () => {
 const running = (s: Simulator): string[] => s.tasks().filter((t) => t.state === 'RUNNING').map((t) => t.description);
 
 describe('requestId deduplication', () => {
-  it('answers the same operation to 10 concurrent duplicate posts and starts one task', async () => {
+  it("defaults to the harsher reading: a repeated requestId from the same caller answers 409 ALREADY_EXISTS, naming no task", async () => {
+    expect(resolveOptions()).toMatchObject({ duplicateRequestId: 'error', queueFullStatus: 429 });
     const s = await start();
-    const body = exportBody({ requestId: 'dup-1234' });
-    const replies = await Promise.all(Array.from({ length: 10 }, () => call<Operation>(s, 'POST', `/v1/projects/${PROJECT}/image:export`, body)));
-    expect(replies.map((r) => r.status)).toEqual(Array(10).fill(200));
-    expect(new Set(replies.map((r) => r.body.name)).size).toBe(1);
+    const first = await submit(s, { requestId: 'strict' });
+    const r = await call<GoogleErrorBody>(s, 'POST', `/v1/projects/${PROJECT}/image:export`, exportBody({ requestId: 'strict' }));
+    expect(r.status).toBe(409);
+    expect(r.body.error.status).toBe('ALREADY_EXISTS');
+    expect(r.body.error.message).not.toContain(first.name);
     expect(s.tasks()).toHaveLength(1);
-    expect(s.stats().tasksStarted).toBe(1);
-    expect(s.stats().requests.export).toBe(10);
+  });
+
+  it('10 concurrent duplicate posts start one task: one 200, nine 409 (error) or ten times the same operation (return-existing)', async () => {
+    for (const mode of ['error', 'return-existing'] as const) {
+      const s = await start({ duplicateRequestId: mode });
+      const body = exportBody({ requestId: `dup-${mode}` });
+      const replies = await Promise.all(Array.from({ length: 10 }, () => call<Operation>(s, 'POST', `/v1/projects/${PROJECT}/image:export`, body)));
+      const ok = replies.filter((r) => r.status === 200);
+      if (mode === 'error') {
+        expect(ok).toHaveLength(1);
+        expect(replies.filter((r) => r.status === 409)).toHaveLength(9);
+      } else {
+        expect(ok).toHaveLength(10);
+        expect(new Set(ok.map((r) => r.body.name)).size).toBe(1);
+      }
+      expect(s.tasks()).toHaveLength(1);
+      expect(s.stats().tasksStarted).toBe(1);
+      expect(s.stats().requests.export).toBe(10);
+      await s.close();
+      sim = undefined;
+    }
   });
 
   it('uses a server-assigned operation id unrelated to the requestId', async () => {
@@ -35,34 +56,28 @@ describe('requestId deduplication', () => {
     expect(op.name).not.toContain('my-request-1');
   });
 
-  it('scopes requestIds to the project', async () => {
+  it('scopes requestIds to the caller, not the project: the same caller is refused in another project, another caller is not', async () => {
     const s = await start();
-    const a = await submit(s, { requestId: 'same' }, 'project-a');
-    const b = await submit(s, { requestId: 'same' }, 'project-b');
-    expect(a.name).not.toBe(b.name);
+    await submit(s, { requestId: 'same' }, 'project-a');
+    const again = await call<GoogleErrorBody>(s, 'POST', '/v1/projects/project-b/image:export', exportBody({ requestId: 'same' }));
+    expect(again.status).toBe(409);
+    const other = await call<Operation>(s, 'POST', '/v1/projects/project-a/image:export', exportBody({ requestId: 'same' }), { token: 'another-user' });
+    expect(other.status).toBe(200);
     expect(s.tasks()).toHaveLength(2);
   });
 
-  it('returns the existing operation even when it has finished, and dedupes nothing without a requestId', async () => {
-    const s = await start();
+  it("return-existing: the existing operation even when it has finished (and from another project); nothing is deduped without a requestId", async () => {
+    const s = await start({ duplicateRequestId: 'return-existing' });
     const first = await submit(s, { requestId: 'again' });
     s.clock.advance(10 * 60_000);
     const second = await submit(s, { requestId: 'again' });
     expect(second.name).toBe(first.name);
     expect(second.metadata.state).toBe('SUCCEEDED');
+    const elsewhere = await submit(s, { requestId: 'again' }, 'project-b');
+    expect(elsewhere.name).toBe(first.name);
     await submit(s, { requestId: undefined });
     await submit(s, { requestId: undefined });
     expect(s.tasks()).toHaveLength(3);
-  });
-
-  it("answers 409 ALREADY_EXISTS with duplicateRequestId: 'error'", async () => {
-    const s = await start({ duplicateRequestId: 'error' });
-    const first = await submit(s, { requestId: 'strict' });
-    const r = await call<GoogleErrorBody>(s, 'POST', `/v1/projects/${PROJECT}/image:export`, exportBody({ requestId: 'strict' }));
-    expect(r.status).toBe(409);
-    expect(r.body.error.status).toBe('ALREADY_EXISTS');
-    expect(r.body.error.message).toContain(first.name);
-    expect(s.tasks()).toHaveLength(1);
   });
 });
 
@@ -119,6 +134,14 @@ describe('scheduling', () => {
     s.clock.advance(5_000);
     await submit(s);
     expect(s.tasks(PROJECT)).toHaveLength(4);
+  });
+
+  it.each([400, 403, 503] as const)('answers queue-full with HTTP %i when configured (the status is undocumented), same status name and message', async (code) => {
+    const s = await start({ queueCap: 1, maxConcurrentPerProject: 1, queueFullStatus: code });
+    await submit(s);
+    const r = await call<GoogleErrorBody>(s, 'POST', `/v1/projects/${PROJECT}/image:export`, exportBody());
+    expect(r.status).toBe(code);
+    expect(r.body.error).toMatchObject({ code, status: 'RESOURCE_EXHAUSTED', message: 'Too many tasks already in the queue (1). Please wait for some of them to complete.' });
   });
 
   it('defaults to the documented limits: 3000 queued, 2 running per project', () => {

@@ -22,12 +22,12 @@ export interface ApiContext {
   signatures: ReadonlyMap<string, AlgorithmSignature>;
 }
 
-export async function handleApi(route: ApiRoute, query: URLSearchParams, body: unknown, ctx: ApiContext, closed: Promise<void>): Promise<unknown> {
+export async function handleApi(route: ApiRoute, query: URLSearchParams, body: unknown, ctx: ApiContext, closed: Promise<void>, caller = 'anonymous'): Promise<unknown> {
   switch (route.method) {
     case 'algorithms':
       return { algorithms: ctx.algorithms };
     case 'export':
-      return exportImage(route, body, ctx);
+      return exportImage(route, body, ctx, caller);
     case 'list':
       return listOperations(route, query, ctx);
     case 'get':
@@ -61,10 +61,10 @@ function emptyBody(body: unknown, type: string): void {
   if (unknown !== undefined) throw invalidField(unknown, `Invalid JSON payload received. Unknown name "${unknown}": Cannot find field.`);
 }
 
-function exportImage(route: ApiRoute, body: unknown, ctx: ApiContext): Operation {
+function exportImage(route: ApiRoute, body: unknown, ctx: ApiContext, caller: string): Operation {
   const checked = validateExportRequest(body, route.version, ctx.signatures);
   if (!checked.ok) throw checked.error;
-  const { task } = ctx.engine.submit(route.project, checked.request);
+  const { task } = ctx.engine.submit(route.project, checked.request, caller);
   return render(task, route.version, ctx);
 }
 

@@ -46,10 +46,17 @@ export interface SimulatorOptions {
   /** If set, only these tokens are accepted; others get 401. Default: any token is accepted. */
   validTokens?: string[];
   /**
-   * A repeated requestId in the same project: 'return-existing' (default) answers the
-   * original Operation; 'error' answers 409 ALREADY_EXISTS. The service's behaviour is undocumented.
+   * A repeated requestId from the same caller (bearer token; the service scopes it per
+   * user, whatever the project): 'error' (default, the harsher reading) answers 409
+   * ALREADY_EXISTS without naming the task; 'return-existing' answers the original
+   * Operation. The service's behaviour is undocumented.
    */
   duplicateRequestId?: 'return-existing' | 'error';
+  /**
+   * HTTP status of the queue-full answer (RESOURCE_EXHAUSTED, "Too many tasks already in
+   * the queue"). Undocumented: 429 in public scripts; 400, 403 and 503 are plausible too. Default 429.
+   */
+  queueFullStatus?: 429 | 400 | 403 | 503;
   /**
    * Cancelling a finished operation: 'error' (default) answers 400 FAILED_PRECONDITION;
    * 'ignore' answers `{}` and changes nothing.
@@ -102,7 +109,8 @@ export function resolveOptions(o: SimulatorOptions = {}): ResolvedOptions {
     auth: o.auth ?? 'required',
     insufficientScopeTokens: o.insufficientScopeTokens ?? [],
     validTokens: o.validTokens,
-    duplicateRequestId: o.duplicateRequestId ?? 'return-existing',
+    duplicateRequestId: o.duplicateRequestId ?? 'error',
+    queueFullStatus: o.queueFullStatus ?? 429,
     cancelTerminal: o.cancelTerminal ?? 'error',
     allowedProjects: o.allowedProjects,
     waitDefaultTimeoutMs: nonNegative('waitDefaultTimeoutMs', o.waitDefaultTimeoutMs ?? 60_000),

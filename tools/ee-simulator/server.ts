@@ -13,6 +13,7 @@ import type { ResolvedOptions } from './options.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import { matchRoute } from './routes.ts';
 import type { StatsCounter } from './stats.ts';
+import { RETIRED_PROJECTS, retiredProject } from './validate-export.ts';
 
 export interface ServerDeps {
   api: ApiContext;
@@ -71,6 +72,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: ServerDep
     const authError = checkAuth(req.headers.authorization, { mode: options.auth, insufficientScopeTokens: options.insufficientScopeTokens, validTokens: options.validTokens }, route.rpc);
     if (authError) throw authError;
     if (options.allowedProjects && !options.allowedProjects.includes(route.project)) throw projectDenied(route.project);
+    if (RETIRED_PROJECTS.includes(route.project)) throw retiredProject(route.project);
     if (!deps.limiter.tryTake(route.project)) throw rateLimited(route.project);
     const current = inFlight.get(route.project) ?? 0;
     if (options.maxConcurrentRequests > 0 && current >= options.maxConcurrentRequests) throw tooManyConcurrent(route.project);
@@ -82,7 +84,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: ServerDep
     if (faults.drop === 'before') return drop(req, deps.stats);
     if (faults.error) throw faults.error;
 
-    const result = await handleApi(route, url.searchParams, parseJson(raw), deps.api, closed);
+    const result = await handleApi(route, url.searchParams, parseJson(raw), deps.api, closed, callerOf(req.headers.authorization));
     if (faults.drop === 'after') return drop(req, deps.stats);
     sendJson(res, 200, result);
   } catch (e) {
@@ -91,6 +93,14 @@ async function handle(req: IncomingMessage, res: ServerResponse, deps: ServerDep
   } finally {
     if (acquired) inFlight.set(route.project, (inFlight.get(route.project) ?? 1) - 1);
   }
+}
+
+/**
+ * Who is calling, for the requestId dedupe: the service scopes a requestId to the user
+ * that sent it, and the simulator's stand-in for a user is the bearer token.
+ */
+function callerOf(authorization: string | undefined): string {
+  return /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1] ?? 'anonymous';
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

@@ -22,6 +22,7 @@ export interface TaskEngineOptions {
   maxAttempts: number;
   retentionMs: number;
   duplicateRequestId: 'return-existing' | 'error';
+  queueFullStatus: number;
   cancelTerminal: 'error' | 'ignore';
 }
 
@@ -29,7 +30,6 @@ interface ProjectState {
   tasks: Map<string, Task>;
   /** Every task in creation order (deleted ones are removed); lists walk it backwards. */
   order: Task[];
-  byRequestId: Map<string, Task>;
   ready: MinHeap<Task>;
   pending: number;
   active: number;
@@ -43,6 +43,8 @@ const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 export class TaskEngine {
   readonly plan: PlannedStage[];
   private readonly projects = new Map<string, ProjectState>();
+  /** Tasks by caller and requestId: the service scopes a requestId to the user, not the project. */
+  private readonly byCallerRequestId = new Map<string, Task>();
   private readonly ids = new Set<string>();
   private readonly doneListeners = new Map<Task, Set<() => void>>();
   private seq = 0;
@@ -63,19 +65,25 @@ export class TaskEngine {
    * requestId. Synchronous from the dedupe check to the insert, so concurrent duplicate
    * posts can never create two tasks.
    */
-  submit(project: string, request: ExportImageRequest): { task: Task; created: boolean } {
+  submit(project: string, request: ExportImageRequest, caller = 'anonymous'): { task: Task; created: boolean } {
     const p = this.project(project);
-    if (request.requestId) {
-      const existing = p.byRequestId.get(request.requestId);
+    const dedupeKey = request.requestId ? `${caller}\u0000${request.requestId}` : undefined;
+    if (dedupeKey) {
+      const existing = this.byCallerRequestId.get(dedupeKey);
       if (existing) {
+        // Undocumented: "only one of those requests may successfully start" an operation.
+        // 'error' (the default, the harsher reading) answers 409 without naming the task.
         if (this.opts.duplicateRequestId === 'error') {
-          throw new ApiError('ALREADY_EXISTS', `Request ID '${request.requestId}' has already been used by operation ${existing.name}.`);
+          throw new ApiError('ALREADY_EXISTS', `Request ID '${request.requestId}' has already been used.`);
         }
         return { task: existing, created: false };
       }
     }
     if (p.pending >= this.opts.queueCap) {
-      throw new ApiError('RESOURCE_EXHAUSTED', `Too many tasks already in the queue (${this.opts.queueCap}). Please wait for some of them to complete.`);
+      // The message is what the service says; its HTTP status is undocumented (429 in public scripts).
+      throw new ApiError('RESOURCE_EXHAUSTED', `Too many tasks already in the queue (${this.opts.queueCap}). Please wait for some of them to complete.`, {
+        httpCode: this.opts.queueFullStatus,
+      });
     }
     const now = this.clock.now();
     const id = this.newId();
@@ -94,11 +102,12 @@ export class TaskEngine {
       priorRunMs: 0,
       durationMs: Math.max(1, Math.round(duration)),
       deleted: false,
+      ...(dedupeKey ? { dedupeKey } : {}),
     };
     this.attachFaults(task);
     p.tasks.set(id, task);
     p.order.push(task);
-    if (request.requestId) p.byRequestId.set(request.requestId, task);
+    if (dedupeKey) this.byCallerRequestId.set(dedupeKey, task);
     p.pending += 1;
     this.onCreated();
     if (this.opts.pendingDelayMs <= 0) {
@@ -175,7 +184,7 @@ export class TaskEngine {
     task.deleted = true;
     const p = this.project(task.project);
     p.order = p.order.filter((t) => t !== task);
-    if (task.request.requestId && p.byRequestId.get(task.request.requestId) === task) p.byRequestId.delete(task.request.requestId);
+    this.forgetRequestId(task);
     if (isDone(task)) p.tasks.delete(task.id);
   }
 
@@ -204,7 +213,7 @@ export class TaskEngine {
   private project(name: string): ProjectState {
     let p = this.projects.get(name);
     if (!p) {
-      p = { tasks: new Map(), order: [], byRequestId: new Map(), ready: new MinHeap(readyOrder), pending: 0, active: 0 };
+      p = { tasks: new Map(), order: [], ready: new MinHeap(readyOrder), pending: 0, active: 0 };
       this.projects.set(name, p);
     }
     return p;
@@ -325,12 +334,17 @@ export class TaskEngine {
     }
   }
 
+  /** A deleted or expired task no longer blocks its requestId. */
+  private forgetRequestId(task: Task): void {
+    if (task.dedupeKey && this.byCallerRequestId.get(task.dedupeKey) === task) this.byCallerRequestId.delete(task.dedupeKey);
+  }
+
   private expire(task: Task): void {
     const p = this.projects.get(task.project);
     if (!p || p.tasks.get(task.id) !== task) return;
     p.tasks.delete(task.id);
     p.order = p.order.filter((t) => t !== task);
-    if (task.request.requestId && p.byRequestId.get(task.request.requestId) === task) p.byRequestId.delete(task.request.requestId);
+    this.forgetRequestId(task);
   }
 }
 

@@ -79,6 +79,8 @@ export interface Task {
   timer?: TimerHandle;
   /** Hidden from the API by DELETE; keeps running if it was running. */
   deleted: boolean;
+  /** caller + requestId, while this task holds the requestId. */
+  dedupeKey?: string;
 }
 
 export const isDone = (t: Task): boolean => TERMINAL_STATES.has(t.state);
