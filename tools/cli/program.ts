@@ -13,6 +13,7 @@ import { cancelCommand, listCommand, statusCommand, submitCommand, watchCommand 
 import { batchActionCommand, batchListCommand, batchStatusCommand, batchSubmitCommand } from './commands/batches.ts';
 import { budgetsCommand, schemaCommand, simCommand, statsCommand } from './commands/misc.ts';
 import { SCHEMAS, type SchemaName } from './schemas.ts';
+import { addSimulatorOptions } from '../ee-simulator/cli.ts';
 
 export const EXIT_CODES_HELP = `Exit codes:
   0    success; with --wait and for watch: every job (or the batch) SUCCEEDED
@@ -58,14 +59,6 @@ function count(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number >= 1.');
   return n;
-}
-
-function intAtLeast(min: number) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`must be a whole number >= ${min}.`);
-    return n;
-  };
 }
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -220,19 +213,7 @@ export function buildProgram(): Command {
   program.command('budgets').description('EECU budgets and what this month used of them').action(act(budgetsCommand));
   program.command('stats').description('the API’s counters (GET /v1/stats)').action(act(statsCommand));
 
-  program
-    .command('sim')
-    .description('run the Earth Engine simulator (tools/ee-simulator) until Ctrl-C')
-    .option('--port <n>', 'port to listen on (0 = any free port)', intAtLeast(0), 8085)
-    .option('--host <host>', 'interface to listen on', '127.0.0.1')
-    .option('--scale <n>', 'simulated seconds per real second', seconds, 1)
-    .option('--manual', 'manual clock: time moves only via POST /_sim/clock/advance')
-    .option('--max-concurrent <n>', 'tasks running at once per project', intAtLeast(1), 2)
-    .option('--queue-cap <n>', 'pending tasks per project before 429', intAtLeast(0), 3000)
-    .option('--rate-limit <n>', 'requests per second per project (0 = off)', intAtLeast(0), 100)
-    .option('--task-duration <ms>', 'simulated duration of one task, ms', intAtLeast(1), 60_000)
-    .option('--no-auth', 'accept requests without a bearer token')
-    .option('--allowed-projects <list>', 'comma-separated projects; others get 403')
+  addSimulatorOptions(program.command('sim').description('run the Earth Engine simulator (tools/ee-simulator) until Ctrl-C'))
     .action(act(simCommand));
 
   program

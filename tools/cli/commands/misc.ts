@@ -6,6 +6,7 @@ import type { Context } from '../context.ts';
 import { EXIT, type ExitCode } from '../errors.ts';
 import { eecu, table } from '../format.ts';
 import { SCHEMAS, type SchemaName } from '../schemas.ts';
+import { listeningLines, simulatorOptionsFrom, type SimulatorCliOptions } from '../../ee-simulator/cli.ts';
 
 export async function budgetsCommand(ctx: Context): Promise<ExitCode> {
   const { value, raw } = await ctx.client.parsed(BudgetsResponseSchema, 'GET', '/v1/budgets');
@@ -47,39 +48,13 @@ export function schemaCommand(ctx: Context, name: SchemaName): ExitCode {
   return EXIT.OK;
 }
 
-export interface SimOptions {
-  port: number;
-  host: string;
-  scale: number;
-  manual?: boolean;
-  maxConcurrent: number;
-  queueCap: number;
-  rateLimit: number;
-  taskDuration: number;
-  auth: boolean;
-  allowedProjects?: string;
-}
-
-/** Runs the Earth Engine simulator (tools/ee-simulator) until Ctrl-C. */
-export async function simCommand(ctx: Context, o: SimOptions): Promise<ExitCode> {
+/** Runs the Earth Engine simulator (tools/ee-simulator) until Ctrl-C, with the options of its own CLI. */
+export async function simCommand(ctx: Context, o: SimulatorCliOptions): Promise<ExitCode> {
   const { startSimulator } = await import('../../ee-simulator/index.ts');
-  const sim = await startSimulator({
-    port: o.port,
-    host: o.host,
-    clock: o.manual ? { mode: 'manual' } : { mode: 'scaled', scale: o.scale },
-    maxConcurrentPerProject: o.maxConcurrent,
-    queueCap: o.queueCap,
-    rateLimitPerSecond: o.rateLimit,
-    taskDurationMs: o.taskDuration,
-    auth: o.auth ? 'required' : 'off',
-    ...(o.allowedProjects ? { allowedProjects: o.allowedProjects.split(',').map((p) => p.trim()).filter(Boolean) } : {}),
-  });
+  const sim = await startSimulator(simulatorOptionsFrom(o));
   const clock = o.manual ? 'manual' : `x${o.scale}`;
   if (ctx.json) process.stdout.write(`${JSON.stringify({ url: sim.url, port: sim.port, clock, auth: o.auth ? 'required' : 'off' })}\n`);
-  else {
-    ctx.print(`Earth Engine simulator listening on ${sim.url} (clock ${clock}${o.manual ? ': POST /_sim/clock/advance' : ''}, auth ${o.auth ? 'required' : 'off'})`);
-    ctx.print(`  EE_API_ROOT=${sim.url}   admin: ${sim.url}/_sim/tasks, /_sim/stats, /_sim/faults   Ctrl-C stops it`);
-  }
+  else for (const line of listeningLines(sim.url, o)) ctx.print(line);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
