@@ -5,7 +5,7 @@
  * test/unit/config.test.ts holds the two in step.
  */
 import { z } from 'zod';
-import { EE_PROJECT_PATTERN } from './core/requests/index.ts';
+import { EeProjectSchema } from './core/requests/index.ts';
 import { BudgetsSchema } from './core/budgets/index.ts';
 import { loadUploadRules, type UploadRule } from './core/uploads/index.ts';
 import { readFileSync } from 'node:fs';
@@ -24,7 +24,7 @@ const list = z
 /** Variable name → schema, with the documentation the README table is checked against. */
 export const CONFIG_VARIABLES = {
   GOOGLE_CLOUD_PROJECT: { schema: z.string().min(1).optional(), doc: 'Google Cloud project holding Firestore and Pub/Sub (set by Cloud Functions; required locally)' },
-  EE_PROJECT: { schema: z.string().regex(EE_PROJECT_PATTERN, 'must be a Cloud project id'), doc: 'Default Earth Engine project for requests that name none' },
+  EE_PROJECT: { schema: EeProjectSchema, doc: 'Default Earth Engine project for requests that name none' },
   EE_ALLOWED_PROJECTS: { schema: list, doc: 'Comma-separated Earth Engine projects accepted; empty accepts any' },
   EE_API_ROOT: { schema: z.url().default('https://earthengine.googleapis.com'), doc: 'Earth Engine REST root; point it at the simulator locally' },
   EE_API_VERSION: { schema: z.enum(['v1', 'v1beta', 'v1alpha']).default('v1'), doc: 'Earth Engine REST API version' },

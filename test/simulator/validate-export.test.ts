@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Operation, type Simulator, startSimulator } from '../../tools/ee-simulator/index.ts';
 import { type GoogleErrorBody, PROJECT, call, exportBody, referenceExpression } from './helpers.ts';
+import { ACCEPTED_FORMS, REFUSED_FORMS } from '../fakes/intake-forms.ts';
 
 const gcs = (dest: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ fileExportOptions: { cloudStorageDestination: dest, fileFormat: 'GEO_TIFF', ...extra } });
 const load = (id: unknown = 'projects/p/assets/a') => ({ functionInvocationValue: { functionName: 'Image.load', arguments: { id: { constantValue: id } } } });
@@ -39,7 +40,6 @@ const INVALID: Array<[string, string, Record<string, unknown>]> = [
   ['gs:// in bucket', 'fileExportOptions.cloudStorageDestination.bucket', gcs({ bucket: 'gs://b' })],
   ['bad permissions enum', 'fileExportOptions.cloudStorageDestination.permissions', gcs({ bucket: 'b', permissions: 'WORLD' })],
   ['bad fileFormat enum', 'fileExportOptions.fileFormat', gcs({ bucket: 'b' }, { fileFormat: 'GIF' })],
-  ['tfRecordOptions with GEO_TIFF', 'fileExportOptions.tfRecordOptions', gcs({ bucket: 'b' }, { tfRecordOptions: { compress: true } })],
   ['unknown geoTiffOptions field', 'fileExportOptions.geoTiffOptions.cog', gcs({ bucket: 'b' }, { geoTiffOptions: { cog: true } })],
   ['bad pyramidingPolicy', 'assetExportOptions.pyramidingPolicy', { fileExportOptions: undefined, assetExportOptions: { earthEngineDestination: { name: 'projects/p/assets/x' }, pyramidingPolicy: 'AVERAGE' } }],
   ['bad asset name', 'assetExportOptions.earthEngineDestination.name', { fileExportOptions: undefined, assetExportOptions: { earthEngineDestination: { name: 'users/me/x' } } }],
@@ -58,6 +58,9 @@ const INVALID: Array<[string, string, Record<string, unknown>]> = [
   ['workloadTag uppercase', 'workloadTag', { workloadTag: 'Nightly' }],
   ['grid dimensions negative', 'grid.dimensions.width', { grid: { dimensions: { width: -1, height: 10 } } }],
   ['grid both crs forms', 'grid.crsWkt', { grid: { crsCode: 'EPSG:4326', crsWkt: 'GEOGCS[]' } }],
+  ['margin dimensions negative', 'fileExportOptions.tfRecordOptions.marginDimensions.width', gcs({ bucket: 'b' }, { fileFormat: 'TF_RECORD_IMAGE', tfRecordOptions: { marginDimensions: { width: -1 } } })],
+  ['a null map value', 'fileExportOptions.tfRecordOptions.tensorDepths.B4', gcs({ bucket: 'b' }, { fileFormat: 'TF_RECORD_IMAGE', tfRecordOptions: { tensorDepths: { B4: null } } })],
+  ['an unknown field set to null', 'colour', { colour: null }],
 ];
 
 /** [case, top-level overrides] that must be accepted. */
@@ -86,6 +89,11 @@ const VALID: Array<[string, Record<string, unknown>]> = [
     '1': { functionInvocationValue: { functionName: 'ImageCollection.load', arguments: { id: { constantValue: 'C' } } } },
     '2': { functionInvocationValue: { functionName: 'Image.select', arguments: { input: { argumentReference: '_MAPPING_VAR_0_0' }, bandSelectors: { constantValue: [0] } } } },
   })],
+  // The reference does not say the format options must match fileFormat: not checked (nor by eeport).
+  ['tfRecordOptions with GEO_TIFF', gcs({ bucket: 'b' }, { tfRecordOptions: { compress: true } })],
+  ['geoTiffOptions with TF_RECORD_IMAGE', gcs({ bucket: 'b' }, { fileFormat: 'TF_RECORD_IMAGE', geoTiffOptions: { cloudOptimized: true } })],
+  ['tfRecordOptions without fileFormat', { fileExportOptions: { cloudStorageDestination: { bucket: 'b' }, tfRecordOptions: { compress: true } } }],
+  ['zero margins', gcs({ bucket: 'b' }, { fileFormat: 'TF_RECORD_IMAGE', tfRecordOptions: { marginDimensions: { width: 0, height: 0 } } })],
   ['all node kinds', expr({ '0': { functionInvocationValue: { functionName: 'Image.constant', arguments: { value: { arrayValue: { values: [{ integerValue: '1' }, { constantValue: null }, { bytesValue: 'AAEC' }, { dictionaryValue: { values: { a: { constantValue: 1 } } } }] } } } } } })],
 ];
 
@@ -112,6 +120,32 @@ describe('image:export validation', () => {
     const r = await call<Operation>(sim, 'POST', `/v1/projects/${PROJECT}/image:export`, exportBody(overrides));
     expect(r.status, JSON.stringify(r.body)).toBe(200);
     expect(r.body.metadata.state).toBe('PENDING');
+  });
+
+  // The intake table (test/fakes/intake-forms.ts): the simulator refuses and accepts what eeport does.
+  const requestForms = REFUSED_FORMS.filter((f) => f.eeProject === undefined);
+  it.each(requestForms)('intake table: refuses $name with 400 naming $path, like eeport', async ({ request, path }) => {
+    const r = await call<GoogleErrorBody>(sim, 'POST', `/v1/projects/${PROJECT}/image:export`, request);
+    expect(r.status, JSON.stringify(r.body)).toBe(400);
+    expect(r.body.error.status).toBe('INVALID_ARGUMENT');
+    expect(r.body.error.details[0]).toMatchObject({ fieldViolations: [{ field: path }] });
+    expect(sim.tasks()).toHaveLength(0);
+  });
+
+  it.each(REFUSED_FORMS.filter((f) => f.eeProject !== undefined))('intake table: refuses $name as the project of every method (403)', async ({ request, eeProject }) => {
+    const r = await call<GoogleErrorBody>(sim, 'POST', `/v1/projects/${eeProject}/image:export`, request);
+    expect(r.status).toBe(403);
+    expect(r.body.error.status).toBe('PERMISSION_DENIED');
+    expect(r.body.error.message).toMatch(/no longer serves Earth Engine requests/);
+    expect((await call(sim, 'GET', `/v1/projects/${eeProject}/operations`)).status).toBe(403);
+    expect(sim.tasks()).toHaveLength(0);
+  });
+
+  it.each(ACCEPTED_FORMS)('intake table: accepts $name, like eeport', async ({ request, eeProject = PROJECT }) => {
+    const r = await call<Operation>(sim, 'POST', `/v1/projects/${eeProject}/image:export`, request);
+    expect(r.status, JSON.stringify(r.body)).toBe(200);
+    expect(r.body.name).toMatch(new RegExp(`^projects/${eeProject}/operations/`));
+    expect(sim.tasks(eeProject)).toHaveLength(1);
   });
 
   it('rejects malformed JSON and non-object bodies', async () => {

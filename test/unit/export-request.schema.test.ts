@@ -4,8 +4,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   DESCRIPTION_MAX_LENGTH,
+  EXPORT_FILE_FORMATS,
   ExportImageRequestSchema,
-  IMAGE_FILE_FORMATS,
   MAX_JSON_DEPTH,
   MAX_VALUE_NODE_DEPTH,
   PYRAMIDING_POLICIES,
@@ -17,6 +17,7 @@ import {
   type ExportRequestIssue,
 } from '../../functions/src/core/requests/export-request.schema.ts';
 import { GENERATED_SCHEMAS, REPO_ROOT, renderSchema } from '../../tools/gen-schemas.ts';
+import { ACCEPTED_FORMS, REFUSED_FORMS, at, hasPath } from '../fakes/intake-forms.ts';
 
 // ---------------------------------------------------------------------------
 // Fixtures
@@ -179,10 +180,9 @@ describe('parseExportRequest accepts what real clients send', () => {
     expect(expectOk(body({ priority })).priority).toBe(expected);
   });
 
-  it('accepts requestId, workloadTag and maxWorkers forms', () => {
+  it('accepts requestId, workloadTag and description forms', () => {
     expectOk(body({ requestId: 'a'.repeat(60) }));
-    for (const workloadTag of ['nightly-export_1', 'a', '', 'Tag.v2', '0abc']) expectOk(body({ workloadTag }));
-    expect(expectOk(body({ maxWorkers: { value: 4 } })).maxWorkers).toBe(4);
+    for (const workloadTag of ['nightly-export_1', 'a', '', '0abc']) expectOk(body({ workloadTag }));
     expectOk(body({ description: 'x'.repeat(DESCRIPTION_MAX_LENGTH) }));
   });
 
@@ -203,7 +203,7 @@ describe('parseExportRequest accepts what real clients send', () => {
           permissions,
           bucketCorsUris: ['https://example.org'],
         };
-        const value = expectOk(body({ fileExportOptions: { cloudStorageDestination: destination, fileFormat: 'PNG' } }));
+        const value = expectOk(body({ fileExportOptions: { cloudStorageDestination: destination, fileFormat: 'GEO_TIFF' } }));
         expect(value.fileExportOptions?.cloudStorageDestination).toEqual(destination);
       }
     });
@@ -219,25 +219,23 @@ describe('parseExportRequest accepts what real clients send', () => {
       expect(value.fileExportOptions).not.toHaveProperty('gcsDestination');
     });
 
-    it('accepts every file format', () => {
-      for (const fileFormat of IMAGE_FILE_FORMATS) expectOk(withFileOptions({ fileFormat }));
+    it('accepts every export file format (GEO_TIFF, TF_RECORD_IMAGE, unset)', () => {
+      for (const fileFormat of EXPORT_FILE_FORMATS) expectOk(withFileOptions({ fileFormat }));
     });
 
-    it('accepts an asset export with pyramiding overrides and a wrapped tile size', () => {
+    it('accepts an asset export with pyramiding overrides', () => {
       const value = expectOk({
         expression: ASSET_LOAD_EXPRESSION,
         assetExportOptions: {
           earthEngineDestination: { name: 'projects/earthengine-legacy/assets/users/me/out', overwrite: true },
           pyramidingPolicy: 'MEAN',
           pyramidingPolicyOverrides: { B4: 'SAMPLE', QA: 'MODE' },
-          tileSize: { value: 256 },
         },
       });
       expect(value.assetExportOptions).toEqual({
         earthEngineDestination: { name: 'projects/earthengine-legacy/assets/users/me/out', overwrite: true },
         pyramidingPolicy: 'MEAN',
         pyramidingPolicyOverrides: { B4: 'SAMPLE', QA: 'MODE' },
-        tileSize: 256,
       });
     });
   });
@@ -258,7 +256,6 @@ describe('parseExportRequest accepts what real clients send', () => {
         }),
       );
       expect(value.fileExportOptions?.geoTiffOptions?.tileSize).toBe(256);
-      expectOk(withFileOptions({ geoTiffOptions: { noData: { integerValue: '-1' } } }));
       expectOk(withFileOptions({ geoTiffOptions: { noData: { floatValue: 'NaN' } } }));
     });
 
@@ -470,7 +467,7 @@ const INVALID: InvalidCase[] = [
     name: 'a bad fileFormat',
     input: () => withFileOptions({ fileFormat: 'GeoTIFF' }),
     path: 'fileExportOptions.fileFormat',
-    rule: /must be one of .*GEO_TIFF.*\(got the string "GeoTIFF"\)/,
+    rule: /must be GEO_TIFF or TF_RECORD_IMAGE.*\(got the string "GeoTIFF"\)/,
   },
   {
     name: 'a bad permissions value',
@@ -520,7 +517,7 @@ const INVALID: InvalidCase[] = [
     path: 'priority',
     rule: /whole number from 0 to 9999/,
   },
-  { name: 'priority -1', input: () => body({ priority: -1 }), path: 'priority', rule: /from 0 to 9999 .*got -1/ },
+  { name: 'priority -1', input: () => body({ priority: -1 }), path: 'priority', rule: /from 0 to 9999.*got -1/ },
   { name: 'priority 1.5', input: () => body({ priority: 1.5 }), path: 'priority', rule: /whole number .*got 1\.5/ },
   {
     name: 'a wrapped priority out of range',
@@ -587,22 +584,28 @@ const INVALID: InvalidCase[] = [
     rule: /at most one of geoTiffOptions or tfRecordOptions/,
   },
   {
-    name: 'noData with both values',
+    name: 'noData with an integerValue beside floatValue',
     input: () => withFileOptions({ geoTiffOptions: { noData: { floatValue: 0, integerValue: 0 } } }),
+    path: 'fileExportOptions.geoTiffOptions.noData.integerValue',
+    rule: /supports only noData\.floatValue/,
+  },
+  {
+    name: 'an empty noData',
+    input: () => withFileOptions({ geoTiffOptions: { noData: {} } }),
     path: 'fileExportOptions.geoTiffOptions.noData',
-    rule: /exactly one of floatValue or integerValue/,
+    rule: /needs floatValue/,
   },
   {
     name: 'maxMaskedRatio above 1',
     input: () => withFileOptions({ tfRecordOptions: { maxMaskedRatio: 1.5 } }),
     path: 'fileExportOptions.tfRecordOptions.maxMaskedRatio',
-    rule: /at most 1/,
+    rule: /ratio from 0 to 1/,
   },
   {
     name: 'crsCode and crsWkt both',
     input: () => body({ grid: { crsCode: 'EPSG:4326', crsWkt: 'GEOGCS[]' } }),
     path: 'grid',
-    rule: /exactly one of crsCode or crsWkt/,
+    rule: /at most one of crsCode or crsWkt/,
   },
   {
     name: 'a grid with a zero width',
@@ -644,7 +647,7 @@ const INVALID: InvalidCase[] = [
     name: 'a workloadTag with spaces',
     input: () => body({ workloadTag: 'my tag' }),
     path: 'workloadTag',
-    rule: /at most 63 letters, digits/,
+    rule: /1 to 63 lowercase letters, digits/,
   },
   {
     name: 'a non-JSON number',
@@ -768,6 +771,59 @@ describe('parseExportRequest rejects invalid bodies, naming the field and the ru
   });
 });
 
+// ---------------------------------------------------------------------------
+// The intake table (test/fakes/intake-forms.ts): what the service refuses and accepts
+// ---------------------------------------------------------------------------
+
+describe('parseExportRequest: the intake table', () => {
+  const requestForms = REFUSED_FORMS.filter((f) => f.eeProject === undefined);
+
+  it.each(requestForms)('refuses $name, naming $path', ({ request, path, rule }) => {
+    const errors = expectErrors(request);
+    expect(errors.find((e) => e.path === path && rule.test(e.message)), formatIssues(errors)).toBeDefined();
+  });
+
+  it.each(ACCEPTED_FORMS)('accepts $name and normalizes it', ({ request, sent, absent = [] }) => {
+    const value = expectOk(request);
+    expect(value).toMatchObject(sent);
+    for (const path of absent) expect(hasPath(value, path), path).toBe(false);
+    // What is sent on has no nulls left (but a null constant) and parses to itself.
+    expect(JSON.stringify(value)).not.toMatch(/(?<!"constantValue"):null/);
+    expect(expectOk(JSON.parse(JSON.stringify(value)))).toEqual(value);
+  });
+
+  it('keeps an unknown field refused even when it is null, as the service parser does', () => {
+    expect(expectErrors(body({ colour: null }))[0]).toMatchObject({ path: 'colour', message: expect.stringMatching(/not a known field/) });
+  });
+
+  it('refuses null where proto3 JSON does: as a map value or an array item', () => {
+    expect(expectErrors(withValues({ '0': null as unknown as Json }))[0]!.path).toBe('expression.values.0');
+    expect(expectErrors(withValues({ '0': { arrayValue: { values: [null] } } }))[0]!.path).toBe('expression.values.0.arrayValue.values[0]');
+    expect(expectErrors(withFileOptions({ fileFormat: 'TF_RECORD_IMAGE', tfRecordOptions: { tensorDepths: { B4: null } } }))[0]!.path).toBe(
+      'fileExportOptions.tfRecordOptions.tensorDepths.B4',
+    );
+  });
+
+  it('keeps a null constant and a null inside a constant', () => {
+    const value = expectOk(withValues({ '0': { constantValue: null }, n: { constantValue: { a: null, b: [null] } } }));
+    expect(at(value, 'expression.values.0')).toEqual({ constantValue: null });
+    expect(at(value, 'expression.values.n')).toEqual({ constantValue: { a: null, b: [null] } });
+  });
+
+  it('refuses int32 strings that are not whole numbers in range, naming the field', () => {
+    for (const [input, path] of [
+      [body({ priority: '10000' }), 'priority'],
+      [body({ priority: '1.5' }), 'priority'],
+      [body({ grid: { dimensions: { width: '0', height: '1' } } }), 'grid.dimensions.width'],
+      [body({ grid: { dimensions: { width: '1', height: 'x' } } }), 'grid.dimensions.height'],
+      [body({ grid: { affineTransform: { scaleX: 'thirty' } } }), 'grid.affineTransform.scaleX'],
+      [withFileOptions({ tfRecordOptions: { maxMaskedRatio: '1.5' } }), 'fileExportOptions.tfRecordOptions.maxMaskedRatio'],
+    ] as const) {
+      expect(expectErrors(input).map((e) => e.path), JSON.stringify(input)).toContain(path);
+    }
+  });
+});
+
 describe('formatIssues', () => {
   it('joins errors into one line', () => {
     expect(
@@ -861,11 +917,18 @@ function allKeywords(schema: unknown, out = new Set<string>(), inMap = false): S
   return out;
 }
 
+/** An optional field's schema without the `null` the generator allows beside it. */
+function nonNull(field: Schema | undefined): Schema {
+  const options = field?.['anyOf'] as Schema[] | undefined;
+  if (options?.length === 2 && options[1]!['type'] === 'null') return { ...options[0], ...(field!['description'] ? { description: field!['description'] } : {}) };
+  return field!;
+}
+
 describe('exportRequestJsonSchema', () => {
   const schema = exportRequestJsonSchema() as Schema;
   const props = schema['properties'] as Record<string, Schema>;
   const defs = schema['$defs'] as Record<string, Schema>;
-  const fileProps = props['fileExportOptions']!['properties'] as Record<string, Schema>;
+  const fileProps = nonNull(props['fileExportOptions'])['properties'] as Record<string, Schema>;
 
   it('is a JSON-serialisable draft 2020-12 document with an id, title and description', () => {
     expect(JSON.parse(JSON.stringify(schema))).toEqual(schema);
@@ -887,18 +950,21 @@ describe('exportRequestJsonSchema', () => {
       ].sort(),
     );
     expect(schema['required']).toEqual(['expression']);
-    expect(schema['oneOf']).toEqual([{ required: ['fileExportOptions'] }, { required: ['assetExportOptions'] }]);
-    expect(props['description']).toMatchObject({ type: 'string', maxLength: DESCRIPTION_MAX_LENGTH });
-    expect(props['requestId']).toMatchObject({ pattern: '^[A-Za-z0-9-]{1,60}$' });
+    const set = (k: string) => ({ required: [k], properties: { [k]: { not: { type: 'null' } } } });
+    expect(schema['oneOf']).toEqual([set('fileExportOptions'), set('assetExportOptions')]);
+    expect(nonNull(props['description'])).toMatchObject({ type: 'string', maxLength: DESCRIPTION_MAX_LENGTH });
+    expect(nonNull(props['requestId'])).toMatchObject({ pattern: '^[A-Za-z0-9-]{1,60}$' });
+    // Every optional field also allows null (proto3 JSON: absent); refused fields allow nothing else.
+    expect(props['priority']!['anyOf']).toContainEqual({ type: 'null' });
+    expect(nonNull(props['maxWorkers'])).toMatchObject({ not: {} });
   });
 
   it('lists every enum value', () => {
-    expect(fileProps['fileFormat']!['enum']).toEqual([...IMAGE_FILE_FORMATS]);
-    expect(fileProps['fileFormat']!['enum']).toContain('MULTI_BAND_IMAGE_TILE');
-    const csProps = fileProps['cloudStorageDestination']!['properties'] as Record<string, Schema>;
-    expect(csProps['permissions']!['enum']).toEqual([...TILE_PERMISSIONS]);
-    const assetProps = props['assetExportOptions']!['properties'] as Record<string, Schema>;
-    expect(assetProps['pyramidingPolicy']!['enum']).toEqual([...PYRAMIDING_POLICIES]);
+    expect(nonNull(fileProps['fileFormat'])['enum']).toEqual([...EXPORT_FILE_FORMATS]);
+    const csProps = nonNull(fileProps['cloudStorageDestination'])['properties'] as Record<string, Schema>;
+    expect(nonNull(csProps['permissions'])['enum']).toEqual([...TILE_PERMISSIONS]);
+    const assetProps = nonNull(props['assetExportOptions'])['properties'] as Record<string, Schema>;
+    expect(nonNull(assetProps['pyramidingPolicy'])['enum']).toEqual([...PYRAMIDING_POLICIES]);
   });
 
   it('defines ValueNode once, recursively, with exactly one field set', () => {
@@ -945,6 +1011,16 @@ describe('exportRequestJsonSchema', () => {
     for (const value of rejected) {
       expect(parseExportRequest(value).ok).toBe(false);
       expect(validate(schema, schema, value), JSON.stringify(value).slice(0, 200)).toBe(false);
+    }
+  });
+
+  it('accepts the accepted forms of the intake table and refuses its refused request forms', () => {
+    // Null value kinds beside the set one: the parser accepts them, the schema states the one-kind rule strictly.
+    for (const { name, request } of ACCEPTED_FORMS.filter((f) => !f.name.startsWith('null ValueNode'))) {
+      expect(validate(schema, schema, JSON.parse(JSON.stringify(request))), name).toBe(true);
+    }
+    for (const { name, request } of REFUSED_FORMS.filter((f) => f.eeProject === undefined)) {
+      expect(validate(schema, schema, request), name).toBe(false);
     }
   });
 

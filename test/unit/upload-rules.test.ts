@@ -192,7 +192,7 @@ describe('parseUploadRules: refused at start, naming the rule and the path', () 
     ['expression that ignores the upload', { rules: [{ ...ok, request: { ...GCS_REQUEST, expression: { result: '0', values: { '0': { functionInvocationValue: { functionName: 'Image.load', arguments: { id: { constantValue: 'projects/p/assets/a' } } } } } } } }] }, /request\.expression: never mentions the upload/],
     ['no destination', { rules: [{ ...ok, request: { description: 'd' } }] }, /rules\[0\] \(ok\)\.request/],
     ['both destinations', { rules: [{ ...ok, request: { ...GCS_REQUEST, assetExportOptions: { earthEngineDestination: { name: 'projects/p/assets/x' } } } }] }, /request/],
-    ['bad file format', { rules: [{ ...ok, request: { fileExportOptions: { driveDestination: {}, fileFormat: 'BMP' } } }] }, /request\.fileExportOptions\.fileFormat: must be one of/],
+    ['bad file format', { rules: [{ ...ok, request: { fileExportOptions: { driveDestination: {}, fileFormat: 'BMP' } } }] }, /request\.fileExportOptions\.fileFormat: must be GEO_TIFF or TF_RECORD_IMAGE/],
     ['misspelt field', { rules: [{ ...ok, request: { fileExportOption: {} } }] }, /fileExportOption/],
     ['bad asset name template', { rules: [{ ...ok, request: { assetExportOptions: { earthEngineDestination: { name: 'uploads/{{stem}}' } } } }] }, /request\.assetExportOptions\.earthEngineDestination\.name/],
     ['request not an object', { rules: [{ ...ok, request: 'x' }] }, /request/],

@@ -3,8 +3,17 @@
  * the service's JSON mapping and request checks reject it: 400 INVALID_ARGUMENT with
  * the field path (camelCase, as the client wrote it) in the message and in a
  * google.rpc.BadRequest detail. Unknown fields are rejected, as the real JSON parser does.
+ *
+ * Read as proto3 JSON, as the service's parser reads it: a null field is absent, integer
+ * and double fields may be numbers or decimal strings. Refused although the message type
+ * has a field for them: image file formats other than GEO_TIFF and TF_RECORD_IMAGE,
+ * `maxWorkers` and `assetExportOptions.tileSize` (internal users only),
+ * `geoTiffOptions.noData.integerValue` (only floatValue is supported) and a `workloadTag`
+ * outside the official clients' pattern. The exact wording of the service's messages for
+ * these is not published; the field paths and the 400 INVALID_ARGUMENT are what clients
+ * can rely on.
  */
-import { ApiError, invalidField } from './errors.ts';
+import { ApiError, errorInfo, invalidField } from './errors.ts';
 import type { AlgorithmSignature } from './algorithms.ts';
 import { type Expression, validateExpression } from './validate-expression.ts';
 
@@ -22,6 +31,13 @@ export const FILE_FORMATS = [
   'ZIPPED_GEO_TIFF',
   'ZIPPED_GEO_TIFF_PER_BAND',
 ] as const;
+/**
+ * The formats an image export writes: the official clients build image exports only as
+ * these ("Supported formats are: 'GEOTIFF', 'TFRECORD'"); ZIPPED_GEO_TIFF* are for
+ * thumbnails only and PNG/JPEG/NPY are thumbnail or pixel formats. An unset format is
+ * accepted: the reference does not say the service refuses it.
+ */
+export const EXPORT_FILE_FORMATS: readonly string[] = ['IMAGE_FILE_FORMAT_UNSPECIFIED', 'GEO_TIFF', 'TF_RECORD_IMAGE'];
 export const TILE_PERMISSIONS = ['TILE_PERMISSIONS_UNSPECIFIED', 'PUBLIC', 'DEFAULT_OBJECT_ACL'] as const;
 export const PYRAMIDING_POLICIES = ['PYRAMIDING_POLICY_UNSPECIFIED', 'MEAN', 'SAMPLE', 'MIN', 'MAX', 'MODE', 'MEDIAN'] as const;
 
@@ -35,8 +51,22 @@ const ASSET_NAME_PATTERN = /^projects\/[^/]+\/assets\/.+$/;
 // A bucket *name*: catches "gs://bucket" and "bucket/path" mistakes at submit. Length and
 // existence are not checked; the service only discovers a missing bucket when the task runs.
 const BUCKET_PATTERN = /^[a-z0-9][a-z0-9._-]{0,221}$/;
-// Client-side rule of ee.data.setWorkloadTag.
-const WORKLOAD_TAG_PATTERN = /^([a-z0-9]|[a-z0-9][a-z0-9_-]{0,61}[a-z0-9])$/;
+// The rule both official clients enforce (javascript/src/data.js, python/ee/_state.py).
+const WORKLOAD_TAG_PATTERN = /^([a-z0-9]|[a-z0-9][-_a-z0-9]{0,61}[a-z0-9])$/;
+const INTERNAL_ONLY = 'can only be set by internal users.';
+
+/**
+ * Projects that no longer serve Earth Engine requests: `earthengine-legacy` stopped on
+ * 2024-11-13. What the service answers there is not documented; the simulator answers
+ * 403 PERMISSION_DENIED for every method.
+ */
+export const RETIRED_PROJECTS: readonly string[] = ['earthengine-legacy'];
+
+export function retiredProject(project: string): ApiError {
+  return new ApiError('PERMISSION_DENIED', `Project ${project} no longer serves Earth Engine requests; use a Cloud project registered for Earth Engine.`, {
+    details: [errorInfo('USER_PROJECT_DENIED', { consumer: `projects/${project}` })],
+  });
+}
 
 /** Where the export writes, normalized from whichever destination field was used. */
 export type ExportDestination =
@@ -52,7 +82,6 @@ export interface ExportImageRequest {
   priority: number;
   requestId?: string;
   workloadTag?: string;
-  maxWorkers?: number;
   grid?: { width?: number; height?: number; crsCode?: string; crsWkt?: string };
   fileFormat?: string;
   destination: ExportDestination;
@@ -98,11 +127,19 @@ function optBool(o: Obj, key: string, path: string): boolean | undefined {
   return v;
 }
 
-function optNumber(o: Obj, key: string, path: string): number | undefined {
+/** A double as proto3 JSON carries it: a number or a decimal string ("NaN"/"Infinity" only where `nonFinite`). */
+function optNumber(o: Obj, key: string, path: string, nonFinite = false): number | undefined {
   const v = o[key];
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw bad(join(path, key), `expected a number, got ${JSON.stringify(v)}.`);
-  return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (typeof v === 'string' && /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/.test(v) && Number.isFinite(Number(v))) return Number(v);
+  if (nonFinite && typeof v === 'string' && ['NaN', 'Infinity', '-Infinity'].includes(v)) return Number(v);
+  throw bad(join(path, key), `expected a number, got ${JSON.stringify(v)}.`);
+}
+
+/** A field the message has but the service refuses when set (null is absent). */
+function refused(o: Obj, key: string, path: string, why: string): void {
+  if (has(o, key)) throw invalidField(join(path, key), `Invalid value at '${join(path, key)}': ${why}`);
 }
 
 /**
@@ -143,7 +180,7 @@ function optStringList(o: Obj, key: string, path: string): string[] | undefined 
   return v as string[];
 }
 
-function dimensions(o: Obj, key: string, path: string, required = false): { width?: number; height?: number } | undefined {
+function dimensions(o: Obj, key: string, path: string, required = false, min = 1): { width?: number; height?: number } | undefined {
   const v = o[key];
   const at = join(path, key);
   if (v === undefined || v === null) {
@@ -153,8 +190,8 @@ function dimensions(o: Obj, key: string, path: string, required = false): { widt
   const d = object(v, at);
   onlyFields(d, at, ['width', 'height']);
   return {
-    width: optInteger(d, 'width', at, 'TYPE_INT32', 1, 2 ** 31 - 1),
-    height: optInteger(d, 'height', at, 'TYPE_INT32', 1, 2 ** 31 - 1),
+    width: optInteger(d, 'width', at, 'TYPE_INT32', min, 2 ** 31 - 1),
+    height: optInteger(d, 'height', at, 'TYPE_INT32', min, 2 ** 31 - 1),
   };
 }
 
@@ -191,13 +228,16 @@ function validateFileOptions(o: Obj, version: ApiVersion): { destination: Export
   const destinations = version === 'v1alpha' ? ['driveDestination', 'cloudStorageDestination', 'gcsDestination'] : ['driveDestination', 'cloudStorageDestination'];
   onlyFields(f, path, [...destinations, 'geoTiffOptions', 'tfRecordOptions', 'fileFormat']);
   const fileFormat = optEnum(f, 'fileFormat', path, FILE_FORMATS, 'ImageFileFormat');
+  if (fileFormat !== undefined && !EXPORT_FILE_FORMATS.includes(fileFormat)) {
+    throw invalidField(`${path}.fileFormat`, `Invalid value at '${path}.fileFormat': ${fileFormat} is not supported for image exports; use GEO_TIFF or TF_RECORD_IMAGE.`);
+  }
+  // format_options is a oneof: at most one. Whether the service checks that the options
+  // match fileFormat (geoTiffOptions with TF_RECORD_IMAGE, or either with no format) is
+  // not documented, so the simulator does not; neither does eeport.
   if (has(f, 'geoTiffOptions') && has(f, 'tfRecordOptions')) {
     throw invalidField(`${path}.tfRecordOptions`, `Only one of '${path}.geoTiffOptions' and '${path}.tfRecordOptions' may be set.`);
   }
   if (has(f, 'geoTiffOptions')) {
-    if (fileFormat && fileFormat !== 'GEO_TIFF' && fileFormat !== 'IMAGE_FILE_FORMAT_UNSPECIFIED') {
-      throw invalidField(`${path}.geoTiffOptions`, `'${path}.geoTiffOptions' requires '${path}.fileFormat' GEO_TIFF, got ${fileFormat}.`);
-    }
     const at = `${path}.geoTiffOptions`;
     const g = object(f['geoTiffOptions'], at);
     onlyFields(g, at, ['cloudOptimized', 'tileDimensions', 'skipEmptyFiles', 'tileSize', 'noData', 'metadataKeys', 'pyramidOptions']);
@@ -210,30 +250,34 @@ function validateFileOptions(o: Obj, version: ApiVersion): { destination: Export
     if (has(g, 'noData')) {
       const nd = object(g['noData'], `${at}.noData`);
       onlyFields(nd, `${at}.noData`, ['floatValue', 'integerValue']);
-      if (has(nd, 'floatValue') && has(nd, 'integerValue')) throw invalidField(`${at}.noData`, `Only one of '${at}.noData.floatValue' and '${at}.noData.integerValue' may be set.`);
-      optNumber(nd, 'floatValue', `${at}.noData`);
-      optInteger(nd, 'integerValue', `${at}.noData`, 'TYPE_INT64', Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER);
+      // "Only noData.float_value is currently supported" (GeoTiffImageExportOptions reference).
+      refused(nd, 'integerValue', `${at}.noData`, 'only noData.floatValue is supported.');
+      // An empty noData is refused as eeport refuses it; the reference does not say.
+      if (!has(nd, 'floatValue')) throw invalidField(`${at}.noData.floatValue`, `Invalid value at '${at}.noData.floatValue': required field is missing.`);
+      optNumber(nd, 'floatValue', `${at}.noData`, true);
     }
   }
   if (has(f, 'tfRecordOptions')) {
-    if (fileFormat !== 'TF_RECORD_IMAGE') {
-      throw invalidField(`${path}.tfRecordOptions`, `'${path}.tfRecordOptions' requires '${path}.fileFormat' TF_RECORD_IMAGE, got ${fileFormat ?? 'none'}.`);
-    }
     const at = `${path}.tfRecordOptions`;
     const t = object(f['tfRecordOptions'], at);
     onlyFields(t, at, ['tileDimensions', 'marginDimensions', 'compress', 'maxSizeBytes', 'defaultValue', 'tensorDepths', 'sequenceData', 'collapseBands', 'maxMaskedRatio']);
     dimensions(t, 'tileDimensions', at);
-    dimensions(t, 'marginDimensions', at);
+    // Margins may be 0 (the default); the reference sets no lower bound beyond that.
+    dimensions(t, 'marginDimensions', at, false, 0);
     optBool(t, 'compress', at);
     optBool(t, 'sequenceData', at);
     optBool(t, 'collapseBands', at);
     optInteger(t, 'maxSizeBytes', at, 'TYPE_INT64', 1, Number.MAX_SAFE_INTEGER);
     optNumber(t, 'defaultValue', at);
     const ratio = optNumber(t, 'maxMaskedRatio', at);
+    // The reference gives no range for tensor depths; 1 and up, as eeport checks.
     if (ratio !== undefined && (ratio < 0 || ratio > 1)) throw invalidField(`${at}.maxMaskedRatio`, `Invalid value at '${at}.maxMaskedRatio': must be between 0 and 1.`);
     if (has(t, 'tensorDepths')) {
       const depths = object(t['tensorDepths'], `${at}.tensorDepths`);
-      for (const band of Object.keys(depths)) optInteger(depths, band, `${at}.tensorDepths`, 'TYPE_INT32', 0, 2 ** 31 - 1);
+      for (const band of Object.keys(depths)) {
+        if (depths[band] === null) throw bad(`${at}.tensorDepths.${band}`, 'map values cannot be null.');
+        optInteger(depths, band, `${at}.tensorDepths`, 'TYPE_INT32', 1, 2 ** 31 - 1);
+      }
     }
   }
 
@@ -258,7 +302,7 @@ function validateAssetOptions(o: Obj): ExportDestination {
   const a = object(o[path], path);
   onlyFields(a, path, ['earthEngineDestination', 'pyramidingPolicy', 'pyramidingPolicyOverrides', 'tileSize']);
   optEnum(a, 'pyramidingPolicy', path, PYRAMIDING_POLICIES, 'PyramidingPolicy');
-  optInteger(a, 'tileSize', path, 'TYPE_INT32', 1, 2 ** 31 - 1);
+  refused(a, 'tileSize', path, INTERNAL_ONLY);
   if (has(a, 'pyramidingPolicyOverrides')) {
     const at = `${path}.pyramidingPolicyOverrides`;
     const overrides = object(a['pyramidingPolicyOverrides'], at);
@@ -311,7 +355,7 @@ function parse(body: unknown, version: ApiVersion, signatures: ReadonlyMap<strin
   }
   const maxPixels = optInteger(body, 'maxPixels', '', 'TYPE_INT64', 1, Number.MAX_SAFE_INTEGER) ?? DEFAULT_MAX_PIXELS;
   const priority = optInteger(body, 'priority', '', 'TYPE_INT32', 0, 9999) ?? DEFAULT_PRIORITY;
-  const maxWorkers = optInteger(body, 'maxWorkers', '', 'TYPE_INT32', 1, 2 ** 31 - 1);
+  refused(body, 'maxWorkers', '', INTERNAL_ONLY);
   const grid = has(body, 'grid') ? validateGrid(body) : undefined;
 
   const which = exactlyOne(body, ['fileExportOptions', 'assetExportOptions'], '', 'export options field');
@@ -324,7 +368,6 @@ function parse(body: unknown, version: ApiVersion, signatures: ReadonlyMap<strin
     priority,
     requestId: requestIdRaw || undefined,
     workloadTag,
-    maxWorkers,
     grid,
     fileFormat,
     destination,

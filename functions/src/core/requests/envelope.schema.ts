@@ -7,7 +7,17 @@
  */
 import { z } from 'zod';
 
-export const EE_PROJECT_PATTERN = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$/;
+/**
+ * A Cloud project id (6–30 lowercase letters, digits or hyphens, starting with a
+ * letter) or a project number (digits): Earth Engine takes either in
+ * `projects/{project}/…`.
+ */
+export const EE_PROJECT_PATTERN = /^(?:[a-z][a-z0-9-]{4,28}[a-z0-9]|[1-9][0-9]{0,18})$/;
+/**
+ * The pre-Cloud-project project; Earth Engine stopped serving requests in it on
+ * 2024-11-13 (Earth Engine docs, project setup). Assets may still be named under it.
+ */
+export const RETIRED_EE_PROJECTS: readonly string[] = ['earthengine-legacy'];
 export const LABEL_KEY_PATTERN = /^[a-z][a-z0-9_-]{0,62}$/;
 export const LABEL_VALUE_PATTERN = /^[a-z0-9_-]{0,63}$/;
 /** One problem with a request, named by its JSON path (`request.fileExportOptions.gcsDestination.bucket`). */
@@ -20,7 +30,11 @@ const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 export const EeProjectSchema = z
   .string()
-  .regex(EE_PROJECT_PATTERN, 'must be a Google Cloud project id: 6–30 lowercase letters, digits or hyphens, starting with a letter');
+  .regex(EE_PROJECT_PATTERN, 'must be a Cloud project id (6–30 lowercase letters, digits or hyphens, starting with a letter) or a Cloud project number')
+  .refine((p) => !RETIRED_EE_PROJECTS.includes(p), {
+    error: (iss) => `"${String(iss.input)}" no longer serves Earth Engine requests (since 2024-11-13); name your own Cloud project`,
+  })
+  .meta({ not: { enum: [...RETIRED_EE_PROJECTS] } });
 
 export const LabelsSchema = z
   .record(

@@ -3,14 +3,25 @@
  * `POST v1/projects/{p}/image:export`), as eeport receives it on Pub/Sub and HTTP.
  *
  * Bodies arrive verbatim as the official clients send them, so the schema accepts
- * the shapes those clients produce (int64 as a string, `{"value": …}` wrappers from
- * the Python client, the deprecated `gcsDestination`) and normalizes them, so the
- * rest of eeport sees one shape: int64 fields become decimal strings, wrapped
- * numbers become plain numbers, `gcsDestination` becomes `cloudStorageDestination`.
+ * what the service's proto3 JSON parser accepts: a field set to `null` is absent
+ * (except `constantValue`, where null is a real constant), int32, int64 and double
+ * fields may be numbers or decimal strings, `{"value": …}` wrappers from the Python
+ * client, the deprecated `gcsDestination`. It normalizes them, so the rest of eeport
+ * sees one shape: null fields are dropped, int32 and double fields become numbers,
+ * int64 fields become decimal strings (their canonical proto3 JSON form, exact beyond
+ * 2^53), wrapped numbers become plain numbers, `gcsDestination` becomes
+ * `cloudStorageDestination`.
  *
- * Facts: the shared reference earth-engine-export-api.md and the generated
- * client in `@google/earthengine` 1.7.x (`ee_api_client.*`), which adds a few fields
- * the reference does not list (`maxWorkers`, `geoTiffOptions.metadataKeys`,
+ * It refuses, with the reason, what the service refuses although the message type
+ * has a field for it: image file formats other than GEO_TIFF and TF_RECORD_IMAGE
+ * (the official clients export only those; the others are thumbnail formats),
+ * `maxWorkers` and `assetExportOptions.tileSize` (internal users only),
+ * `geoTiffOptions.noData.integerValue` (only floatValue is supported) and a
+ * `workloadTag` outside the clients' pattern.
+ *
+ * Facts: the shared reference earth-engine-export-api.md, production-facts.md and the
+ * generated client in `@google/earthengine` 1.7.x (`ee_api_client.*`), which adds a few
+ * fields the reference does not list (`geoTiffOptions.metadataKeys`,
  * `geoTiffOptions.pyramidOptions`); they are accepted because the schema is strict
  * and a real field must never be refused as "unknown".
  */
@@ -64,6 +75,26 @@ export const IMAGE_FILE_FORMATS = [
   'ZIPPED_GEO_TIFF_PER_BAND',
   'MULTI_BAND_IMAGE_TILE',
 ] as const;
+
+/**
+ * The formats a batch image export writes. The official clients build image exports
+ * only as these ("Supported formats are: 'GEOTIFF', 'TFRECORD'", Export.image in the JS
+ * client); ZIPPED_GEO_TIFF* are "only available when using CreateThumbnail", and PNG,
+ * JPEG, AUTO_JPEG_PNG and NPY are thumbnail/pixel formats. An unset format
+ * (IMAGE_FILE_FORMAT_UNSPECIFIED, which proto3 cannot tell from an absent field) is
+ * accepted: the reference does not say the service refuses it, and the clients default
+ * to GeoTIFF themselves.
+ */
+export const EXPORT_FILE_FORMATS = ['IMAGE_FILE_FORMAT_UNSPECIFIED', 'GEO_TIFF', 'TF_RECORD_IMAGE'] as const;
+
+/**
+ * `workloadTag` as both official clients enforce it (`javascript/src/data.js`,
+ * `python/ee/_state.py`). The empty string is proto3's default, i.e. no tag.
+ */
+export const WORKLOAD_TAG_PATTERN = /^([a-z0-9]|[a-z0-9][-_a-z0-9]{0,61}[a-z0-9])$/;
+
+/** Why a field the message type has is refused for everyone but Google's own users. */
+const INTERNAL_ONLY = 'can only be set by internal Earth Engine users (official Python client, ee/batch.py); remove it';
 
 export const TILE_PERMISSIONS = ['TILE_PERMISSIONS_UNSPECIFIED', 'PUBLIC', 'DEFAULT_OBJECT_ACL'] as const;
 
@@ -148,10 +179,25 @@ function safeRecord<T extends z.ZodType>(value: T) {
 
 const NonEmptyString = z.string().min(1, { error: 'must not be empty' });
 
+const DECIMAL_INTEGER = /^-?\d+$/;
+
+/**
+ * An int32, as a JSON number or a decimal string (proto3 JSON accepts both for every
+ * integer type); output: the number.
+ */
 function int32(opts: { min: number; max?: number; what: string }) {
   const max = opts.max ?? INT32_MAX;
   const error = rule((got) => `must be ${opts.what}: a whole number from ${opts.min} to ${max} (got ${got})`);
-  return z.number({ error }).int({ error }).min(opts.min, { error }).max(max, { error });
+  const inRange = (s: string) => !DECIMAL_INTEGER.test(s) || (Number(s) >= opts.min && Number(s) <= max);
+  return z
+    .union(
+      [
+        z.number({ error }).int({ error }).min(opts.min, { error }).max(max, { error }),
+        z.string({ error }).regex(DECIMAL_INTEGER, { error }).refine(inRange, { error }),
+      ],
+      { error },
+    )
+    .transform((v) => Number(v));
 }
 
 /** An int32 sent bare or as a protobuf wrapper `{"value": n}` (Python client); output: the number. */
@@ -163,6 +209,31 @@ function wrappedInt32(opts: { min: number; max?: number; what: string }) {
       error: rule((got) => `must be ${opts.what}: a whole number from ${opts.min} to ${max}, or {"value": n} (got ${got})`),
     })
     .transform((v) => (typeof v === 'number' ? v : v.value));
+}
+
+const DECIMAL_NUMBER = /^-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/;
+
+/**
+ * A finite double, as a JSON number or a decimal string (proto3 JSON accepts both);
+ * output: the number.
+ */
+function double(opts: { what: string; min?: number; max?: number }) {
+  const range = opts.min !== undefined && opts.max !== undefined ? ` from ${opts.min} to ${opts.max}` : '';
+  const error = rule((got) => `must be ${opts.what}: a number${range} (got ${got})`);
+  const ok = (n: number) => Number.isFinite(n) && (opts.min === undefined || n >= opts.min) && (opts.max === undefined || n <= opts.max);
+  let num = z.number({ error });
+  if (opts.min !== undefined) num = num.min(opts.min, { error });
+  if (opts.max !== undefined) num = num.max(opts.max, { error });
+  const str = z
+    .string({ error })
+    .regex(DECIMAL_NUMBER, { error })
+    .refine((s) => !DECIMAL_NUMBER.test(s) || ok(Number(s)), { error });
+  return z.union([num, str], { error }).transform((v) => Number(v));
+}
+
+/** A field the message type has but the service refuses; `why` says so in the error. */
+function refused(why: string) {
+  return z.never({ error: (iss) => (iss.input === undefined ? undefined : why) });
 }
 
 /** True unless `digits` is a decimal integer outside int64; other strings are left to the pattern check. */
@@ -229,14 +300,19 @@ function oneOf(keys: readonly string[], what: string, required: boolean) {
   };
 }
 
-/** JSON Schema for "exactly one of these properties is present". */
-function jsonOneOf(keys: readonly string[]) {
-  return { oneOf: keys.map((k) => ({ required: [k] })) };
+/** JSON Schema for "these properties are set": present and not null (null is absent in proto3 JSON). */
+function jsonSet(keys: readonly string[]) {
+  return { required: [...keys], properties: Object.fromEntries(keys.map((k) => [k, { not: { type: 'null' } }])) };
 }
 
-/** JSON Schema for "at most one of these properties is present". */
+/** JSON Schema for "exactly one of these properties is set". */
+function jsonOneOf(keys: readonly string[]) {
+  return { oneOf: keys.map((k) => jsonSet([k])) };
+}
+
+/** JSON Schema for "at most one of these properties is set". */
 function jsonAtMostOne(keys: readonly string[]) {
-  return { not: { anyOf: keys.flatMap((a, i) => keys.slice(i + 1).map((b) => ({ required: [a, b] }))) } };
+  return { not: { anyOf: keys.flatMap((a, i) => keys.slice(i + 1).map((b) => jsonSet([a, b]))) } };
 }
 
 // ---------------------------------------------------------------------------
@@ -474,7 +550,7 @@ const MarginDimensions = z.strictObject({
   height: int32({ min: 0, what: 'a margin in pixels' }).optional(),
 });
 
-const Coefficient = z.number({ error: rule((got) => `must be a finite number (got ${got})`) });
+const Coefficient = double({ what: 'an affine coefficient' });
 
 const CRS_FIELDS = ['crsCode', 'crsWkt'] as const;
 
@@ -495,8 +571,10 @@ const PixelGridSchema = z
     crsCode: NonEmptyString.optional().meta({ description: 'A standard CRS code, e.g. "EPSG:4326".' }),
     crsWkt: NonEmptyString.optional().meta({ description: 'A CRS in Well-Known Text.' }),
   })
-  .superRefine(oneOf(CRS_FIELDS, 'coordinate reference systems', true))
-  .meta({ ...jsonOneOf(CRS_FIELDS), description: 'The output pixel grid; exactly one of crsCode or crsWkt.' });
+  // The reference makes the CRS a union ("one of crsCode or crsWkt"): at most one may be
+  // set. It does not say that one is required, so a grid with neither is accepted.
+  .superRefine(oneOf(CRS_FIELDS, 'coordinate reference systems', false))
+  .meta({ ...jsonAtMostOne(CRS_FIELDS), description: 'The output pixel grid; at most one of crsCode or crsWkt.' });
 
 // ---------------------------------------------------------------------------
 // File export
@@ -564,18 +642,23 @@ const CloudStorageDestinationSchema = z.strictObject({
   bucketCorsUris: z.array(NonEmptyString).optional(),
 });
 
+// "Only noData.float_value is currently supported" (GeoTiffImageExportOptions reference).
 const NoDataSchema = z
   .strictObject({
-    // Protobuf JSON writes non-finite doubles as these strings.
     floatValue: z
-      .union([z.number(), z.enum(['NaN', 'Infinity', '-Infinity'])], {
+      .union([double({ what: 'a no-data value' }), z.enum(['NaN', 'Infinity', '-Infinity'])], {
         error: rule((got) => `must be a number, "NaN", "Infinity" or "-Infinity" (got ${got})`),
       })
-      .optional(),
-    integerValue: int64({ positive: false, what: 'an integer no-data value' }).optional(),
+      .optional()
+      .meta({ description: 'The no-data value; proto3 JSON writes non-finite doubles as "NaN", "Infinity", "-Infinity".' }),
+    integerValue: refused('is not supported: Earth Engine supports only noData.floatValue; give the value as floatValue')
+      .optional()
+      .meta({ description: 'Refused: Earth Engine supports only floatValue.' }),
   })
-  .superRefine(oneOf(['floatValue', 'integerValue'], 'no-data values', true))
-  .meta(jsonOneOf(['floatValue', 'integerValue']));
+  .superRefine((nd, ctx) => {
+    if (nd.floatValue === undefined && nd.integerValue === undefined) ctx.addIssue({ code: 'custom', message: 'needs floatValue' });
+  })
+  .meta({ required: ['floatValue'] });
 
 const GeoTiffOptionsSchema = z.strictObject({
   cloudOptimized: z.boolean().optional(),
@@ -590,14 +673,14 @@ const GeoTiffOptionsSchema = z.strictObject({
     .meta({ description: 'In the generated client, not in the reference.' }),
 });
 
-const RatioSchema = z.number().min(0).max(1);
+const RatioSchema = double({ what: 'a ratio', min: 0, max: 1 });
 
 const TfRecordOptionsSchema = z.strictObject({
   tileDimensions: GridDimensions.optional(),
   marginDimensions: MarginDimensions.optional(),
   compress: z.boolean().optional(),
   maxSizeBytes: int64({ positive: true, what: 'a file size in bytes' }).optional(),
-  defaultValue: z.number().optional(),
+  defaultValue: double({ what: 'a default value' }).optional(),
   tensorDepths: safeRecord(int32({ min: 1, what: 'a tensor depth' })).optional(),
   sequenceData: z.boolean().optional(),
   collapseBands: z.boolean().optional(),
@@ -614,7 +697,18 @@ const FORMAT_OPTIONS = ['geoTiffOptions', 'tfRecordOptions'] as const;
 
 const FileExportOptionsSchema = z
   .strictObject({
-    fileFormat: z.enum(IMAGE_FILE_FORMATS).optional(),
+    fileFormat: z
+      .enum(EXPORT_FILE_FORMATS, {
+        error: (iss) => {
+          if (iss.input === undefined) return undefined;
+          const known = (IMAGE_FILE_FORMATS as readonly unknown[]).includes(iss.input);
+          return `must be GEO_TIFF or TF_RECORD_IMAGE, the formats Earth Engine exports images in (got ${describeValue(iss.input)}${
+            known ? ', a thumbnail or pixel format that batch exports do not write' : ''
+          })`;
+        },
+      })
+      .optional()
+      .meta({ description: 'GEO_TIFF or TF_RECORD_IMAGE; unset is accepted (the official clients default to GEO_TIFF).' }),
     driveDestination: DriveDestinationSchema.optional(),
     cloudStorageDestination: CloudStorageDestinationSchema.optional(),
     gcsDestination: CloudStorageDestinationSchema.optional().meta({
@@ -648,7 +742,7 @@ const AssetExportOptionsSchema = z.strictObject({
   }),
   pyramidingPolicy: z.enum(PYRAMIDING_POLICIES).optional(),
   pyramidingPolicyOverrides: safeRecord(z.enum(PYRAMIDING_POLICIES)).optional(),
-  tileSize: wrappedInt32({ min: 1, what: 'a tile size in pixels' }).optional(),
+  tileSize: refused(INTERNAL_ONLY).optional().meta({ description: 'Refused: internal Earth Engine users only.' }),
 });
 
 // ---------------------------------------------------------------------------
@@ -691,23 +785,18 @@ const ExportImageRequestBodySchema = z
       })
       .optional()
       .meta({ description: 'Idempotency key: one operation per caller and id.' }),
-    // The JS client enforces ^([a-z0-9]|[a-z0-9][-_a-z0-9]{0,61}[a-z0-9])$ while its own
-    // documentation also allows capitals and dots; the server's rule is not published,
-    // so this accepts the union of both (and "", which clients use for "no tag").
     workloadTag: z
       .string()
-      .regex(/^(?:[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/, {
+      .regex(new RegExp(`^$|${WORKLOAD_TAG_PATTERN.source}`), {
         error: (iss) =>
-          `must be at most 63 letters, digits, "-", "_" or ".", starting and ending with a letter or digit (got ${describeValue(iss.input)})`,
+          `must be 1 to 63 lowercase letters, digits, "-" or "_", starting and ending with a letter or digit, as Earth Engine's clients require (got ${describeValue(iss.input)})`,
       })
       .optional()
-      .meta({ description: 'User label for tracking the computation.' }),
+      .meta({ description: 'User label for tracking the computation: ^([a-z0-9]|[a-z0-9][-_a-z0-9]{0,61}[a-z0-9])$; "" means none.' }),
     priority: wrappedInt32({ min: 0, max: 9999, what: 'a priority' })
       .optional()
       .meta({ description: '0–9999, higher runs sooner (Earth Engine default 100); normalized to a number.' }),
-    maxWorkers: wrappedInt32({ min: 1, what: 'a worker count' })
-      .optional()
-      .meta({ description: 'In the generated and Python clients (internal users only), not in the reference.' }),
+    maxWorkers: refused(INTERNAL_ONLY).optional().meta({ description: 'Refused: internal Earth Engine users only.' }),
     fileExportOptions: FileExportOptionsSchema.optional().meta({ description: 'Write files to Drive or Cloud Storage.' }),
     assetExportOptions: AssetExportOptionsSchema.optional().meta({ description: 'Write an Earth Engine asset.' }),
   })
@@ -806,7 +895,77 @@ export const ExportImageRequestSchema = z
     const problem = jsonProblem(input);
     if (problem) ctx.addIssue({ code: 'custom', path: problem.path as PropertyKey[], message: problem.message });
   })
-  .pipe(ExportImageRequestBodySchema);
+  .transform(nullFieldsAsAbsent)
+  .pipe(ExportImageRequestBodySchema)
+  .transform(withoutUndefinedFields);
+
+/** Fields holding maps whose values are ValueNodes (inside a message). */
+const VALUE_NODE_MAPS = new Set(['values', 'arguments']);
+/** Fields left exactly as sent: any JSON (constantValue) or maps of scalars. */
+const OPAQUE_FIELDS = new Set(['constantValue', 'tensorDepths', 'pyramidingPolicyOverrides']);
+
+/**
+ * A copy of the body with its null fields made absent (undefined), the way proto3 JSON
+ * parsing treats them ("null is accepted for all field types and treated as the default
+ * value"). The key stays, so an unknown field is still refused even when null, as the
+ * service's parser does. Left as they are: `constantValue: null` (a
+ * google.protobuf.Value, where null is a value), anything inside a constantValue, and
+ * nulls in arrays and as map values, which proto3 JSON refuses (the schema then reports
+ * them). Iterative; runs only on input that jsonProblem passed, so the input is a
+ * finite tree of plain JSON.
+ */
+function nullFieldsAsAbsent(input: unknown): unknown {
+  if (!isPlainObject(input)) return input;
+  type Kind = 'message' | 'nodeMap';
+  const root: Record<string, unknown> = {};
+  const stack: { from: Record<string, unknown>; to: Record<string, unknown>; kind: Kind }[] = [{ from: input, to: root, kind: 'message' }];
+  const copy = (value: unknown, kind: Kind): unknown => {
+    if (!isPlainObject(value)) return value;
+    const to: Record<string, unknown> = {};
+    stack.push({ from: value, to, kind });
+    return to;
+  };
+  while (stack.length > 0) {
+    const { from, to, kind } = stack.pop()!;
+    for (const key of Object.keys(from)) {
+      const value = from[key];
+      if (kind === 'nodeMap') {
+        to[key] = copy(value, 'message');
+      } else if (value === null && key !== 'constantValue') {
+        to[key] = undefined;
+      } else if (OPAQUE_FIELDS.has(key)) {
+        to[key] = value;
+      } else if (Array.isArray(value)) {
+        to[key] = value.map((item) => copy(item, 'message'));
+      } else {
+        to[key] = copy(value, VALUE_NODE_MAPS.has(key) ? 'nodeMap' : 'message');
+      }
+    }
+  }
+  return root;
+}
+
+/**
+ * Deletes the keys left undefined by nullFieldsAsAbsent from the parsed output (fresh
+ * objects made by the schema), so the normalized request has no trace of them. Does
+ * not enter constantValue, whose JSON holds no undefined.
+ */
+function withoutUndefinedFields<T>(output: T): T {
+  const stack: unknown[] = [output];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (Array.isArray(value)) {
+      for (const item of value as unknown[]) stack.push(item);
+    } else if (value !== null && typeof value === 'object') {
+      const obj = value as Record<string, unknown>;
+      for (const key of Object.keys(obj)) {
+        if (obj[key] === undefined) delete obj[key];
+        else if (key !== 'constantValue') stack.push(obj[key]);
+      }
+    }
+  }
+  return output;
+}
 
 /** A request after parsing and normalization: what the rest of eeport works with. */
 export type ExportImageRequest = z.output<typeof ExportImageRequestBodySchema>;
@@ -981,8 +1140,46 @@ export function exportRequestJsonSchema(): Record<string, unknown> {
     $id: EXPORT_REQUEST_SCHEMA_ID,
     title: 'ExportImageRequest',
     description:
-      'Body of Earth Engine image:export as eeport accepts it (Pub/Sub message or HTTP body). ' +
-      'int64 fields may be numbers, decimal strings or {"value": …}; priority may be a number or {"value": n}.',
-    ...rest,
+      'Body of Earth Engine image:export as eeport accepts it (Pub/Sub message or HTTP body), read as proto3 JSON: ' +
+      'an optional field may be null (treated as absent); integer and double fields may be numbers or decimal strings; ' +
+      'int64 fields and priority may also be {"value": …}. Fields the service refuses (maxWorkers, assetExportOptions.tileSize, ' +
+      'geoTiffOptions.noData.integerValue) are described as never valid.',
+    ...(nullableFields(rest) as Record<string, unknown>),
   };
+}
+
+/**
+ * The generated schema with every optional field of every message also allowing null
+ * (proto3 JSON reads it as absent). ValueNode's own fields (the value kinds) are left
+ * as generated: its one-kind rule is stated with minProperties/maxProperties, which a
+ * null kind beside the set one would break (the parser accepts that; clients do not
+ * send it). The messages inside a ValueNode do allow null fields.
+ */
+function nullableFields(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(nullableFields);
+  if (!isPlainObject(schema)) return schema;
+  const out: Record<string, unknown> = {};
+  for (const [key, sub] of Object.entries(schema)) {
+    if (key === '$defs' && isPlainObject(sub)) {
+      out[key] = Object.fromEntries(Object.entries(sub).map(([name, def]) => [name, name === 'ValueNode' ? valueNodeSchema(def) : nullableFields(def)]));
+    } else if (key === 'properties' && isPlainObject(sub)) {
+      const required = new Set(Array.isArray(schema['required']) ? (schema['required'] as string[]) : []);
+      out[key] = Object.fromEntries(
+        Object.entries(sub).map(([name, prop]) => {
+          const inner = nullableFields(prop) as Record<string, unknown>;
+          if (required.has(name)) return [name, inner];
+          const { description, deprecated, ...body } = inner;
+          return [name, { ...(description !== undefined ? { description } : {}), ...(deprecated !== undefined ? { deprecated } : {}), anyOf: [body, { type: 'null' }] }];
+        }),
+      );
+    } else {
+      out[key] = nullableFields(sub);
+    }
+  }
+  return out;
+}
+
+function valueNodeSchema(def: unknown): unknown {
+  if (!isPlainObject(def) || !isPlainObject(def['properties'])) return def;
+  return { ...def, properties: Object.fromEntries(Object.entries(def['properties']).map(([name, prop]) => [name, nullableFields(prop)])) };
 }

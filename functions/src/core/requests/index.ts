@@ -1,7 +1,7 @@
 /** Public face of the requests capability. */
 export { EXPORT_REQUEST_SCHEMA_ID, exportRequestJsonSchema, parseExportRequest } from './export-request.schema.ts';
 export type { ExportImageRequest } from './export-request.schema.ts';
-export { ATTRIBUTE_NAMES, CallbackUrlSchema, EE_PROJECT_PATTERN, EeProjectSchema, LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN, LabelsSchema, SubmitOptionsSchema, submitEnvelopeJsonSchema } from './envelope.schema.ts';
+export { ATTRIBUTE_NAMES, CallbackUrlSchema, EE_PROJECT_PATTERN, EeProjectSchema, RETIRED_EE_PROJECTS, LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN, LabelsSchema, SubmitOptionsSchema, submitEnvelopeJsonSchema } from './envelope.schema.ts';
 export type { Issue, SubmitOptions } from './envelope.schema.ts';
 export { checkAddress, checkCallbackUrl } from './callback-url-policy.ts';
 export type { CallbackUrlPolicy } from './callback-url-policy.ts';
