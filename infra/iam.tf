@@ -30,7 +30,9 @@ locals {
   # The targets that sign webhooks: deliverWebhook, and the poller, whose sweep sends the retries.
   webhook_signers = var.webhook_secret_id == null ? [] : ["deliverWebhook", "pollExports"]
 
-  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  # Pub/Sub's and Eventarc's service agents, created (if need be) before they are granted anything (main.tf).
+  pubsub_service_agent   = google_project_service_identity.agent["pubsub.googleapis.com"].member
+  eventarc_service_agent = google_project_service_identity.agent["eventarc.googleapis.com"].member
 }
 
 resource "google_service_account" "fn" {
@@ -130,7 +132,7 @@ resource "google_service_account" "scheduler" {
 resource "google_cloud_run_v2_service_iam_member" "poll_invoker" {
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.poll_exports.name
+  name     = google_cloudfunctions2_function.fn["pollExports"].name
   # The scheduler may invoke the poller's service, and nothing else (no project-wide invoker).
   role   = "roles/run.invoker"
   member = google_service_account.scheduler.member
@@ -146,8 +148,8 @@ resource "google_service_account" "pubsub_push" {
 
 resource "google_cloud_run_v2_service_iam_member" "push_invoker" {
   for_each = {
-    submitExport   = google_cloudfunctions2_function.submit_export.name
-    deliverWebhook = google_cloudfunctions2_function.deliver_webhook.name
+    submitExport   = google_cloudfunctions2_function.fn["submitExport"].name
+    deliverWebhook = google_cloudfunctions2_function.fn["deliverWebhook"].name
   }
   project  = var.project_id
   location = var.region
@@ -184,10 +186,18 @@ resource "google_cloud_run_v2_service_iam_member" "upload_invoker" {
   for_each = local.upload_functions
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.on_object_finalized[each.key].name
+  name     = google_cloudfunctions2_function.fn["onObjectFinalized/${each.key}"].name
   # Eventarc delivers this bucket's events to this one service.
   role   = "roles/run.invoker"
   member = google_service_account.eventarc.member
+}
+
+resource "google_project_iam_member" "eventarc_agent" {
+  count   = length(local.upload_functions) > 0 ? 1 : 0
+  project = var.project_id
+  # Eventarc's service agent makes and runs the Cloud Storage triggers' subscriptions: its own role (a generated identity is not always granted it).
+  role   = "roles/eventarc.serviceAgent"
+  member = local.eventarc_service_agent
 }
 
 resource "google_project_iam_member" "gcs_notifications" {
@@ -198,14 +208,14 @@ resource "google_project_iam_member" "gcs_notifications" {
   member = "serviceAccount:${data.google_storage_project_service_account.gcs.email_address}"
 }
 
-# API callers, by mode (api_auth_mode): IAM members, the oidc caller list, or everyone (api keys).
+# API callers, by mode (api_auth_mode): IAM members, the oidc callers (typed members too), or everyone (api keys).
 resource "google_cloud_run_v2_service_iam_member" "api_invoker" {
   for_each = toset(
-    var.api_auth_mode == "api-key" ? ["allUsers"] : concat(var.api_invokers, var.api_auth_mode == "oidc" ? [for e in var.api_allowed_callers : "serviceAccount:${e}"] : [])
+    var.api_auth_mode == "api-key" ? ["allUsers"] : concat(var.api_invokers, var.api_auth_mode == "oidc" ? var.api_allowed_callers : [])
   )
   project  = var.project_id
   location = var.region
-  name     = google_cloudfunctions2_function.api.name
+  name     = google_cloudfunctions2_function.fn["api"].name
   # Who may call the HTTP API (api-key mode: anyone reaches it, the key is checked in code).
   role   = "roles/run.invoker"
   member = each.value
@@ -239,17 +249,10 @@ resource "google_service_account" "build" {
   depends_on = [google_project_service.enabled]
 }
 
-resource "google_project_iam_member" "build_logs" {
+resource "google_project_iam_member" "build_builder" {
   project = var.project_id
-  # Builds write their logs.
-  role   = "roles/logging.logWriter"
-  member = google_service_account.build.member
-}
-
-resource "google_project_iam_member" "build_images" {
-  project = var.project_id
-  # Builds push the function images to the gcf-artifacts repository Cloud Functions creates (it does not exist before the first deploy, so no narrower grant).
-  role   = "roles/artifactregistry.writer"
+  # What Google documents for a custom build account of Cloud Run functions: write build logs, push images to the gcf-artifacts repository and read and write the gcf-v2-sources-* bucket (both made by the first deploy, so no narrower grant).
+  role   = "roles/run.builder"
   member = google_service_account.build.member
 }
 

@@ -101,7 +101,8 @@ locals {
 
   upload_rule_buckets = distinct([for r in jsondecode(var.upload_rules).rules : r.match.bucket])
   upload_buckets      = var.upload_buckets == null ? local.upload_rule_buckets : var.upload_buckets
-  upload_functions    = { for b in local.upload_buckets : substr(sha256(b), 0, 8) => b }
+  # One function per watched bucket (functions.tf), keyed by a hash of the bucket name.
+  upload_functions = { for b in local.upload_buckets : substr(sha256(b), 0, 8) => b }
 
   # --- Environment ----------------------------------------------------------------------
   # Every variable the config schema requires, and what production needs, on every
@@ -134,6 +135,7 @@ locals {
     API_AUTH                  = var.api_auth_mode == "iam" ? "none" : var.api_auth_mode
     API_ALLOW_UNAUTHENTICATED = var.api_auth_mode == "iam" ? "true" : "false"
     API_OIDC_AUDIENCE         = var.api_auth_mode == "oidc" ? local.run_url.api : ""
-    API_ALLOWED_CALLERS       = join(",", var.api_allowed_callers)
+    # The emails of the typed members ("user:a@example.com" → a@example.com).
+    API_ALLOWED_CALLERS = join(",", [for m in var.api_allowed_callers : split(":", m)[1]])
   }
 }

@@ -15,7 +15,7 @@ output "dead_letter_subscriptions" {
 
 output "api_url" {
   description = "The HTTP API (POST/GET /v1/jobs, GET /v1/jobs/{jobId}, POST /v1/jobs/{jobId}:cancel)."
-  value       = google_cloudfunctions2_function.api.service_config[0].uri
+  value       = google_cloudfunctions2_function.fn["api"].service_config[0].uri
 }
 
 output "api_oidc_audience" {
@@ -30,15 +30,8 @@ output "poller_url" {
 
 output "functions" {
   description = "Deployed function names by target."
-  value = merge(
-    {
-      submitExport   = google_cloudfunctions2_function.submit_export.name
-      pollExports    = google_cloudfunctions2_function.poll_exports.name
-      deliverWebhook = google_cloudfunctions2_function.deliver_webhook.name
-      api            = google_cloudfunctions2_function.api.name
-    },
-    { for k, f in google_cloudfunctions2_function.on_object_finalized : "onObjectFinalized/${local.upload_functions[k]}" => f.name },
-  )
+  # onObjectFinalized once per watched bucket, as "onObjectFinalized/<bucket>".
+  value = { for k, d in local.deployed_functions : (d.bucket == null ? k : "onObjectFinalized/${d.bucket}") => google_cloudfunctions2_function.fn[k].name }
 }
 
 output "service_accounts" {

@@ -101,6 +101,7 @@ resource "google_pubsub_subscription" "push" {
 
   depends_on = [
     google_cloud_run_v2_service_iam_member.push_invoker,
+    google_service_account_iam_member.pubsub_token_creator,
     google_pubsub_topic_iam_member.dead_letter_publisher,
   ]
 }

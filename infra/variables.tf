@@ -119,15 +119,35 @@ variable "api_auth_mode" {
 }
 
 variable "api_invokers" {
-  description = "IAM members (user:…, group:…, serviceAccount:…) allowed to invoke the api function in iam and oidc modes."
+  description = "IAM members allowed to invoke the api function in iam and oidc modes: user:someone@example.com, group:team@example.com, serviceAccount:name@project.iam.gserviceaccount.com, domain:example.com."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = alltrue([for m in var.api_invokers : can(regex("^(user|group|serviceAccount|domain):[^:\\s]+$", m))])
+    error_message = "api_invokers entries are IAM members (user:EMAIL, group:EMAIL, serviceAccount:EMAIL or domain:DOMAIN). Not one: ${join(", ", [for m in var.api_invokers : m if !can(regex("^(user|group|serviceAccount|domain):[^:\\s]+$", m))])}."
+  }
+  validation {
+    # IAM refuses the whole apply when a person is given as a service account or the reverse.
+    condition     = alltrue([for m in var.api_invokers : startswith(m, "serviceAccount:") == endswith(m, ".gserviceaccount.com") || startswith(m, "domain:")])
+    error_message = "In api_invokers, service accounts (addresses ending in .gserviceaccount.com) take serviceAccount:, and only they do. Wrong: ${join(", ", [for m in var.api_invokers : m if !(startswith(m, "serviceAccount:") == endswith(m, ".gserviceaccount.com") || startswith(m, "domain:"))])}."
+  }
 }
 
 variable "api_allowed_callers" {
-  description = "Emails whose Google ID tokens the api accepts in oidc mode (API_ALLOWED_CALLERS); they also get roles/run.invoker."
+  description = "Callers the api accepts in oidc mode, as IAM members: serviceAccount:name@project.iam.gserviceaccount.com or user:someone@example.com. Their emails are what the code checks in the Google ID token (API_ALLOWED_CALLERS), and they get roles/run.invoker. No group: an ID token names one account, never a group."
   type        = list(string)
   default     = []
+
+  validation {
+    condition     = alltrue([for m in var.api_allowed_callers : can(regex("^(user|serviceAccount):[^:@\\s]+@[^:@\\s]+$", m))])
+    error_message = "api_allowed_callers entries are serviceAccount:EMAIL or user:EMAIL (an ID token names one account, never a group). Not one: ${join(", ", [for m in var.api_allowed_callers : m if !can(regex("^(user|serviceAccount):[^:@\\s]+@[^:@\\s]+$", m))])}."
+  }
+  validation {
+    # IAM refuses the whole apply when a person is given as a service account or the reverse.
+    condition     = alltrue([for m in var.api_allowed_callers : startswith(m, "serviceAccount:") == endswith(m, ".gserviceaccount.com")])
+    error_message = "In api_allowed_callers, service accounts (addresses ending in .gserviceaccount.com) take serviceAccount:, everyone else user:. Wrong: ${join(", ", [for m in var.api_allowed_callers : m if startswith(m, "serviceAccount:") != endswith(m, ".gserviceaccount.com")])}."
+  }
 }
 
 variable "api_keys_secret_id" {

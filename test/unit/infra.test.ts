@@ -1,9 +1,11 @@
 /**
  * Holds infra/ (Terraform) to the code. `terraform validate` needs the google provider,
  * which cannot be downloaded everywhere (it runs in Cloud Build); these checks need
- * only the HCL, parsed with @cdktf/hcl2json:
+ * only the HCL, parsed with @cdktf/hcl2json (test/unit/infra-schema.test.ts holds it to
+ * the provider's schema):
  * - every function target the code registers is deployed, with its entry point, on nodejs22,
- *   from its own bundle, fed the way its signature expects;
+ *   from its own bundle, fed the way its signature expects (one resource over
+ *   local.deployed_functions, each target's differences in local.function_specs);
  * - every variable the config schema requires is set on every function, and every
  *   variable set is one the schema knows;
  * - every Pub/Sub delivery has a retry policy and a dead-letter topic that is kept;
@@ -12,10 +14,14 @@
  * - the composite indexes are exactly infra/firestore.indexes.json (itself generated from
  *   FIRESTORE_INDEXES), TTL only where the code says it is safe;
  * - the timeouts keep the invariants the code relies on;
- * - every reference resolves (a poor man's `terraform validate`).
+ * - every reference resolves (a poor man's `terraform validate`);
+ * - a first apply works: service agents exist before their grants, the build account has
+ *   what Google documents, the first trigger waits for its roles, inputs Google would
+ *   refuse mid-apply are refused at plan (validations and conditions, run with terraform).
  */
 import { execFileSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { getReferencesInExpression, parse } from '@cdktf/hcl2json';
 import type { z } from 'zod';
@@ -91,7 +97,29 @@ const num = (value: unknown): number => {
   return n;
 };
 
-const functions = () => Object.entries(model.resource.google_cloudfunctions2_function ?? {});
+/** The one function resource; it is deployed once per entry of local.deployed_functions. */
+const fnResource = () => {
+  const all = model.resource.google_cloudfunctions2_function ?? {};
+  expect(Object.keys(all), 'one google_cloudfunctions2_function resource, for_each over local.deployed_functions').toEqual(['fn']);
+  expect(all.fn!.for_each).toBe('${local.deployed_functions}');
+  return all.fn!;
+};
+/** What differs between targets: description, ingress, env, secrets (locals.function_specs). */
+const specs = () => model.locals.function_specs as Record<string, Body>;
+/**
+ * The targets local.deployed_functions deploys, and which one runs once per watched bucket
+ * with an event trigger: every function_specs entry but that one by its name, that one per
+ * upload bucket (the expression is read, not evaluated: this is the shape it must keep).
+ */
+function deployedTargets(): { byName: string[]; perBucket: string } {
+  const expr = String(model.locals.deployed_functions);
+  const byName = /\{ for target, spec in local\.function_specs : target => merge\(spec, \{ target = target, name = local\.function_names\[target\], bucket = null \}\) if target != "(\w+)" \}/.exec(expr);
+  expect(byName, 'deployed_functions: every spec by its name, with bucket = null').not.toBeNull();
+  const perBucket = /for key, bucket in local\.upload_functions : "(\w+)\/\$\{key\}" => merge\(local\.function_specs\.(\w+), \{[\s\S]*?\btarget\s*=\s*"(\w+)"[\s\S]*?\bbucket\s*=\s*bucket\s*\}\)/.exec(expr);
+  expect(perBucket, 'deployed_functions: one entry per upload bucket, with its bucket').not.toBeNull();
+  expect(new Set([byName![1], perBucket![1], perBucket![2], perBucket![3]]).size, 'the same target is excluded by name and deployed per bucket').toBe(1);
+  return { byName: Object.keys(specs()).filter((t) => t !== byName![1]), perBucket: byName![1]! };
+}
 const requiredVariables = () =>
   Object.entries(CONFIG_VARIABLES)
     .filter(([, v]) => !(v.schema as z.ZodType).safeParse(undefined).success)
@@ -112,11 +140,11 @@ async function envKeys(expr: unknown): Promise<Set<string>> {
   return keys;
 }
 
-/** The keys of a function's secret environment variables (plain or dynamic blocks). */
-function secretKeys(serviceConfig: Body): string[] {
-  const plain = ((serviceConfig.secret_environment_variables ?? []) as Body[]).map((s) => String(s.key));
-  const dynamic = (((serviceConfig.dynamic as Body | undefined)?.secret_environment_variables ?? []) as Body[]).map((d) => String(block(d, 'content').key));
-  return [...plain, ...dynamic];
+/** The keys of a target's secret environment variables: its spec's `secrets`, a list literal or a local holding one. */
+function secretKeys(target: string): string[] {
+  const secrets = resolve(specs()[target]!.secrets);
+  if (Array.isArray(secrets)) return secrets.map((s) => String((s as Body).key));
+  return [...String(secrets).matchAll(/\bkey\s*=\s*"(\w+)"/g)].map((m) => m[1]!);
 }
 
 beforeAll(async () => {
@@ -147,28 +175,34 @@ describe('infra/: function targets', () => {
   it('deploys every target the code registers, and nothing else, with its entry point on nodejs22 from its own bundle', () => {
     const code = discoverTargets().map((t) => t.name).sort();
     expect(code.length).toBeGreaterThan(0);
-    const deployed = functions().map(([, f]) => String(block(f, 'build_config').entry_point));
-    expect([...new Set(deployed)].sort()).toEqual(code);
+    expect(Object.keys(specs()).sort()).toEqual(code);
     expect(model.locals.function_targets).toEqual(code);
-    for (const [name, f] of functions()) {
-      const build = block(f, 'build_config');
-      expect(build.runtime, name).toBe('nodejs22');
-      const object = String(block(block(build, 'source'), 'storage_source').object);
-      expect(object, `${name} must deploy the bundle of its own target`).toBe(`\${google_storage_bucket_object.bundle["${String(build.entry_point)}"].name}`);
+    const { byName, perBucket } = deployedTargets();
+    expect([...byName, perBucket].sort()).toEqual(code);
+    const build = block(fnResource(), 'build_config');
+    expect(build.runtime).toBe('nodejs22');
+    expect(build.entry_point).toBe('${each.value.target}');
+    const object = String(block(block(build, 'source'), 'storage_source').object);
+    expect(object, 'each function deploys the bundle of its own target').toBe('${google_storage_bucket_object.bundle[each.value.target].name}');
+    for (const field of ['memory', 'cpu', 'timeout', 'concurrency', 'max_instances']) {
+      expect(JSON.stringify(block(fnResource(), 'service_config')), `${field} comes from the target's sizes`).toContain(`\${local.functions[each.value.target].${field}}`);
     }
   });
 
   it('feeds each target the way its signature expects: HTTP targets have no trigger; CloudEvent targets a trigger or a push subscription', () => {
     const pushed = Object.keys(model.locals.push_subscriptions as object);
+    const { perBucket } = deployedTargets();
+    // The trigger is there exactly when the entry has a bucket, i.e. for the per-bucket target.
+    const trigger = ((fnResource().dynamic as Body).event_trigger as Body[])[0]!;
+    expect(trigger.for_each).toBe('${each.value.bucket == null ? [] : [each.value.bucket]}');
+    expect(hasBlock(fnResource(), 'event_trigger'), 'no unconditional trigger').toBe(false);
     for (const t of discoverTargets()) {
-      const deployments = functions().filter(([, f]) => block(f, 'build_config').entry_point === t.name);
-      for (const [name, f] of deployments) {
-        if (t.signature === 'http') {
-          expect(hasBlock(f, 'event_trigger'), `${name} is an HTTP target`).toBe(false);
-          expect(pushed, `${name} is an HTTP target`).not.toContain(t.name);
-        } else {
-          expect(hasBlock(f, 'event_trigger') !== pushed.includes(t.name), `${name} (CloudEvent) needs exactly one of an event trigger or a push subscription`).toBe(true);
-        }
+      const triggered = t.name === perBucket;
+      if (t.signature === 'http') {
+        expect(triggered, `${t.name} is an HTTP target`).toBe(false);
+        expect(pushed, `${t.name} is an HTTP target`).not.toContain(t.name);
+      } else {
+        expect(triggered !== pushed.includes(t.name), `${t.name} (CloudEvent) needs exactly one of an event trigger or a push subscription`).toBe(true);
       }
     }
   });
@@ -177,26 +211,34 @@ describe('infra/: function targets', () => {
     const required = requiredVariables();
     expect(required).toContain('EE_PROJECT');
     const known = new Set(Object.keys(CONFIG_VARIABLES));
-    for (const [name, f] of functions()) {
-      const service = block(f, 'service_config');
-      const keys = await envKeys(service.environment_variables);
-      for (const r of [...required, 'GOOGLE_CLOUD_PROJECT', 'EE_PROJECT', 'EVENTS_TOPIC', 'FIRESTORE_DATABASE']) expect(keys, `${name} lacks ${r}`).toContain(r);
-      for (const k of [...keys, ...secretKeys(service)]) expect(known, `${name} sets ${k}, which functions/src/config.ts does not read`).toContain(k);
+    const service = block(fnResource(), 'service_config');
+    expect(service.environment_variables).toBe('${merge(each.value.env, var.extra_env)}');
+    const secrets = ((service.dynamic as Body).secret_environment_variables as Body[])[0]!;
+    expect(secrets.for_each).toBe('${each.value.secrets}');
+    expect(block(secrets, 'content').key).toBe('${secret_environment_variables.value.key}');
+    for (const [target, spec] of Object.entries(specs())) {
+      const keys = await envKeys(spec.env);
+      for (const r of [...required, 'GOOGLE_CLOUD_PROJECT', 'EE_PROJECT', 'EVENTS_TOPIC', 'FIRESTORE_DATABASE']) expect(keys, `${target} lacks ${r}`).toContain(r);
+      for (const k of [...keys, ...secretKeys(target)]) expect(known, `${target} sets ${k}, which functions/src/config.ts does not read`).toContain(k);
     }
   });
 
   it('gives the poller what a deployed instance requires, and the webhook secret only to the functions that sign', async () => {
-    const poll = model.resource.google_cloudfunctions2_function!.poll_exports!;
-    const keys = await envKeys(block(poll, 'service_config').environment_variables);
+    const keys = await envKeys(specs().pollExports!.env);
     expect(keys).toContain('POLL_OIDC_AUDIENCE');
     expect(keys).toContain('POLL_INVOKER_EMAIL');
     expect(keys).not.toContain('POLL_AUTH_DISABLED');
-    const signers = functions()
-      .filter(([, f]) => secretKeys(block(f, 'service_config')).includes('WEBHOOK_SECRETS'))
-      .map(([, f]) => String(block(f, 'build_config').entry_point))
+    const signers = Object.keys(specs())
+      .filter((t) => secretKeys(t).includes('WEBHOOK_SECRETS'))
       .sort();
     expect(signers).toEqual(['deliverWebhook', 'pollExports']);
     expect(String(model.locals.webhook_signers)).toContain('"deliverWebhook", "pollExports"');
+    expect(Object.keys(specs()).filter((t) => secretKeys(t).includes('API_KEYS'))).toEqual(['api']);
+  });
+
+  it('keeps every target internal but the API', () => {
+    expect(block(fnResource(), 'service_config').ingress_settings).toBe('${each.value.ingress}');
+    for (const [target, spec] of Object.entries(specs())) expect(spec.ingress, target).toBe(target === 'api' ? 'ALLOW_ALL' : 'ALLOW_INTERNAL_ONLY');
   });
 });
 
@@ -231,22 +273,19 @@ describe('infra/: delivery, retries and dead letters', () => {
     const sub = model.resource.google_pubsub_subscription_iam_member!.dead_letter_subscriber!;
     expect([pub.role, sub.role]).toEqual(['roles/pubsub.publisher', 'roles/pubsub.subscriber']);
     for (const g of [pub, sub]) expect(g.member).toBe('${local.pubsub_service_agent}');
-    expect(String(model.locals.pubsub_service_agent)).toContain('@gcp-sa-pubsub.iam.gserviceaccount.com');
+    expect(model.locals.pubsub_service_agent).toBe('${google_project_service_identity.agent["pubsub.googleapis.com"].member}');
   });
 
   it('every event trigger retries (the handlers are idempotent), and none reads Pub/Sub (that goes through the dead-lettered subscriptions)', () => {
-    const triggers = functions().filter(([, f]) => hasBlock(f, 'event_trigger'));
-    expect(triggers.length).toBeGreaterThan(0);
-    for (const [name, f] of triggers) {
-      const t = block(f, 'event_trigger');
-      expect(t.retry_policy, name).toBe('RETRY_POLICY_RETRY');
-      expect(t.pubsub_topic, name).toBeUndefined();
-      expect(t.service_account_email, name).toBeDefined();
-    }
-    const upload = model.resource.google_cloudfunctions2_function!.on_object_finalized!;
-    const t = block(upload, 'event_trigger');
+    const triggers = ((fnResource().dynamic as Body).event_trigger ?? []) as Body[];
+    expect(triggers.length).toBe(1);
+    const t = block(triggers[0]!, 'content');
+    expect(t.retry_policy).toBe('RETRY_POLICY_RETRY');
+    expect(t.pubsub_topic).toBeUndefined();
+    expect(t.service_account_email).toBe('${google_service_account.eventarc.email}');
     expect(t.event_type).toBe('google.cloud.storage.object.v1.finalized');
-    expect(block(t, 'event_filters')).toEqual({ attribute: 'bucket', value: '${each.value}' });
+    expect(block(t, 'event_filters')).toEqual({ attribute: 'bucket', value: '${event_trigger.value}' });
+    expect(t.trigger_region).toBe('${lower(data.google_storage_bucket.upload[event_trigger.value].location)}');
   });
 
   it('the scheduler calls the poller with OIDC, audience = URL = POLL_OIDC_AUDIENCE, with an explicit retry policy', () => {
@@ -321,7 +360,7 @@ describe('infra/: IAM', () => {
       if (role === 'roles/pubsub.publisher' && type === 'google_project_iam_member') expect(at, "only Cloud Storage's service agent publishes project-wide").toBe('google_project_iam_member.gcs_notifications');
     }
     const poll = model.resource.google_cloud_run_v2_service_iam_member!.poll_invoker!;
-    expect(poll.name).toBe('${google_cloudfunctions2_function.poll_exports.name}');
+    expect(poll.name).toBe('${google_cloudfunctions2_function.fn["pollExports"].name}');
     expect(poll.member).toBe('${google_service_account.scheduler.member}');
   });
 
@@ -329,9 +368,7 @@ describe('infra/: IAM', () => {
     const accounts = model.locals.runtime_accounts as Record<string, Body>;
     expect(Object.keys(accounts).sort()).toEqual(discoverTargets().map((t) => t.name).sort());
     expect(new Set(Object.values(accounts).map((a) => a.id)).size).toBe(Object.keys(accounts).length);
-    for (const [name, f] of functions()) {
-      expect(String(block(f, 'service_config').service_account_email), name).toBe(`\${google_service_account.fn["${String(block(f, 'build_config').entry_point)}"].email}`);
-    }
+    expect(block(fnResource(), 'service_config').service_account_email).toBe('${google_service_account.fn[each.value.target].email}');
   });
 
   it('says why for every role', () => {
@@ -371,17 +408,154 @@ describe('infra/: Firestore', () => {
 });
 
 describe('cloudbuild.yaml', () => {
-  it('installs, checks, tests, builds, validates and plans; applies only on main with _APPLY=true', () => {
-    const yaml = readFileSync(join(REPO_ROOT, 'cloudbuild.yaml'), 'utf8');
-    const ids = [...yaml.matchAll(/^ {2}- id: ([\w-]+)$/gm)].map((m) => m[1]);
+  const yaml = () => readFileSync(join(REPO_ROOT, 'cloudbuild.yaml'), 'utf8');
+
+  /** Runs the terraform-apply step's script as Cloud Build would, substitutions applied, `terraform apply` replaced by a marker. */
+  function applies(subs: Record<string, string>): boolean {
+    const step = /- id: terraform-apply\n[\s\S]*?args:\n\s+- -c\n\s+- \|\n([\s\S]*?)\n\n/.exec(yaml())?.[1];
+    expect(step, 'the terraform-apply step runs a script').toBeDefined();
+    const indent = /^ */.exec(step!)![0].length;
+    const script = step!
+      .split('\n')
+      .map((l) => l.slice(indent))
+      .join('\n')
+      // Cloud Build's substitution: $$ is a literal $, ${X} and $X the substitution (built-ins a build does not have are empty).
+      .replace(/\$\$|\$\{(\w+)\}|\$(\w+)/g, (m, a?: string, b?: string) => (m === '$$' ? '$' : (subs[a ?? b!] ?? '')))
+      .replace('terraform apply -input=false tfplan', 'echo APPLYING');
+    return execFileSync('sh', ['-c', script], { encoding: 'utf8' }).includes('APPLYING');
+  }
+
+  it('installs, checks, tests, builds, validates and plans, then applies', () => {
+    const ids = [...yaml().matchAll(/^ {2}- id: ([\w-]+)$/gm)].map((m) => m[1]);
     for (const id of ['install', 'lint', 'typecheck', 'test', 'build', 'terraform-init', 'terraform-validate', 'terraform-plan', 'terraform-apply']) expect(ids).toContain(id);
     expect(ids.indexOf('terraform-plan')).toBeLessThan(ids.indexOf('terraform-apply'));
-    expect(yaml).toMatch(/terraform validate/);
-    expect(yaml).toMatch(/npm run build/);
-    expect(yaml).toMatch(/if \[ "\$\{_APPLY\}" = "true" \] && \[ "\$BRANCH_NAME" = "main" \]; then\s+terraform apply -input=false tfplan/);
+    expect(yaml()).toMatch(/terraform validate/);
+    expect(yaml()).toMatch(/npm run build/);
     // The plan waits for every check.
-    expect(yaml).toMatch(/id: terraform-plan[\s\S]*?waitFor: \[terraform-validate, build, test, lint, typecheck\]/);
+    expect(yaml()).toMatch(/id: terraform-plan[\s\S]*?waitFor: \[terraform-validate, build, test, lint, typecheck\]/);
   });
+
+  it('applies with _APPLY=true from a manual `gcloud builds submit` (no trigger, empty $BRANCH_NAME) and from a trigger on main, nowhere else', () => {
+    expect(applies({ _APPLY: 'true' }), 'manual build, as documented').toBe(true);
+    expect(applies({ _APPLY: 'false' })).toBe(false);
+    expect(applies({ _APPLY: 'true', TRIGGER_NAME: 'push', BRANCH_NAME: 'main' })).toBe(true);
+    expect(applies({ _APPLY: 'true', TRIGGER_NAME: 'push', BRANCH_NAME: 'feature' })).toBe(false);
+    expect(applies({ _APPLY: 'true', TRIGGER_NAME: 'release', TAG_NAME: 'v1' }), 'a tag build has no branch, but a trigger').toBe(false);
+    expect(applies({ _APPLY: 'false', TRIGGER_NAME: 'push', BRANCH_NAME: 'main' })).toBe(false);
+  });
+
+  it('runs Terraform from one exact image version', () => {
+    const images = [...yaml().matchAll(/name: (hashicorp\/terraform:\S*)/g)].map((m) => m[1]);
+    expect(images.length).toBeGreaterThanOrEqual(4);
+    for (const image of images) expect(image, 'a moving tag could change the plan between two builds of one commit').toMatch(/^hashicorp\/terraform:\d+\.\d+\.\d+$/);
+    expect(new Set(images).size).toBe(1);
+  });
+});
+
+describe('infra/: a first apply that works', () => {
+  const iamMembers = () =>
+    Object.entries(model.resource)
+      .filter(([type]) => type.endsWith('_iam_member'))
+      .flatMap(([type, byName]) => Object.entries(byName).map(([name, r]) => ({ at: `${type}.${name}`, r })));
+
+  it('makes the Pub/Sub and Eventarc service agents (google-beta) after their APIs and before any grant to them; Cloud Storage\'s is read (which creates it) after the APIs', () => {
+    const agents = model.resource.google_project_service_identity!.agent!;
+    expect(agents.provider).toBe('${google-beta}');
+    expect(agents.for_each).toBe('${toset(["pubsub.googleapis.com", "eventarc.googleapis.com"])}');
+    expect(agents.depends_on).toContain('${google_project_service.enabled}');
+    expect(model.locals.pubsub_service_agent).toBe('${google_project_service_identity.agent["pubsub.googleapis.com"].member}');
+    expect(model.locals.eventarc_service_agent).toBe('${google_project_service_identity.agent["eventarc.googleapis.com"].member}');
+    // No grant names a service agent by a hand-built address (which may not exist yet).
+    for (const { at, r } of iamMembers()) expect(String(r.member), at).not.toMatch(/gcp-sa-|service-\$\{/);
+    expect(model.data.google_storage_project_service_account!.gcs!.depends_on).toContain('${google_project_service.enabled}');
+    const eventarc = model.resource.google_project_iam_member!.eventarc_agent!;
+    expect([eventarc.role, eventarc.member]).toEqual(['roles/eventarc.serviceAgent', '${local.eventarc_service_agent}']);
+  });
+
+  it('waits once after the trigger-related grants before making the functions (the first-trigger race)', () => {
+    const wait = model.resource.time_sleep!.eventarc_grants!;
+    expect(wait.count).toBe('${length(local.upload_functions) > 0 ? 1 : 0}');
+    expect(wait.create_duration).toMatch(/^\d+s$/);
+    expect(Number.parseInt(String(wait.create_duration), 10)).toBeGreaterThanOrEqual(60);
+    for (const grant of ['google_project_iam_member.eventarc_agent', 'google_project_iam_member.eventarc_receiver', 'google_project_iam_member.gcs_notifications']) {
+      expect(wait.depends_on, grant).toContain(`\${${grant}}`);
+    }
+    expect(fnResource().depends_on).toContain('${time_sleep.eventarc_grants}');
+  });
+
+  it('gives the build account what Google documents for a custom build account (roles/run.builder), before any function is built', () => {
+    const grants = Object.entries(model.resource.google_project_iam_member ?? {}).filter(([, r]) => r.member === '${google_service_account.build.member}');
+    expect(grants.map(([, r]) => r.role)).toEqual(['roles/run.builder']);
+    const build = block(fnResource(), 'build_config');
+    expect(build.service_account).toBe('${google_service_account.build.id}');
+    for (const [name] of grants) expect(fnResource().depends_on).toContain(`\${google_project_iam_member.${name}}`);
+    expect(fnResource().depends_on).toContain('${google_storage_bucket_iam_member.build_sources}');
+  });
+
+  it('enables each API once per project: Earth Engine in every Earth Engine project and this one; the prerequisites are listed', () => {
+    const enabled = String(model.resource.google_project_service!.enabled!.for_each);
+    for (const api of ['cloudresourcemanager.googleapis.com', 'serviceusage.googleapis.com', 'eventarc.googleapis.com', 'pubsub.googleapis.com']) expect(enabled).toContain(`"${api}"`);
+    expect(enabled).not.toContain('earthengine');
+    const services = Object.values(model.resource.google_project_service ?? {});
+    expect(services.filter((r) => JSON.stringify(r).includes('earthengine.googleapis.com'))).toHaveLength(1);
+    expect(model.resource.google_project_service!.earthengine!.for_each).toBe('${toset(distinct(concat([var.project_id], local.ee_projects)))}');
+  });
+
+  it('holds the google providers to ~> 6.50 (the schema test/fixtures/provider-schema.json holds infra/ to)', () => {
+    const providers = Object.assign({}, ...model.terraform.flatMap((t) => (t.required_providers ?? []) as Body[])) as Record<string, Body>;
+    expect(providers.google).toEqual({ source: 'hashicorp/google', version: '~> 6.50' });
+    expect(providers['google-beta']).toEqual({ source: 'hashicorp/google-beta', version: '~> 6.50' });
+  });
+
+  it('refuses an upload bucket of another project at plan (a storage trigger only watches its own project)', () => {
+    const upload = model.data.google_storage_bucket!.upload!;
+    const post = block(block(upload, 'lifecycle'), 'postcondition');
+    expect(post.condition).toBe('${tostring(self.project_number) == tostring(data.google_project.this.number)}');
+    expect(String(post.error_message)).toContain('${each.value}');
+  });
+
+  it('refuses IAM members of the wrong type at plan, naming them, and passes the emails to the code (terraform runs the validations)', (ctx) => {
+    try {
+      execFileSync('terraform', ['version'], { stdio: 'ignore' });
+    } catch {
+      console.log('SKIPPED: terraform is not on the PATH (Cloud Build validates and plans)');
+      ctx.skip();
+    }
+    // variables.tf alone (no provider needed) and the expression the api's environment uses.
+    const dir = mkdtempSync(join(tmpdir(), 'eeport-tf-vars-'));
+    try {
+      const callers = String((model.locals.env_api as Body).API_ALLOWED_CALLERS);
+      writeFileSync(join(dir, 'variables.tf'), model.files['variables.tf']!);
+      writeFileSync(join(dir, 'out.tf'), `output "callers" {\n  value = ${callers.slice(2, -1)}\n}\n`);
+      const env = { ...process.env, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1' };
+      execFileSync('terraform', ['init', '-input=false', '-backend=false'], { cwd: dir, env, stdio: 'ignore' });
+      const plan = (vars: string) => {
+        writeFileSync(join(dir, 'x.tfvars'), `project_id = "p"\nee_project = "e"\n${vars}\n`);
+        try {
+          return { ok: true, out: execFileSync('terraform', ['plan', '-input=false', '-no-color', '-var-file=x.tfvars'], { cwd: dir, env, encoding: 'utf8', stdio: 'pipe' }).replace(/\s+/g, ' ') };
+        } catch (e) {
+          return { ok: false, out: String((e as { stdout?: string }).stdout ?? '') + String((e as { stderr?: string }).stderr ?? '').replace(/\s+/g, ' ') };
+        }
+      };
+      const good = plan('api_invokers = ["group:team@example.com", "user:a@example.com", "serviceAccount:ci@p.iam.gserviceaccount.com", "domain:example.com"]\napi_allowed_callers = ["user:a@example.com", "serviceAccount:ci@p.iam.gserviceaccount.com"]');
+      expect(good.ok, good.out).toBe(true);
+      expect(good.out).toContain('callers = "a@example.com,ci@p.iam.gserviceaccount.com"');
+      const typeless = plan('api_allowed_callers = ["ci@p.iam.gserviceaccount.com"]');
+      expect(typeless.ok).toBe(false);
+      expect(typeless.out.replace(/[│\s]+/g, ' ')).toContain('Not one: ci@p.iam.gserviceaccount.com.');
+      const swapped = plan('api_allowed_callers = ["serviceAccount:someone@example.com", "user:ci@p.iam.gserviceaccount.com", "user:ok@example.com"]');
+      expect(swapped.ok).toBe(false);
+      expect(swapped.out.replace(/[│\s]+/g, ' ')).toContain('Wrong: serviceAccount:someone@example.com, user:ci@p.iam.gserviceaccount.com.');
+      const group = plan('api_allowed_callers = ["group:team@example.com"]');
+      expect(group.ok, 'an ID token never names a group').toBe(false);
+      const invokers = plan('api_invokers = ["someone@example.com", "user:ci@p.iam.gserviceaccount.com"]');
+      expect(invokers.ok).toBe(false);
+      expect(invokers.out.replace(/[│\s]+/g, ' ')).toContain('Not one: someone@example.com.');
+      expect(invokers.out.replace(/[│\s]+/g, ' ')).toContain('Wrong: user:ci@p.iam.gserviceaccount.com.');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('infra/: references', () => {
