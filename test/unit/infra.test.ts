@@ -396,6 +396,20 @@ describe('infra/: Firestore', () => {
     expect(file).toEqual(firestoreIndexes());
   });
 
+  it("indexes batchStats' summed fields behind its equality filters (Firestore computes sum() from index entries; the emulator never asks)", () => {
+    const source = readFileSync(join(REPO_ROOT, 'functions/src/adapters/job-store.firestore.ts'), 'utf8');
+    const body = /async batchStats\([\s\S]*?\n {4}\},\n/.exec(source)?.[0] ?? '';
+    const equalities = [...body.matchAll(/\.where\('(\w+)', '=='/g)].map((m) => m[1]!);
+    const summed = [...body.matchAll(/AggregateField\.(?:sum|average)\('(\w+)'\)/g)].map((m) => m[1]!);
+    expect(equalities.sort()).toEqual(['batchCurrent', 'batchId', 'state']);
+    expect(summed.length).toBeGreaterThan(0);
+    const fits = firestoreIndexes().indexes.some((ix) => {
+      const fields = ix.fields.map((f) => f.fieldPath);
+      return ix.collectionGroup === 'jobs' && [...fields.slice(0, equalities.length)].sort().join() === [...equalities].sort().join() && summed.every((f) => fields.slice(equalities.length).includes(f));
+    });
+    expect(fits, `an index on jobs: ${equalities.join(', ')}, then ${summed.join(', ')}`).toBe(true);
+  });
+
   it('uses TTL only on the collections the code marks safe, on the field the code writes', () => {
     const ttl = model.locals.ttl_collections as string[];
     expect([...ttl].sort()).toEqual(Object.keys(TTL_RETENTION_DAYS).sort());

@@ -55,6 +55,9 @@ export const FIRESTORE_INDEXES = [
   { collection: COLLECTIONS.jobs, fields: [['labelPairs', 'CONTAINS'], ['eeProject', 'ASCENDING'], ['state', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by label, project and state' },
   { collection: COLLECTIONS.outbox, fields: [['sent', 'ASCENDING'], ['createTime', 'ASCENDING']], usedBy: 'listUnsentEvents' },
   { collection: COLLECTIONS.jobs, fields: [['batchId', 'ASCENDING'], ['batchCurrent', 'ASCENDING'], ['state', 'ASCENDING']], usedBy: 'batchStats' },
+  // batchStats sums eecuSeconds and progress under its three equality filters. Firestore computes sum() from index
+  // entries, so the summed fields must be in the index it scans (the emulator never asks; docs/deploying.md).
+  { collection: COLLECTIONS.jobs, fields: [['batchId', 'ASCENDING'], ['batchCurrent', 'ASCENDING'], ['state', 'ASCENDING'], ['eecuSeconds', 'ASCENDING'], ['progress', 'ASCENDING']], usedBy: 'batchStats sums' },
   { collection: COLLECTIONS.jobs, fields: [['batchId', 'ASCENDING'], ['batchCurrent', 'ASCENDING'], ['state', 'ASCENDING'], ['batchIndex', 'ASCENDING']], usedBy: 'listBatchChildren by state' },
   { collection: COLLECTIONS.jobs, fields: [['batchId', 'ASCENDING'], ['batchCurrent', 'ASCENDING'], ['batchIndex', 'ASCENDING']], usedBy: 'listBatchChildren' },
   { collection: COLLECTIONS.batches, fields: [['state', 'ASCENDING'], ['updateTime', 'ASCENDING']], usedBy: 'listBatches' },
