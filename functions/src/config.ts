@@ -49,6 +49,11 @@ export const CONFIG_VARIABLES = {
   POLL_MAX_JOBS: { schema: int(10_000, 1), doc: 'Live jobs read per cycle' },
   POLL_GET_CONCURRENCY: { schema: int(8, 1, 40), doc: 'Parallel operations.get calls (Earth Engine allows 40 concurrent requests per project)' },
   POLL_STALE_SUBMIT_SECONDS: { schema: int(300, 1), doc: 'A SUBMITTING job untouched this long is submitted again by the poller (same requestId)' },
+  ADOPT_CONFIRM_SECONDS: {
+    schema: int(60, 0, 3600),
+    doc: 'A job whose requestId Earth Engine answered "already exists" adopts the one matching operation once a search this much later still finds it alone and unclaimed (0 = at once)',
+  },
+  ADOPT_MAX_PAGES: { schema: int(20, 1, 200), doc: 'operations.list pages (500 each) read per search for such a job’s operation' },
   EE_OPERATION_MAX_AGE_DAYS: { schema: int(10, 1), doc: 'A job unfinished this long after submit is failed as lost (Earth Engine tasks live at most 10 days)' },
   POLL_AUTH_DISABLED: { schema: bool(false), doc: 'Skip the OIDC check on pollExports (local stack only; refused when K_SERVICE is set)' },
   POLL_OIDC_AUDIENCE: { schema: z.string().min(1).optional(), doc: 'Audience Cloud Scheduler puts in its OIDC token (the function URL)' },

@@ -12,18 +12,36 @@ export class FakeEarthEngine implements EarthEngine {
   byRequestId = new Map<string, string>();
   /** Errors thrown by the next calls, in order. */
   failures: EarthEngineError[] = [];
+  /** The answer to a repeated requestId (undocumented): the operation, or 409 ALREADY_EXISTS. */
+  duplicateRequestId: 'return-existing' | 'error' = 'return-existing';
+  /** Exports that start their task and then lose the answer (a dropped connection). */
+  loseResponses = 0;
+  /** The operations' createTime. */
+  clock: () => Date = () => new Date(0);
   private seq = 0;
 
-  async exportImage(eeProject: string, request: { requestId?: string; description?: string }): Promise<Operation> {
+  async exportImage(eeProject: string, request: { requestId?: string; description?: string; priority?: number }): Promise<Operation> {
     this.calls.push({ method: 'export', arg: request.requestId ?? '' });
     const f = this.failures.shift();
     if (f) throw f;
-    const known = request.requestId && this.byRequestId.get(`${eeProject}/${request.requestId}`);
-    if (known) return structuredClone(this.operations.get(known)!);
+    const known = request.requestId && this.byRequestId.get(request.requestId);
+    if (known) {
+      if (this.duplicateRequestId === 'error') throw new EarthEngineError('already-exists', 'EE.ALREADY_EXISTS', `Request ID '${request.requestId}' has already been used.`, 409);
+      return structuredClone(this.operations.get(known)!);
+    }
     const name = `projects/${eeProject}/operations/OP${String(++this.seq).padStart(4, '0')}`;
-    const op: Operation = { name, done: false, metadata: { state: 'PENDING', description: request.description ?? '', createTime: new Date(0).toISOString() } };
+    const op: Operation = {
+      name,
+      done: false,
+      metadata: { state: 'PENDING', type: 'EXPORT_IMAGE', description: request.description ?? '', priority: request.priority ?? 100, createTime: this.clock().toISOString() },
+    };
     this.operations.set(name, op);
-    if (request.requestId) this.byRequestId.set(`${eeProject}/${request.requestId}`, name);
+    // Scoped to the caller (one here), not the project, as the service scopes it to the user.
+    if (request.requestId) this.byRequestId.set(request.requestId, name);
+    if (this.loseResponses > 0) {
+      this.loseResponses--;
+      throw new EarthEngineError('transient', 'EE.UNAVAILABLE', 'Earth Engine unreachable (image:export): socket hang up', null);
+    }
     return structuredClone(op);
   }
   async getOperation(name: string) {

@@ -15,15 +15,15 @@ import '../../functions/src/entry/deliver-webhook.entry.ts';
 import { emulatorsOrSkip } from '../harness/emulators.ts';
 import { TX, type CrashSpec } from './lib/crash.ts';
 import { banner, size } from './lib/mode.ts';
-import { World, message, request, type PushMessage } from './lib/world.ts';
+import { World, message, request, type PushMessage, DUPLICATE_REQUEST_ID_MODES } from './lib/world.ts';
 import { Receiver } from './lib/receiver.ts';
 import type { Adapters } from '../../functions/src/composition-root.ts';
 
 const emu = emulatorsOrSkip('reliability: crash points');
 const JOBS = size(1, 3);
 
-describe.skipIf(!emu)('crash points: kill the handler at each step, then recover', () => {
-  const world = new World(emu!);
+describe.skipIf(!emu).each(DUPLICATE_REQUEST_ID_MODES)('crash points: kill the handler at each step, then recover (repeated requestId: %s)', (duplicateMode) => {
+  const world = new World(emu!, duplicateMode);
   const receiver = new Receiver();
   const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 

@@ -14,7 +14,7 @@ import { emulatorsOrSkip } from '../harness/emulators.ts';
 import { jobIdFor } from '../../functions/src/core/jobs/ids.ts';
 import { IN_FLIGHT_STATES } from '../../functions/src/core/jobs/job.ts';
 import { Rng, SEED, banner, forEachLimit, size, sleep } from './lib/mode.ts';
-import { World, message, request, type PushMessage } from './lib/world.ts';
+import { World, message, request, type PushMessage, DUPLICATE_REQUEST_ID_MODES } from './lib/world.ts';
 
 const emu = emulatorsOrSkip('reliability: duplicates and races');
 
@@ -32,8 +32,8 @@ interface Logical {
   cancel: PushMessage | null;
 }
 
-describe.skipIf(!emu)('duplicates and races', () => {
-  const world = new World(emu!);
+describe.skipIf(!emu).each(DUPLICATE_REQUEST_ID_MODES)('duplicates and races (repeated requestId: %s)', (duplicateMode) => {
+  const world = new World(emu!, duplicateMode);
   afterAll(() => world.close());
 
   it(`${REQUESTS} requests, each published 1–2× and delivered 1–5× concurrently, overlapping pollers, cancels racing completion`, async () => {
@@ -150,21 +150,17 @@ describe.skipIf(!emu)('duplicates and races', () => {
     expect(jobs.filter((j) => IN_FLIGHT_STATES.has(j.state))).toHaveLength(0);
   });
 
-  // KNOWN DEFECT (reported to the lead; flip to `it` once fixed). The job's identity prefers an
-  // idempotency key over the request's own requestId (core/intake.ts intakeBody: `idempotencyKey ? key :
-  // requestId ? requestId : message`), but Earth Engine deduplicates on the requestId, which eeport
-  // sends unchanged (core/submit-export.ts submitCommand: `cmd.request.requestId ?? derivedRequestId(jobId)`).
-  // The same request published once without and once with an idempotency key (or under two keys)
-  // becomes two jobs, and Earth Engine answers the second image:export with the first one's operation:
-  // two jobs follow one task. The second reports a task it never started (whose request may even differ),
-  // and cancelling it cancels the first job's export.
-  it.fails('KNOWN DEFECT: one client requestId under two identities (no key, then a key) makes two jobs that share one task', async () => {
+  // The job's identity prefers an idempotency key over the request's own requestId, but Earth Engine
+  // deduplicates on the requestId, which eeport sends unchanged. So the client requestId is owned by
+  // the job that first sent it (requestIds/{requestId} in Firestore): publishing the same request again
+  // without a key, or under another key, is that job, never a second job sharing its task.
+  it('one client requestId under two identities (no key, then a key) is one job with one task', async () => {
     await world.start();
     const body = request('shared', { requestId: `shared-${SEED}` });
     await world.deliverUntilAcked(message(body));
     await world.deliverUntilAcked(message(body, { idempotencyKey: `later-key-${SEED}` }));
     await world.settle();
-    // The design: one task per job (or the second publication recognised as the same job).
     await world.check();
+    expect(await world.jobs()).toHaveLength(1);
   });
 });

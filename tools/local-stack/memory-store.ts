@@ -17,6 +17,8 @@ export class MemoryStore implements JobStore {
   jobs = new Map<string, Job>();
   slots = new Map<string, number>();
   leases = new Map<string, Lease>();
+  /** requestId → the job that sent it (Earth Engine deduplicates on it). */
+  requestIds = new Map<string, string>();
   deliveries = new Map<string, WebhookDelivery>();
   budgets = new Map<string, BudgetUsage>();
   batches = new Map<string, Batch>();
@@ -39,6 +41,12 @@ export class MemoryStore implements JobStore {
         getJob: async (id) => (read(), clone(this.jobs.get(id) ?? null)),
         getSlots: async (p, shard): Promise<ProjectSlots> => (read(), { eeProject: p, shard, inFlight: this.slots.get(`${p}#${shard}`) ?? 0 }),
         getLease: async (n) => (read(), clone(this.leases.get(n) ?? null)),
+        getRequestIdOwner: async (rid) => (read(), this.requestIds.get(rid) ?? null),
+        setRequestIdOwner: (rid, jobId) => {
+          wrote = true;
+          if (this.requestIds.has(rid)) throw new Error(`ALREADY_EXISTS requestIds/${rid}`);
+          writes.push(() => this.requestIds.set(rid, jobId));
+        },
         createJob: (job) => {
           wrote = true;
           if (this.jobs.has(job.jobId)) throw new Error(`ALREADY_EXISTS jobs/${job.jobId}`);
@@ -110,6 +118,14 @@ export class MemoryStore implements JobStore {
       .sort((a, b) => b.priority - a.priority || a.createTime.localeCompare(b.createTime))
       .slice(0, limit)
       .map(clone);
+  }
+  async ownersOfOperations(names: string[]) {
+    const wanted = new Set(names);
+    const owners = new Map<string, string>();
+    for (const j of this.jobs.values()) {
+      for (const n of [j.operationName, ...j.previousOperations]) if (n && wanted.has(n)) owners.set(n, j.jobId);
+    }
+    return owners;
   }
   async listQueuedProjects() {
     return [...new Set([...this.jobs.values()].filter((j) => j.state === 'QUEUED').map((j) => j.eeProject))];

@@ -37,7 +37,6 @@ interface Requester {
 
 /** Retried: rate limits, server faults, timeouts. Never 400/401/403/404 (retrying cannot help). */
 const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
-const QUEUE_FULL = /too many tasks|queue/i;
 
 const ErrorBodySchema = z.object({ error: z.object({ code: z.number().optional(), message: z.string().optional(), status: z.string().optional(), details: z.array(z.unknown()).optional() }) });
 const ListSchema = z.object({ operations: z.array(OperationSchema).optional(), nextPageToken: z.string().optional() });
@@ -54,7 +53,26 @@ function safeJson(s: string): unknown {
   }
 }
 
-const isQueueFull = (status: number | undefined, data: unknown) => status === 429 && QUEUE_FULL.test(errorBody(data)?.message ?? '');
+/**
+ * "Too many tasks already in the queue (3000)": recognised by its message (and status
+ * name), whatever the HTTP code, which is undocumented (429 in public scripts).
+ */
+export function isQueueFull(data: unknown): boolean {
+  const body = errorBody(data);
+  const message = body?.message ?? '';
+  return /too many tasks/i.test(message) || (body?.status === 'RESOURCE_EXHAUSTED' && /queue/i.test(message));
+}
+
+/**
+ * 409 is both ALREADY_EXISTS (a repeated requestId, the task exists) and ABORTED (a
+ * concurrency conflict, worth retrying): told apart by `error.status`; without one, by
+ * the message.
+ */
+function conflictKind(body: ReturnType<typeof errorBody>): 'already-exists' | 'aborted' {
+  if (body?.status === 'ALREADY_EXISTS') return 'already-exists';
+  if (body?.status === 'ABORTED') return 'aborted';
+  return /already/i.test(body?.message ?? '') ? 'already-exists' : 'aborted';
+}
 
 /** Maps a failed call to what the core needs to decide: fail, queue, or retry later. */
 export function toEarthEngineError(err: unknown, what: string): EarthEngineError {
@@ -65,7 +83,9 @@ export function toEarthEngineError(err: unknown, what: string): EarthEngineError
   const meta = { what, ...(body?.status ? { status: body.status } : {}) };
   const make = (kind: EarthEngineFailureKind, code: ErrorCode, msg = message) => new EarthEngineError(kind, code, msg, status ?? null, meta, { cause: err });
   if (status === undefined) return make('transient', 'EE.UNAVAILABLE', `Earth Engine unreachable (${what}): ${message}`);
-  if (status === 429) return isQueueFull(status, gx?.response?.data) ? make('queue-full', 'EE.QUEUE_FULL') : make('transient', 'EE.RATE_LIMITED');
+  if (isQueueFull(gx?.response?.data)) return make('queue-full', 'EE.QUEUE_FULL');
+  if (status === 429) return make('transient', 'EE.RATE_LIMITED');
+  if (status === 409) return conflictKind(body) === 'already-exists' ? make('already-exists', 'EE.ALREADY_EXISTS') : make('transient', 'EE.ABORTED');
   if (RETRYABLE_STATUS.has(status)) return make('transient', 'EE.UNAVAILABLE');
   if (status === 400) return make('permanent', 'EE.INVALID_ARGUMENT');
   if (status === 401 || status === 403) {
@@ -73,7 +93,6 @@ export function toEarthEngineError(err: unknown, what: string): EarthEngineError
     return make('permanent', 'EE.PERMISSION_DENIED', `${message}${hint}`);
   }
   if (status === 404) return make('not-found', 'EE.NOT_FOUND');
-  if (status === 409) return make('already-exists', 'EE.ALREADY_EXISTS');
   return make('permanent', 'EE.INVALID_ARGUMENT');
 }
 
@@ -112,7 +131,8 @@ export function createEarthEngineRest(options: EarthEngineRestOptions): EarthEng
             if (cfg?.timeOfFirstRequest && Date.now() - cfg.timeOfFirstRequest > retry.deadlineMs) return false;
             const status = err.response?.status;
             if (status === undefined) return true; // reset, refused, timed out: the same requestId makes a retry safe
-            if (isQueueFull(status, err.response?.data)) return false; // the queue does not drain in seconds
+            if (isQueueFull(err.response?.data)) return false; // the queue does not drain in seconds
+            if (status === 409) return conflictKind(errorBody(err.response?.data)) === 'aborted';
             return RETRYABLE_STATUS.has(status);
           },
           // Truncated exponential backoff with full jitter (gaxios' own delay has none).
@@ -132,8 +152,19 @@ export function createEarthEngineRest(options: EarthEngineRestOptions): EarthEng
 
   function parseOperation(data: unknown, what: string): Operation {
     const r = OperationSchema.safeParse(data);
-    if (!r.success) throw new EarthEngineError('transient', 'EE.BAD_RESPONSE', `unexpected ${what} response from Earth Engine: ${r.error.issues[0]?.message}`, 200);
-    return r.data;
+    if (r.success) return r.data;
+    const name = (data as { name?: unknown } | null)?.name;
+    if (r.error.issues.some((i) => i.path[0] === 'name')) {
+      // Retrying cannot change the name Earth Engine gave: explain and stop, don't loop.
+      throw new EarthEngineError(
+        'permanent',
+        'EE.BAD_OPERATION_NAME',
+        `Earth Engine answered ${what} with the operation name ${JSON.stringify(name)}, which is not projects/{project}/operations/{id}: eeport cannot follow it. The task may exist; look for it in the Earth Engine task list.`,
+        200,
+        { what, operationName: typeof name === 'string' ? name.slice(0, 300) : null },
+      );
+    }
+    throw new EarthEngineError('transient', 'EE.BAD_RESPONSE', `unexpected ${what} response from Earth Engine: ${r.error.issues[0]?.message}`, 200);
   }
 
   return {

@@ -21,7 +21,7 @@ import type { BatchListQuery, JobListQuery, JobStore, JobTransaction, Lease, Out
 import { parseExportRequest } from '../core/requests/index.ts';
 import { decodePageToken, encodePageToken, InvalidPageTokenError } from '../core/kernel/index.ts';
 
-export const COLLECTIONS = { jobs: 'jobs', outbox: 'outbox', eeProjects: 'eeProjects', leases: 'leases', webhookDeliveries: 'webhookDeliveries', webhookEndpoints: 'webhookEndpoints', budgets: 'budgets', batches: 'batches' } as const;
+export const COLLECTIONS = { jobs: 'jobs', outbox: 'outbox', eeProjects: 'eeProjects', leases: 'leases', webhookDeliveries: 'webhookDeliveries', webhookEndpoints: 'webhookEndpoints', budgets: 'budgets', batches: 'batches', requestIds: 'requestIds' } as const;
 
 /**
  * Firestore TTL (infra/ enables a policy on this field for these collections only):
@@ -113,6 +113,7 @@ const JobDocSchema = z.object({
   batchIndex: z.number().int().nullable().default(null),
   batchCurrent: z.boolean().default(true),
   slotShard: z.number().int().nullable().default(null),
+  verifying: z.object({ since: str, lastCheck: str, checks: z.number().int(), candidates: z.array(str), note: str }).nullable().default(null),
   rawPreview: nstr,
   createTime: str,
   updateTime: str,
@@ -234,6 +235,7 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
   const endpoints = db.collection(COLLECTIONS.webhookEndpoints);
   const budgets = db.collection(COLLECTIONS.budgets);
   const batches = db.collection(COLLECTIONS.batches);
+  const requestIds = db.collection(COLLECTIONS.requestIds);
 
   function txAdapter(t: Transaction): JobTransaction {
     return {
@@ -254,6 +256,12 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
       updateJob: (job) => void t.set(jobs.doc(job.jobId), jobToDoc(job)),
       setSlots: (slots) => void t.set(projects.doc(slotDocId(slots.eeProject, slots.shard)), { eeProject: slots.eeProject, shard: slots.shard, inFlight: slots.inFlight, updateTime: now() }),
       setLease: (lease: Lease) => void t.set(leases.doc(lease.name), lease),
+      async getRequestIdOwner(requestId) {
+        // requestIds are [A-Za-z0-9-]{1,60}: usable as document ids as they are.
+        const snap = await t.get(requestIds.doc(requestId));
+        return snap.exists ? z.string().parse(snap.get('jobId')) : null;
+      },
+      setRequestIdOwner: (requestId, jobId) => void t.create(requestIds.doc(requestId), { jobId, createTime: now() }),
       async getDelivery(eventId) {
         const snap = await t.get(deliveries.doc(eventId));
         return snap.exists ? DeliveryDocSchema.parse(snap.data()) : null;
@@ -297,6 +305,20 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
     async listQueuedJobs(eeProject, limit) {
       const snap = await jobs.where('eeProject', '==', eeProject).where('state', '==', 'QUEUED').orderBy('priority', 'desc').orderBy('createTime').limit(limit).get();
       return snap.docs.map(jobFromDoc);
+    },
+    async ownersOfOperations(names: string[]) {
+      const owners = new Map<string, string>();
+      // `in` and `array-contains-any` take at most 30 values; the automatic single-field indexes serve both.
+      for (let i = 0; i < names.length; i += 30) {
+        const chunk = names.slice(i, i + 30);
+        const [current, earlier] = await Promise.all([
+          jobs.where('operationName', 'in', chunk).select('operationName').get(),
+          jobs.where('previousOperations', 'array-contains-any', chunk).select('previousOperations').get(),
+        ]);
+        for (const d of current.docs) owners.set(String(d.get('operationName')), d.id);
+        for (const d of earlier.docs) for (const n of (d.get('previousOperations') as string[]) ?? []) if (chunk.includes(n)) owners.set(n, d.id);
+      }
+      return owners;
     },
     async listQueuedProjects() {
       const q = await jobs.where('state', '==', 'QUEUED').select('eeProject').limit(5000).get();

@@ -26,6 +26,7 @@ export function wireSubmitExport({ config, adapters }: Graph, trace?: string) {
       maxResubmissions: config.MAX_RESUBMISSIONS,
       resubmitBackoffMs: config.RESUBMIT_BACKOFF_SECONDS * 1000,
       intake: intakePolicy(config),
+      adopt: { clockSkewMs: 5 * 60_000, confirmAfterMs: config.ADOPT_CONFIRM_SECONDS * 1000, maxPages: config.ADOPT_MAX_PAGES },
     },
   });
 }

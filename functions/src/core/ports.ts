@@ -63,6 +63,9 @@ export interface JobTransaction {
   updateJob(job: Job): void;
   setSlots(slots: ProjectSlots): void;
   setLease(lease: Lease): void;
+  /** The job that sent this requestId to Earth Engine (which deduplicates on it), if any. */
+  getRequestIdOwner(requestId: string): Promise<string | null>;
+  setRequestIdOwner(requestId: string, jobId: string): void;
   /** Writes events to the outbox in the same commit as the state change they describe. */
   addEvents(events: CloudEvent[]): void;
   getDelivery(eventId: string): Promise<WebhookDelivery | null>;
@@ -106,6 +109,8 @@ export interface JobStore {
   listQueuedJobs(eeProject: string, limit: number): Promise<Job[]>;
   /** Earth Engine projects that have QUEUED jobs. */
   listQueuedProjects(): Promise<string[]>;
+  /** Which job follows each of these operations, as its current or an earlier attempt (absent: none). */
+  ownersOfOperations(names: string[]): Promise<Map<string, string>>;
   listJobs(query: JobListQuery): Promise<{ jobs: Job[]; nextPageToken: string | null }>;
   /** Outbox entries not yet relayed, oldest first. */
   listUnsentEvents(limit: number): Promise<OutboxEntry[]>;

@@ -56,6 +56,14 @@ export const BASE_ENV: Record<string, string> = {
 
 export const BASE_SIM: SimulatorOptions = { clock: { mode: 'manual' }, maxConcurrentPerProject: 4, taskDurationMs: 60_000, rateLimitPerSecond: 0, maxConcurrentRequests: 0 };
 
+/**
+ * Earth Engine's answer to a repeated requestId is undocumented: the exactly-once suites
+ * run once in each reading (409 ALREADY_EXISTS, the simulator's default; or the
+ * existing operation).
+ */
+export const DUPLICATE_REQUEST_ID_MODES = ['error', 'return-existing'] as const;
+export type DuplicateRequestIdMode = (typeof DUPLICATE_REQUEST_ID_MODES)[number];
+
 export interface WorldOptions {
   env?: Record<string, string>;
   sim?: SimulatorOptions;
@@ -98,7 +106,11 @@ export class World {
   env: Record<string, string> = {};
   private opts: WorldOptions = {};
 
-  constructor(private readonly emu: Emulators) {}
+  /** @param duplicateRequestId the simulator's answer to a repeated requestId in every start() that does not say. */
+  constructor(
+    private readonly emu: Emulators,
+    private readonly duplicateRequestId: DuplicateRequestIdMode = 'error',
+  ) {}
 
   get config(): Config {
     return this.stack.config;
@@ -116,7 +128,7 @@ export class World {
     this.logCounts = {};
     this.crash.disarm();
     this.crash.revive();
-    this.sim = await startSimulator({ ...BASE_SIM, ...opts.sim });
+    this.sim = await startSimulator({ ...BASE_SIM, duplicateRequestId: this.duplicateRequestId, ...opts.sim });
     // test/harness's settings (fast Earth Engine retries, 3 s submit lease), then ours, then the test's.
     this.env = {
       GOOGLE_CLOUD_PROJECT: this.emu.projectId,

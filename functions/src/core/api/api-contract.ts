@@ -135,6 +135,16 @@ export const JobViewSchema = z
     batchIndex: z.number().int().nullable().describe('Its index in the batch'),
     batchCurrent: z.boolean().describe('Whether it still counts for its batch (false once a batch retry replaced it)'),
     slotShard: z.number().int().nullable().describe('The in-flight slot shard the job holds a slot in, while in flight'),
+    verifying: z
+      .object({
+        since: z.string(),
+        lastCheck: z.string().describe('When the operation list was last searched'),
+        checks: z.number().int().describe('Searches of the operation list made so far'),
+        candidates: z.array(z.string()).describe('Operations that could be this job’s: none found yet, or more than one'),
+        note: z.string(),
+      })
+      .nullable()
+      .describe('Set while the job is SUBMITTING and its task may exist but eeport cannot yet tell which operation it is (Earth Engine answered the requestId "already exists"); cleared once found'),
     version: z.number().int(),
   })
   .meta({ title: 'Job', description: 'One requested export and everything eeport knows about it (the Firestore job document).' });

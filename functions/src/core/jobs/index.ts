@@ -1,13 +1,13 @@
 /** Public face of the jobs capability. */
 export { JOB_STATES, LIVE_STATES, WEBHOOK_ATTEMPTS_KEPT, isTerminal, newJob, transition } from './job.ts';
-export type { Job, JobSource, JobState, WebhookAttempt } from './job.ts';
+export type { Job, JobSource, JobState, Verifying, WebhookAttempt } from './job.ts';
 export { eventsFor, slotDelta } from './transitions.ts';
 export { JOB_ID_PATTERN, derivedRequestId, identityString, jobIdFor } from './ids.ts';
 export type { IdentityKey } from './ids.ts';
 export { EVENT_TYPES, EVENT_TYPE_PREFIX, eventAttributes } from './events.ts';
 export type { CloudEvent } from './events.ts';
 export { relayEvents, sweepOutbox } from './outbox.ts';
-export { OperationSchema, fieldsFromOperation, jobStateOf } from './operation.ts';
+export { OPERATION_NAME_PATTERN, OperationSchema, fieldsFromOperation, jobStateOf } from './operation.ts';
 export type { Operation } from './operation.ts';
 export { resolveFailure } from './failure-classification.ts';
 export { findFreeShard, probeOrder, releaseSlot } from './slots.ts';

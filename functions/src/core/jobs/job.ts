@@ -91,6 +91,22 @@ export type JobSource =
   | { kind: 'api'; caller?: string }
   | { kind: 'upload'; bucket: string; name: string; generation: string };
 
+/**
+ * Why a SUBMITTING job's task can't be told yet: Earth Engine answered its requestId
+ * "already exists" without naming the operation, and eeport is looking for it
+ * (submit/adopt-operation.ts). Visible in the API and dashboard; cleared once adopted.
+ */
+export interface Verifying {
+  since: string;
+  /** When the last search was made (eeport's clock). */
+  lastCheck: string;
+  /** Searches made so far. */
+  checks: number;
+  /** Operations that could be this job's (none yet, or more than one). */
+  candidates: string[];
+  note: string;
+}
+
 export interface Job {
   jobId: string;
   state: JobState;
@@ -146,6 +162,8 @@ export interface Job {
   batchCurrent: boolean;
   /** The slot shard this job holds a slot in while in flight (see slots.ts). */
   slotShard: number | null;
+  /** Set while the job's task may exist but eeport cannot tell which it is (see Verifying). */
+  verifying: Verifying | null;
   /** Incremented by every write; the number of the next event id. */
   version: number;
 }
@@ -201,6 +219,7 @@ export function newJob(init: Pick<Job, 'jobId' | 'state' | 'eeProject' | 'reques
     batchIndex: null,
     batchCurrent: true,
     slotShard: null,
+    verifying: null,
     rawPreview: null,
     createTime: at,
     updateTime: at,

@@ -22,6 +22,10 @@ export function createLogEvents(sink: LogSink, trace?: string) {
     exportSubmitFailed: (job: Job) => sink.write({ severity: 'ERROR', event: 'export.submit_failed', message: `Earth Engine refused the export: ${job.error?.message ?? ''}`, ...jobFields(job), ...t }),
     exportSubmitRetry: (job: Job, err: unknown) =>
       sink.write({ severity: 'WARNING', event: 'export.submit_retry', message: 'Transient error calling Earth Engine; the message will be redelivered', ...jobFields(job), attempts: job.submitAttempts, ...errFields(err), ...t }),
+    exportAdopted: (job: Job, operationName: string) =>
+      sink.write({ severity: 'NOTICE', event: 'export.adopted', message: `Earth Engine said the requestId was already used; the job follows ${operationName}, found in the operation list`, ...jobFields(job), requestId: job.requestId, ...t }),
+    exportVerifying: (job: Job) =>
+      sink.write({ severity: 'WARNING', event: 'export.verifying', message: `The job's task exists but is not identified yet: ${job.verifying?.note ?? ''}`, ...jobFields(job), requestId: job.requestId, candidates: job.verifying?.candidates, checks: job.verifying?.checks, ...t }),
     exportSubmitBusy: (jobId: string) => sink.write({ severity: 'INFO', event: 'export.submit_busy', message: 'Another delivery is submitting this job; retry later', jobId, ...t }),
     jobTransition: (job: Job, from: string) =>
       sink.write({ severity: job.state === 'FAILED' ? 'ERROR' : 'INFO', event: 'job.transition', message: `${from} → ${job.state}`, ...jobFields(job), progress: job.progress, ...t }),

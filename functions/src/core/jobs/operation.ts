@@ -12,8 +12,11 @@ const StageSchema = z.object({
   totalWorkUnits: z.coerce.number().optional(),
 });
 
+/** What an operation name must look like for eeport to follow it (get, cancel). */
+export const OPERATION_NAME_PATTERN = /^projects\/[^/]+\/operations\/[^/]+$/;
+
 export const OperationSchema = z.object({
-  name: z.string().regex(/^projects\/[^/]+\/operations\/[^/]+$/, 'operation name must look like projects/{p}/operations/{id}'),
+  name: z.string().regex(OPERATION_NAME_PATTERN, 'operation name must look like projects/{p}/operations/{id}'),
   done: z.boolean().optional(),
   error: z
     .object({ code: z.number().int().optional(), message: z.string().optional(), details: z.array(z.unknown()).optional() })

@@ -16,6 +16,9 @@ export type ErrorCode =
   | 'EE.RATE_LIMITED'
   | 'EE.UNAVAILABLE'
   | 'EE.ALREADY_EXISTS'
+  | 'EE.ABORTED'
+  | 'EE.BAD_OPERATION_NAME'
+  | 'EE.REQUEST_ID_IN_USE'
   | 'EE.TASK_FAILED'
   | 'EE.CANCELLED'
   | 'EE.OPERATION_LOST'
@@ -44,11 +47,11 @@ export class EeportError extends Error {
 export type EarthEngineFailureKind =
   /** 400/403/404 and friends: retrying cannot help; the job fails with the service's message. */
   | 'permanent'
-  /** 429 for the per-project queue cap: the job goes back to QUEUED rather than failing. */
+  /** The per-project queue cap ("Too many tasks already in the queue"), whatever the HTTP code: the job goes back to QUEUED. */
   | 'queue-full'
-  /** 429 rate limit, 5xx, network: worth retrying later with the same requestId. */
+  /** 429 rate limit, 409 ABORTED, 5xx, network: worth retrying later with the same requestId. */
   | 'transient'
-  /** The requestId was already used but the service did not hand back the operation. */
+  /** 409 ALREADY_EXISTS: the requestId was already used (a task exists) but the service did not hand back the operation. */
   | 'already-exists'
   /** The operation does not exist (any more). */
   | 'not-found';

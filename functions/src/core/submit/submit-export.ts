@@ -15,6 +15,7 @@ import { EeportError, isEarthEngineError } from '../kernel/index.ts';
 import { derivedRequestId, jobIdFor, newJob, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, slotDelta, identityString, relayEvents, type LogEvents, type CloudEvent, findFreeShard, probeOrder, releaseSlot, resolveFailure } from '../jobs/index.ts';
 import { intakeMessage, type IncomingMessage, type IntakePolicy, type IntakeResult, type SubmitCommand } from './intake.ts';
 import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, ProjectSlots } from '../ports.ts';
+import { findOwnOperation, type AdoptSettings } from './adopt-operation.ts';
 import { checkBudgets, notifyExceeded, type Budget } from '../budgets/index.ts';
 
 export interface SubmitSettings {
@@ -31,6 +32,8 @@ export interface SubmitSettings {
   /** Resubmission of transient task failures, for an operation that has already failed when submit records it. */
   maxResubmissions?: number;
   resubmitBackoffMs?: number;
+  /** How a job whose requestId Earth Engine says was already used finds its operation. */
+  adopt?: AdoptSettings;
 }
 
 export interface SubmitDeps {
@@ -42,7 +45,8 @@ export interface SubmitDeps {
   settings: SubmitSettings;
 }
 
-export type SubmitOutcome = { kind: 'rejected' | 'queued' | 'submitted' | 'failed' | 'duplicate'; job: Job };
+/** `verifying`: the job's task exists but could not be identified yet (see adopt-operation.ts); it stays SUBMITTING. */
+export type SubmitOutcome = { kind: 'rejected' | 'queued' | 'submitted' | 'failed' | 'duplicate' | 'verifying'; job: Job };
 
 type Decision = { action: 'dispatch' | 'queued' | 'duplicate' | 'busy' | 'rejected'; job: Job; events: CloudEvent[] };
 
@@ -106,6 +110,14 @@ export function createSubmitExport(deps: SubmitDeps) {
     const now = iso();
     const decision = await store.transact<Decision>(async (tx) => {
       const existing = await tx.getJob(jobId);
+      // Earth Engine deduplicates on the requestId, not on eeport's job: a client requestId
+      // another job already sent makes this a publication of that job, never a second one.
+      const clientRequestId = cmd.request.requestId;
+      const owner = clientRequestId ? await tx.getRequestIdOwner(clientRequestId) : null;
+      if (owner && owner !== jobId) {
+        const ownerJob = await tx.getJob(owner);
+        if (ownerJob) return { action: 'duplicate', job: ownerJob, events: [] };
+      }
       if (existing) {
         if (existing.state !== 'SUBMITTING') return { action: 'duplicate', job: existing, events: [] };
         if (existing.submitLeaseUntil && existing.submitLeaseUntil > now) return { action: 'busy', job: existing, events: [] };
@@ -128,6 +140,8 @@ export function createSubmitExport(deps: SubmitDeps) {
         source: cmd.source,
       };
       const verdict = settings.budgets?.length ? await checkBudgets(tx, { eeProject: cmd.eeProject, labels: cmd.labels, request: cmd.request }, settings.budgets, now, settings.eventSource) : ({ ok: true } as const);
+      // Reads are done: from here on only writes. The job being created owns its client requestId.
+      if (clientRequestId && !owner) tx.setRequestIdOwner(clientRequestId, jobId);
       if (!verdict.ok) {
         const budgetEvents = notifyExceeded(tx, verdict, now);
         const job =
@@ -172,6 +186,11 @@ export function createSubmitExport(deps: SubmitDeps) {
     } catch (err) {
       return handleSubmitError(job, err);
     }
+    return recordOperation(job, op, 'export started');
+  }
+
+  /** SUBMITTING → the operation's state: the job now follows `op` (its own, or one it adopted). */
+  async function recordOperation(job: Job, op: Operation, why: string): Promise<SubmitOutcome> {
     let target = jobStateOf(op);
     let failure: ReturnType<typeof resolveFailure> | null = null;
     if (target === 'FAILED') {
@@ -180,12 +199,15 @@ export function createSubmitExport(deps: SubmitDeps) {
       if (f.error) failure = resolveFailure(job, op, f.error, { maxResubmissions: settings.maxResubmissions ?? 0, resubmitBackoffMs: settings.resubmitBackoffMs ?? 0 }, clock.now().getTime());
       if (failure) target = failure.target;
     }
-    const out = await finish(job.jobId, target, (cur) => ({ ...fieldsFromOperation(op, cur), submitTime: iso(), nextPollAt: iso(), ...(failure?.extra ?? {}) }), failure?.reason ?? 'export started');
+    const out = await finish(job.jobId, target, (cur) => ({ ...fieldsFromOperation(op, cur), submitTime: iso(), nextPollAt: iso(), verifying: null, ...(failure?.extra ?? {}) }), failure?.reason ?? why);
     if (out.job.operationName === op.name && out.kind === 'submitted') logs.exportSubmitted(out.job);
     return out;
   }
 
   async function handleSubmitError(job: Job, err: unknown): Promise<SubmitOutcome> {
+    // The requestId was used: a task exists (an earlier call's answer was lost). Never fail
+    // the job for it; find the task and follow it.
+    if (isEarthEngineError(err) && err.kind === 'already-exists') return verify(job);
     if (isEarthEngineError(err) && err.kind !== 'transient') {
       if (err.kind === 'queue-full') {
         return finish(job.jobId, 'QUEUED', () => ({ queuedReason: `Earth Engine queue full: ${err.message}`, submitLeaseUntil: null }), 'Earth Engine queue full');
@@ -210,6 +232,32 @@ export function createSubmitExport(deps: SubmitDeps) {
     });
     logs.exportSubmitRetry(noted ?? job, err);
     throw err;
+  }
+
+  /**
+   * Looks for the job's own operation (adopt-operation.ts). Found: recorded like an
+   * answer to image:export. Not (yet) told apart: the job stays SUBMITTING, its
+   * `verifying` note says why, and the poller's stale-submit sweep (or a redelivery)
+   * asks again later; it holds its in-flight slot meanwhile, as its task may be running.
+   */
+  async function verify(job: Job): Promise<SubmitOutcome> {
+    const found = await findOwnOperation(deps, job, clock.now().getTime(), settings.adopt);
+    if (found.kind === 'found') {
+      const out = await recordOperation(job, found.operation, `adopted ${found.operation.name}: Earth Engine answered the requestId "already exists"`);
+      if (out.kind !== 'duplicate') logs.exportAdopted(out.job, found.operation.name);
+      return out;
+    }
+    const noted = await store.transact(async (tx) => {
+      const cur = await tx.getJob(job.jobId);
+      if (!cur || cur.state !== 'SUBMITTING') return cur;
+      const verifying = { since: cur.verifying?.since ?? iso(), lastCheck: iso(), checks: (cur.verifying?.checks ?? 0) + 1, candidates: found.candidates, note: found.note };
+      const next: Job = { ...cur, verifying, submitAttempts: cur.submitAttempts + 1, submitLeaseUntil: null, updateTime: iso(), version: cur.version + 1 };
+      tx.updateJob(next);
+      return next;
+    });
+    if (!noted || noted.state !== 'SUBMITTING') return { kind: 'duplicate', job: noted ?? job };
+    logs.exportVerifying(noted);
+    return { kind: 'verifying', job: noted };
   }
 
   /** The record transaction: SUBMITTING → target, unless someone already moved the job on. */
