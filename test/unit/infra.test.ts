@@ -404,7 +404,7 @@ describe('infra/: Firestore', () => {
     expect(equalities.sort()).toEqual(['batchCurrent', 'batchId', 'state']);
     expect(summed.length).toBeGreaterThan(0);
     const fits = firestoreIndexes().indexes.some((ix) => {
-      const fields = ix.fields.map((f) => f.fieldPath);
+      const fields: string[] = ix.fields.map((f) => f.fieldPath);
       return ix.collectionGroup === 'jobs' && [...fields.slice(0, equalities.length)].sort().join() === [...equalities].sort().join() && summed.every((f) => fields.slice(equalities.length).includes(f));
     });
     expect(fits, `an index on jobs: ${equalities.join(', ')}, then ${summed.join(', ')}`).toBe(true);
