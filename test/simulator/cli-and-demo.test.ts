@@ -1,7 +1,10 @@
 /** The two npm entry points: `npm run sim` (CLI) and `npm run demo:sim` (quickstart demo). */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
+import { addSimulatorOptions, simulatorOptionsFrom, type SimulatorCliOptions } from '../../tools/ee-simulator/cli.ts';
+import { resolveOptions } from '../../tools/ee-simulator/options.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -45,6 +48,24 @@ describe('entry points', () => {
     const output = collect(child);
     expect(await exited(child)).not.toBe(0);
     expect(output.out()).toContain("option '--port <n>' argument 'abc' is invalid");
+    const status = run('tools/ee-simulator/cli.ts', ['--queue-full-status', '500']);
+    const statusOutput = collect(status);
+    expect(await exited(status)).not.toBe(0);
+    expect(statusOutput.out()).toContain('must be one of 429, 400, 403, 503');
+  });
+
+  it('cli options: the simulator defaults unless given; given, they reach startSimulator()', () => {
+    const parse = (args: string[]) => {
+      const cmd = addSimulatorOptions(new Command('t').exitOverride()).parse(args, { from: 'user' });
+      return resolveOptions(simulatorOptionsFrom(cmd.opts<SimulatorCliOptions>()));
+    };
+    const defaults = resolveOptions();
+    const d = parse([]);
+    expect(d).toMatchObject({ port: 8085, clock: { mode: 'scaled', scale: 1 }, auth: 'required', allowedProjects: undefined });
+    for (const k of ['host', 'maxConcurrentPerProject', 'queueCap', 'rateLimitPerSecond', 'taskDurationMs', 'duplicateRequestId', 'queueFullStatus', 'cancelTerminal'] as const) expect(d[k], k).toEqual(defaults[k]);
+    expect(
+      parse(['--manual', '--no-auth', '--allowed-projects', 'a, b', '--queue-cap', '0', '--queue-full-status', '503', '--duplicate-request-id', 'return-existing', '--cancel-terminal', 'ignore']),
+    ).toMatchObject({ clock: { mode: 'manual' }, auth: 'off', allowedProjects: ['a', 'b'], queueCap: 0, queueFullStatus: 503, duplicateRequestId: 'return-existing', cancelTerminal: 'ignore' });
   });
 
   it('demo: follows one export to SUCCEEDED and exits 0', async () => {

@@ -10,7 +10,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import type { SimulatorOptions } from './options.ts';
+import { type ResolvedOptions, type SimulatorOptions, resolveOptions } from './options.ts';
 
 /** What the options below parse to (commander's camel-cased names). */
 export interface SimulatorCliOptions {
@@ -24,8 +24,9 @@ export interface SimulatorCliOptions {
   taskDuration: number;
   auth: boolean;
   allowedProjects?: string;
-  duplicateRequestId: 'return-existing' | 'error';
-  cancelTerminal: 'error' | 'ignore';
+  duplicateRequestId: ResolvedOptions['duplicateRequestId'];
+  queueFullStatus: ResolvedOptions['queueFullStatus'];
+  cancelTerminal: ResolvedOptions['cancelTerminal'];
 }
 
 function int(name: string, min = 0) {
@@ -42,21 +43,33 @@ function positive(value: string): number {
   return n;
 }
 
+const QUEUE_FULL_STATUSES: ReadonlyArray<ResolvedOptions['queueFullStatus']> = [429, 400, 403, 503];
+
+function queueFullStatus(value: string): ResolvedOptions['queueFullStatus'] {
+  const n = QUEUE_FULL_STATUSES.find((s) => String(s) === value);
+  if (n === undefined) throw new InvalidArgumentError(`must be one of ${QUEUE_FULL_STATUSES.join(', ')}.`);
+  return n;
+}
+
+/** The simulator's own defaults (options.ts): the options below default to them, so the two cannot drift apart. */
+const DEFAULTS = resolveOptions();
+
 /** Adds the simulator's options (port, clock, quotas, auth, answers to repeats) to `command`. */
 export function addSimulatorOptions(command: Command): Command {
   return command
     .option('--port <n>', 'port to listen on (0 = any free port)', int('port'), 8085)
-    .option('--host <host>', 'interface to listen on', '127.0.0.1')
+    .option('--host <host>', 'interface to listen on', DEFAULTS.host)
     .option('--scale <n>', 'simulated seconds per real second', positive, 1)
     .option('--manual', 'manual clock: time moves only via POST /_sim/clock/advance')
-    .option('--max-concurrent <n>', 'tasks running at once per project', int('max-concurrent', 1), 2)
-    .option('--queue-cap <n>', 'pending tasks per project before 429', int('queue-cap'), 3000)
-    .option('--rate-limit <n>', 'requests per second per project (0 = off)', int('rate-limit'), 100)
-    .option('--task-duration <ms>', 'simulated duration of one task, ms', int('task-duration', 1), 60_000)
+    .option('--max-concurrent <n>', 'tasks running at once per project', int('max-concurrent', 1), DEFAULTS.maxConcurrentPerProject)
+    .option('--queue-cap <n>', 'pending tasks per project before the queue-full answer', int('queue-cap'), DEFAULTS.queueCap)
+    .option('--rate-limit <n>', 'requests per second per project (0 = off)', int('rate-limit'), DEFAULTS.rateLimitPerSecond)
+    .option('--task-duration <ms>', 'simulated duration of one task, ms', int('task-duration', 1), DEFAULTS.taskDurationMs as number)
     .option('--no-auth', 'accept requests without a bearer token')
     .option('--allowed-projects <list>', 'comma-separated projects; others get 403')
-    .addOption(new Option('--duplicate-request-id <mode>', 'answer to a repeated requestId').choices(['return-existing', 'error']).default('return-existing'))
-    .addOption(new Option('--cancel-terminal <mode>', 'answer to cancelling a finished operation').choices(['error', 'ignore']).default('error'));
+    .addOption(new Option('--duplicate-request-id <mode>', 'answer to a repeated requestId from the same caller').choices(['return-existing', 'error']).default(DEFAULTS.duplicateRequestId))
+    .addOption(new Option('--queue-full-status <status>', 'HTTP status of the queue-full answer (429, 400, 403 or 503)').argParser(queueFullStatus).default(DEFAULTS.queueFullStatus))
+    .addOption(new Option('--cancel-terminal <mode>', 'answer to cancelling a finished operation').choices(['error', 'ignore']).default(DEFAULTS.cancelTerminal));
 }
 
 /** The startSimulator() options that parsed command-line options stand for. */
@@ -73,6 +86,7 @@ export function simulatorOptionsFrom(o: SimulatorCliOptions): SimulatorOptions {
     auth: o.auth ? 'required' : 'off',
     ...(allowedProjects ? { allowedProjects } : {}),
     duplicateRequestId: o.duplicateRequestId,
+    queueFullStatus: o.queueFullStatus,
     cancelTerminal: o.cancelTerminal,
   };
 }
