@@ -164,7 +164,7 @@ describe.skipIf(missing.length > 0)('local stack with the emulators', () => {
 
   it('`npm start -- --demo-only` exits 0 after the demo, leaving no emulator running', async () => {
     const out: string[] = [];
-    child = spawn(process.execPath, ['--import', 'tsx', 'tools/local-stack/start.ts', '--demo-only', '--free-ports', '--state-dir', tmp()], {
+    child = spawn(process.execPath, ['--import', 'tsx', 'tools/local-stack/start.ts', '--demo-only', '--free-ports', '--state-dir', tmp(), '--sim-duplicate-request-id', 'return-existing', '--sim-queue-full-status', '503'], {
       cwd: ROOT,
       env: { ...process.env, METADATA_SERVER_DETECTION: 'none' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -176,6 +176,8 @@ describe.skipIf(missing.length > 0)('local stack with the emulators', () => {
     expect(code, text).toBe(0);
     expect(text).toMatch(/Firestore emulator/);
     expect(text).toMatch(/all 4 scripted jobs ended as expected/);
+    // The simulator options reached the simulator.
+    expect(text).toMatch(/repeated requestId → the existing operation; queue full → HTTP 503/);
     for (const label of ['asset-export', 'failing-export', 'cancelled-export', 'geotiff-upload']) expect(text).toMatch(new RegExp(`\\[webhook\\] POST /hooks/(${label}|uploads) .*signature verified`));
     const pids = [...text.matchAll(/\(pid (\d+)\)/g)].map((m) => Number(m[1]));
     expect(pids).toHaveLength(2);

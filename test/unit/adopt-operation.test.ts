@@ -103,6 +103,18 @@ describe.each(['error', 'return-existing'] as const)('a lost export answer, then
 });
 
 describe('adoption (duplicate requestId answered 409 ALREADY_EXISTS)', () => {
+  it('searches more often than the confirmation time still adopt once the candidate has been alone that long', async () => {
+    ee.duplicateRequestId = 'error';
+    const { retry } = await lostThenRetried(jsClientRequest({ description: 'frequent' }));
+    const kinds: string[] = [retry.kind];
+    for (let i = 0; i < 3; i++) {
+      advance(12_000);
+      kinds.push((await createSubmitExport(deps).dispatch((await store.getJob(retry.job.jobId))!)).kind);
+    }
+    // Checks at 0, 12, 24, 36 s with confirmAfterMs 30 s: the last one adopts.
+    expect(kinds).toEqual(['verifying', 'verifying', 'verifying', 'submitted']);
+  });
+
   beforeEach(() => {
     ee.duplicateRequestId = 'error';
   });

@@ -14,7 +14,7 @@ import { ALGORITHMS, type AlgorithmSignature } from './algorithms.ts';
 import { SimClock, type SimulatorClock } from './clock.ts';
 import { type FaultControls, FaultRegistry } from './faults.ts';
 import { type TaskSnapshot, snapshotTask } from './operation-view.ts';
-import { type SimulatorOptions, resolveOptions } from './options.ts';
+import { type ResolvedOptions, type SimulatorOptions, resolveOptions } from './options.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { createSimulatorServer } from './server.ts';
 import { type SimulatorStats, StatsCounter } from './stats.ts';
@@ -35,6 +35,8 @@ export interface Simulator {
   /** Base URL, e.g. `http://127.0.0.1:43211`; use it as the API root (paths are `/v1/projects/{p}/…`). */
   readonly url: string;
   readonly port: number;
+  /** The options it runs with, defaults filled in. */
+  readonly options: Readonly<ResolvedOptions>;
   /** Simulated time: `now()` and, in any mode, `advance(ms)` (runs every task event due on the way). */
   readonly clock: SimulatorClock;
   /** Fault injection: `inject(spec)` → id, `clear(id?)`, `list()`. */
@@ -97,6 +99,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   return {
     url: `http://${host}:${port}`,
     port,
+    options: opts,
     clock,
     faults,
     tasks,

@@ -20,7 +20,7 @@ import { buildServices, realAdapters, setServices, type Adapters, type Services 
 import { createFirestoreJobStore } from '../../functions/src/adapters/job-store.firestore.ts';
 import { createPubSubEventPublisher } from '../../functions/src/adapters/event-publisher.pubsub.ts';
 import { generateSecret } from '../../functions/src/core/webhooks/index.ts';
-import { startSimulator, type Simulator } from '../ee-simulator/index.ts';
+import { startSimulator, type Simulator, type SimulatorOptions } from '../ee-simulator/index.ts';
 import type { ExportImageRequest } from '../ee-simulator/validate-export.ts';
 import { candidateSdkRoots, locateEmulator, startEmulator, type RunningEmulator } from '../emulators/emulators.ts';
 import { EmulatorBroker, MemoryBroker, type Broker } from './broker.ts';
@@ -58,6 +58,8 @@ export interface LocalStackOptions {
   relay?: { maxAttempts?: number; minBackoffMs?: number; maxBackoffMs?: number };
   /** Where to look for the Cloud SDK (default: as the test harness does). */
   sdkRoots?: string[];
+  /** The simulator's answers where Earth Engine's are undocumented (its defaults: 409 for a repeated requestId, 429 for queue full). */
+  sim?: Pick<SimulatorOptions, 'duplicateRequestId' | 'queueFullStatus'>;
 }
 
 export interface LocalStack {
@@ -160,6 +162,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       port: await choosePort('Earth Engine simulator', want.simulator, notes),
       clock: { mode: 'scaled', scale },
       taskDurationMs: localTaskDuration,
+      ...options.sim,
     });
     cleanups.push(() => simulator.close());
 
@@ -475,6 +478,7 @@ function tableRows(p: {
     where: `${sim}  (clock ×${p.scale})`,
     how: [
       `EE_API_ROOT; a 60 s task takes ${Math.round((60 / p.scale) * 10) / 10} s; descriptions with "long" take 30 simulated min`,
+      `repeated requestId → ${stack.simulator.options.duplicateRequestId === 'error' ? '409 ALREADY_EXISTS' : 'the existing operation'}; queue full → HTTP ${stack.simulator.options.queueFullStatus}`,
       `curl -s ${sim}/_sim/tasks    ·    curl -s ${sim}/_sim/stats`,
       `curl -s -X POST ${sim}/_sim/faults -H 'content-type: application/json' -d '{"kind":"task-failure","match":{"description":"^boom"},"message":"User memory limit exceeded."}'`,
     ],

@@ -7,12 +7,13 @@
  *   npm start -- --in-memory       skip the emulators even when installed
  *   npm start -- --free-ports      any free ports instead of firebase.json's
  *   npm start -- --env KEY=VALUE   override eeport configuration (repeatable)
+ *   npm start -- --sim-duplicate-request-id return-existing|error   --sim-queue-full-status 429|400|403|503
  *   npm start -- --help            every option
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { runDemo } from './demo.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 
@@ -41,9 +42,24 @@ const program = new Command()
   .option('--demo-timeout <seconds>', 'how long the demo may take', positive, 60)
   .option('--env <KEY=VALUE>', 'eeport configuration override (repeatable)', keyValue, {} as Record<string, string>)
   .option('--state-dir <dir>', 'where logs, dead letters and the sample request go (default .eeport/local-stack)')
+  // Earth Engine's answers here are undocumented: try eeport against each reading.
+  .addOption(new Option('--sim-duplicate-request-id <mode>', "the simulator's answer to a repeated requestId").choices(['error', 'return-existing']).default('error'))
+  .addOption(new Option('--sim-queue-full-status <code>', "the HTTP status of the simulator's queue-full answer").choices(['429', '400', '403', '503']).default('429'))
   .parse();
 
-const o = program.opts<{ demo: boolean; demoOnly?: boolean; inMemory?: boolean; freePorts?: boolean; scale: number; pollEvery: number; demoTimeout: number; env: Record<string, string>; stateDir?: string }>();
+const o = program.opts<{
+  demo: boolean;
+  demoOnly?: boolean;
+  inMemory?: boolean;
+  freePorts?: boolean;
+  scale: number;
+  pollEvery: number;
+  demoTimeout: number;
+  env: Record<string, string>;
+  stateDir?: string;
+  simDuplicateRequestId: 'error' | 'return-existing';
+  simQueueFullStatus: string;
+}>();
 const print = (line: string) => console.log(line);
 
 let stack: LocalStack | null = null;
@@ -117,6 +133,7 @@ try {
     scale: o.scale,
     pollEverySeconds: o.pollEvery,
     env: o.env,
+    sim: { duplicateRequestId: o.simDuplicateRequestId, queueFullStatus: Number(o.simQueueFullStatus) as 429 | 400 | 403 | 503 },
     ...(o.stateDir ? { stateDir: o.stateDir } : {}),
     print,
   });

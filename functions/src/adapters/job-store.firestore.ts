@@ -113,7 +113,7 @@ const JobDocSchema = z.object({
   batchIndex: z.number().int().nullable().default(null),
   batchCurrent: z.boolean().default(true),
   slotShard: z.number().int().nullable().default(null),
-  verifying: z.object({ since: str, lastCheck: str, checks: z.number().int(), candidates: z.array(str), note: str }).nullable().default(null),
+  verifying: z.object({ since: str, lastCheck: str, checks: z.number().int(), candidates: z.array(str), candidatesSince: str, note: str }).nullable().default(null),
   rawPreview: nstr,
   createTime: str,
   updateTime: str,

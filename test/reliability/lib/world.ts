@@ -128,6 +128,9 @@ export class World {
     this.logCounts = {};
     this.crash.disarm();
     this.crash.revive();
+    // A new simulator's clock starts at the real time: so does eeport's, as in production,
+    // where both read real clocks (an earlier test's skew would put eeport minutes ahead).
+    this.clock.skewMs = 0;
     this.sim = await startSimulator({ ...BASE_SIM, duplicateRequestId: this.duplicateRequestId, ...opts.sim });
     // test/harness's settings (fast Earth Engine retries, 3 s submit lease), then ours, then the test's.
     this.env = {

@@ -140,7 +140,8 @@ export const JobViewSchema = z
         since: z.string(),
         lastCheck: z.string().describe('When the operation list was last searched'),
         checks: z.number().int().describe('Searches of the operation list made so far'),
-        candidates: z.array(z.string()).describe('Operations that could be this job’s: none found yet, or more than one'),
+        candidates: z.array(z.string()).describe('Operations that could be this job’s: none found yet, one not yet confirmed, or more than one'),
+        candidatesSince: z.string().describe('Since when the searches have found exactly these candidates'),
         note: z.string(),
       })
       .nullable()

@@ -102,8 +102,10 @@ export interface Verifying {
   lastCheck: string;
   /** Searches made so far. */
   checks: number;
-  /** Operations that could be this job's (none yet, or more than one). */
+  /** Operations that could be this job's (none yet, one not yet confirmed, or more than one). */
   candidates: string[];
+  /** Since when the searches have found exactly these candidates. */
+  candidatesSince: string;
   note: string;
 }
 

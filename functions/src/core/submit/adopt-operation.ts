@@ -71,7 +71,7 @@ export async function findOwnOperation(deps: { ee: EarthEngine; store: JobStore 
   if (free.length === 1) {
     const op = free[0]!;
     const seenAlone = job.verifying?.candidates.length === 1 && job.verifying.candidates[0] === op.name;
-    const confirmed = settings.confirmAfterMs <= 0 || (seenAlone && nowMs - ms(job.verifying!.lastCheck) >= settings.confirmAfterMs);
+    const confirmed = settings.confirmAfterMs <= 0 || (seenAlone && nowMs - ms(job.verifying!.candidatesSince) >= settings.confirmAfterMs);
     if (confirmed) return { kind: 'found', operation: op };
     return {
       kind: 'unclear',

@@ -250,7 +250,15 @@ export function createSubmitExport(deps: SubmitDeps) {
     const noted = await store.transact(async (tx) => {
       const cur = await tx.getJob(job.jobId);
       if (!cur || cur.state !== 'SUBMITTING') return cur;
-      const verifying = { since: cur.verifying?.since ?? iso(), lastCheck: iso(), checks: (cur.verifying?.checks ?? 0) + 1, candidates: found.candidates, note: found.note };
+      const same = cur.verifying !== null && cur.verifying.candidates.join(' ') === found.candidates.join(' ');
+      const verifying = {
+        since: cur.verifying?.since ?? iso(),
+        lastCheck: iso(),
+        checks: (cur.verifying?.checks ?? 0) + 1,
+        candidates: found.candidates,
+        candidatesSince: same ? cur.verifying!.candidatesSince : iso(),
+        note: found.note,
+      };
       const next: Job = { ...cur, verifying, submitAttempts: cur.submitAttempts + 1, submitLeaseUntil: null, updateTime: iso(), version: cur.version + 1 };
       tx.updateJob(next);
       return next;
