@@ -4,14 +4,12 @@
  * Earth Engine simulator (manual clock), with the poller run in between. Every endpoint
  * with good and bad input; every answer is parsed with the contract's schemas.
  */
-import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import '../../functions/src/entry/api.entry.ts';
-import { startSimulator, type Simulator } from '../../tools/ee-simulator/index.ts';
 import { emulatorsOrSkip } from '../harness/emulators.ts';
-import { startTestStack, testConfig, type TestStack } from '../harness/stack.ts';
+import { expectError, useApiStack } from '../harness/api-stack.ts';
 import { assetLoadRequest } from '../fakes/requests.ts';
 import {
-  ApiErrorBodySchema,
   BatchCancelResponseSchema,
   BatchJobsResponseSchema,
   BatchListResponseSchema,
@@ -22,11 +20,8 @@ import {
   JobViewSchema,
   StatsResponseSchema,
   SubmitResponseSchema,
-  type ApiErrorCode,
 } from '../../functions/src/core/api/api-contract.ts';
 import { JOB_STATES } from '../../functions/src/core/jobs/job.ts';
-import type { Adapters } from '../../functions/src/composition-root.ts';
-import type { LogEntry } from '../../functions/src/core/ports.ts';
 
 const emu = emulatorsOrSkip('api batches integration');
 
@@ -44,19 +39,6 @@ const BUDGETS = [
   { eeProject: 'ee-other-project', workloadTag: 'nightly', monthlyEecuSeconds: 5_000 },
 ];
 
-function capturing(logs: LogEntry[]) {
-  return (a: Adapters): Adapters => ({ ...a, logSink: { write: (e) => (logs.push(e), a.logSink.write(e)) } });
-}
-
-async function expectError(res: Response, status: number, code: ApiErrorCode) {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = ApiErrorBodySchema.parse(JSON.parse(text));
-  expect(body.error.code, text).toBe(code);
-  return body.error;
-}
-
 async function ok<T>(res: Response, schema: { parse(v: unknown): T }, status = 200): Promise<T> {
   const text = await res.text();
   expect(res.status, text).toBe(status);
@@ -64,52 +46,35 @@ async function ok<T>(res: Response, schema: { parse(v: unknown): T }, status = 2
 }
 
 describe.skipIf(!emu)('api: batches, budgets, stats and the dashboard (emulators + simulator)', () => {
-  let sim: Simulator;
-  let stack: TestStack;
-  const logs: LogEntry[] = [];
-  const env = {
-    EE_ALLOWED_PROJECTS: 'ee-test-project,ee-other-project',
-    MAX_IN_FLIGHT_PER_PROJECT: '4',
-    POLL_WINDOW_SECONDS: '0',
-    POLL_AUTH_DISABLED: 'true',
-    // A transient task failure ends the job FAILED (no automatic resubmission), so a batch retry has something to do.
-    MAX_RESUBMISSIONS: '0',
-    EECU_BUDGETS: JSON.stringify(BUDGETS),
-  };
+  const api = useApiStack(emu, {
+    env: {
+      EE_ALLOWED_PROJECTS: 'ee-test-project,ee-other-project',
+      MAX_IN_FLIGHT_PER_PROJECT: '4',
+      POLL_WINDOW_SECONDS: '0',
+      POLL_AUTH_DISABLED: 'true',
+      // A transient task failure ends the job FAILED (no automatic resubmission), so a batch retry has something to do.
+      MAX_RESUBMISSIONS: '0',
+      EECU_BUDGETS: JSON.stringify(BUDGETS),
+    },
+    // No request-rate limit: the manual clock stands still between advances, so polls would all fall in one simulated second.
+    simulator: { rateLimitPerSecond: 0 },
+    fresh: 'each',
+  });
 
-  const call = (path: string, init: RequestInit = {}) => stack.http('api', path, init);
-  const post = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-    call(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const { call, post } = api;
   const submitBatch = async (spec: unknown, status: 200 | 202 = 202, headers: Record<string, string> = {}) => ok(await post('/v1/batches', spec, headers), BatchSubmitResponseSchema, status);
   const getBatch = async (ref: string) => ok(await call(`/v1/batches/${ref}`), BatchViewSchema);
-  const stored = async (collection: string) => (await stack.firestore.collection(collection).get()).docs.map((d) => d.data());
+  const stored = async (collection: string) => (await api.stack.firestore.collection(collection).get()).docs.map((d) => d.data());
 
   /** Poller cycles with the simulated clock moving a minute and more between them, until `done` (or a bound). */
   async function settle(done: () => Promise<boolean>, cycles = 12) {
     for (let i = 0; i < cycles; i++) {
-      await stack.services.pollExports().run();
+      await api.stack.services.pollExports().run();
       if (await done()) return;
-      sim.clock.advance(65_000);
+      api.sim.clock.advance(65_000);
     }
     throw new Error(`not settled after ${cycles} poll cycles`);
   }
-
-  beforeAll(async () => {
-    // No request-rate limit: the manual clock stands still between advances, so polls would all fall in one simulated second.
-    sim = await startSimulator({ clock: { mode: 'manual' }, rateLimitPerSecond: 0 });
-    stack = await startTestStack(testConfig(emu!, sim.url, env), capturing(logs));
-  });
-  afterAll(async () => {
-    await stack?.close();
-    await sim?.close();
-  });
-  beforeEach(async () => {
-    await stack.close();
-    await emu!.clear();
-    sim.reset();
-    logs.length = 0;
-    stack = await startTestStack(testConfig(emu!, sim.url, env), capturing(logs));
-  });
 
   describe('POST /v1/batches', () => {
     it('a fan-out → 202 with batchId, state, total and url; its children are QUEUED jobs from the API; the same batchId again → 200, nothing new', async () => {
@@ -122,7 +87,7 @@ describe.skipIf(!emu)('api: batches, budgets, stats and the dashboard (emulators
       expect(jobs.every((j) => j.state === 'QUEUED' && j.batchId === out.batchId && j.source.kind === 'api' && j.labels.team === 'forest')).toBe(true);
       expect(jobs.map((j) => j.batchIndex).sort()).toEqual([0, 1, 2, 3, 4]);
       // Children wait for the poller: nothing reached Earth Engine yet.
-      expect(sim.stats().tasksStarted).toBe(0);
+      expect(api.sim.stats().tasksStarted).toBe(0);
 
       const again = await submitBatch(fanOut(5, { batchId: 'mosaic-2026-11' }), 200);
       expect(again).toMatchObject({ batchId: out.batchId, duplicate: true, total: 5 });
@@ -176,7 +141,7 @@ describe.skipIf(!emu)('api: batches, budgets, stats and the dashboard (emulators
       }
       expect(await stored('batches')).toEqual([]);
       expect(await stored('jobs')).toEqual([]);
-      expect(logs.filter((l) => l.event === 'api.rejected' && l.code === 'BATCH.INVALID')).toHaveLength(INVALID.length);
+      expect(api.logs.filter((l) => l.event === 'api.rejected' && l.code === 'BATCH.INVALID')).toHaveLength(INVALID.length);
     });
 
     it('malformed JSON, another content type, an empty body → the API’s usual 400/415', async () => {
@@ -262,7 +227,7 @@ describe.skipIf(!emu)('api: batches, budgets, stats and the dashboard (emulators
       expect(first.jobs.every((j) => !('request' in j) && j.batchId === out.batchId)).toBe(true);
 
       // MAX_IN_FLIGHT_PER_PROJECT=4: one poll releases four (siblings tie on priority and age: any four); the fifth waits.
-      await stack.services.pollExports().run();
+      await api.stack.services.pollExports().run();
       const queued = (await page('?state=QUEUED')).jobs.map((j) => j.batchIndex!);
       expect(queued).toHaveLength(1);
       const live = await page('?state=PENDING,RUNNING&pageSize=3');
@@ -290,11 +255,11 @@ describe.skipIf(!emu)('api: batches, budgets, stats and the dashboard (emulators
   describe('POST /v1/batches/{batchId}:cancel and :retry', () => {
     it('cancel: queued and live children are cancelled, the batch ends CANCELLED; again → 409; unknown → 404; options → 400', async () => {
       await submitBatch(fanOut(6, { batchId: 'to-cancel' }));
-      await stack.services.pollExports().run(); // four PENDING in Earth Engine, two QUEUED
+      await api.stack.services.pollExports().run(); // four PENDING in Earth Engine, two QUEUED
       const res = await ok(await call('/v1/batches/to-cancel:cancel', { method: 'POST' }), BatchCancelResponseSchema);
       expect(res).toMatchObject({ outcome: 'cancelling', children: 6 });
       expect(res.batch.cancelRequestedAt).toBeTruthy();
-      expect(sim.tasks().filter((t) => /CANCEL/.test(t.state))).toHaveLength(4);
+      expect(api.sim.tasks().filter((t) => /CANCEL/.test(t.state))).toHaveLength(4);
       await settle(async () => (await getBatch('to-cancel')).state === 'CANCELLED');
       expect((await getBatch('to-cancel')).counts).toEqual({ CANCELLED: 6 });
 
@@ -308,7 +273,7 @@ describe.skipIf(!emu)('api: batches, budgets, stats and the dashboard (emulators
 
     it('retry: only the child that failed for a transient reason is replaced; the batch runs again to SUCCEEDED; then nothing to retry', async () => {
       // Earth Engine fails the task of child t1 with INTERNAL (13): transient.
-      sim.faults.inject({ kind: 'task-failure', match: { description: '^tile t1$' }, times: 1, code: 13, message: 'An internal error has occurred.' });
+      api.sim.faults.inject({ kind: 'task-failure', match: { description: '^tile t1$' }, times: 1, code: 13, message: 'An internal error has occurred.' });
       await submitBatch(fanOut(3, { batchId: 'flaky' }));
       await settle(async () => (await getBatch('flaky')).state !== 'RUNNING');
       const failed = await getBatch('flaky');
@@ -372,7 +337,7 @@ describe.skipIf(!emu)('api: batches, budgets, stats and the dashboard (emulators
       await submitBatch(fanOut(6));
       const queued = await ok(await post('/v1/jobs', { request: assetLoadRequest() }), SubmitResponseSchema, 202);
       expect(queued.state).toBe('PENDING');
-      await stack.services.pollExports().run(); // three more slots: 4 in flight, 3 QUEUED
+      await api.stack.services.pollExports().run(); // three more slots: 4 in flight, 3 QUEUED
       const s = await ok(await call('/v1/stats'), StatsResponseSchema);
       expect(s).toMatchObject({ total: 7, counts: { PENDING: 4, QUEUED: 3, SUCCEEDED: 0 } });
       expect(Date.parse(s.time)).toBeGreaterThan(Date.now() - 60_000);
@@ -431,34 +396,24 @@ describe.skipIf(!emu)('api: batches, budgets, stats and the dashboard (emulators
 });
 
 describe.skipIf(!emu)('api batches and dashboard with API_AUTH=api-key', () => {
-  let sim: Simulator;
-  let stack: TestStack;
   const KEY = 'k-0123456789abcdef';
-  beforeAll(async () => {
-    sim = await startSimulator({ clock: { mode: 'manual' } });
-    await emu!.clear();
-    stack = await startTestStack(testConfig(emu!, sim.url, { API_AUTH: 'api-key', API_KEYS: KEY }));
-  });
-  afterAll(async () => {
-    await stack?.close();
-    await sim?.close();
-  });
+  const api = useApiStack(emu, { env: { API_AUTH: 'api-key', API_KEYS: KEY } });
 
   it('the page loads without a key (it holds no data); every endpoint it calls needs one', async () => {
-    expect((await stack.http('api', '/')).status).toBe(200);
-    expect((await stack.http('api', '/dashboard/dashboard.js')).status).toBe(200);
+    expect((await api.stack.http('api', '/')).status).toBe(200);
+    expect((await api.stack.http('api', '/dashboard/dashboard.js')).status).toBe(200);
     for (const path of ['/v1/stats', '/v1/budgets', '/v1/batches', '/v1/batches/x', '/v1/batches/x/jobs']) {
-      await expectError(await stack.http('api', path), 401, 'API.UNAUTHENTICATED');
+      await expectError(await api.stack.http('api', path), 401, 'API.UNAUTHENTICATED');
     }
-    await expectError(await stack.http('api', '/v1/batches', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fanOut(1)) }), 401, 'API.UNAUTHENTICATED');
+    await expectError(await api.stack.http('api', '/v1/batches', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(fanOut(1)) }), 401, 'API.UNAUTHENTICATED');
     const withKey = { headers: { 'x-api-key': KEY } };
-    expect((await ok(await stack.http('api', '/v1/stats', withKey), StatsResponseSchema)).total).toBe(0);
+    expect((await ok(await api.stack.http('api', '/v1/stats', withKey), StatsResponseSchema)).total).toBe(0);
     const out = await ok(
-      await stack.http('api', '/v1/batches', { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body: JSON.stringify(fanOut(2)) }),
+      await api.stack.http('api', '/v1/batches', { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body: JSON.stringify(fanOut(2)) }),
       BatchSubmitResponseSchema,
       202,
     );
-    const kids = await ok(await stack.http('api', `/v1/batches/${out.batchId}/jobs`, withKey), BatchJobsResponseSchema);
+    const kids = await ok(await api.stack.http('api', `/v1/batches/${out.batchId}/jobs`, withKey), BatchJobsResponseSchema);
     expect(kids.jobs.every((j) => j.source.kind === 'api' && 'caller' in j.source && j.source.caller?.startsWith('api-key:'))).toBe(true);
   });
 });

@@ -4,57 +4,18 @@
  * input, what the framework refuses before the function runs (malformed JSON, bad
  * charset) answered as JSON, and the three auth modes.
  */
-import { describe, it, expect, beforeAll, afterAll, beforeEach } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { generateKeyPairSync, createSign } from 'node:crypto';
 import '../../functions/src/entry/api.entry.ts';
-import { startSimulator, type Simulator } from '../../tools/ee-simulator/index.ts';
 import { emulatorsOrSkip } from '../harness/emulators.ts';
-import { startTestStack, testConfig, type TestStack } from '../harness/stack.ts';
+import { expectError, useApiStack } from '../harness/api-stack.ts';
 import { assetLoadRequest, jsClientRequest } from '../fakes/requests.ts';
-import {
-  ApiErrorBodySchema,
-  CancelResponseSchema,
-  JobListResponseSchema,
-  JobViewSchema,
-  SubmitResponseSchema,
-  type ApiErrorCode,
-} from '../../functions/src/core/api/api-contract.ts';
+import { CancelResponseSchema, JobListResponseSchema, JobViewSchema, SubmitResponseSchema, type ApiErrorCode } from '../../functions/src/core/api/api-contract.ts';
 import { apiOpenApiDocument } from '../../functions/src/core/api/api-openapi.ts';
 import { apiKeyFingerprint } from '../../functions/src/adapters/api-auth.ts';
-import type { Adapters } from '../../functions/src/composition-root.ts';
 import type { Job } from '../../functions/src/core/jobs/job.ts';
-import type { LogEntry } from '../../functions/src/core/ports.ts';
 
 const emu = emulatorsOrSkip('api integration');
-
-/** Captures log lines (and still writes them) so tests can check what was logged. */
-function capturing(logs: LogEntry[]) {
-  return (a: Adapters): Adapters => ({ ...a, logSink: { write: (e) => (logs.push(e), a.logSink.write(e)) } });
-}
-
-interface Client {
-  call(path: string, init?: RequestInit): Promise<Response>;
-  post(path: string, body: unknown, headers?: Record<string, string>): Promise<Response>;
-}
-
-function client(stack: () => TestStack, auth: Record<string, string> = {}): Client {
-  const call = (path: string, init: RequestInit = {}) => stack().http('api', path, { ...init, headers: { ...auth, ...(init.headers as Record<string, string> | undefined) } });
-  return {
-    call,
-    post: (path, body, headers = {}) =>
-      call(path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : body instanceof Uint8Array ? (body as Uint8Array<ArrayBuffer>) : JSON.stringify(body) }),
-  };
-}
-
-/** Asserts a JSON error with this status and code; returns the error. */
-async function expectError(res: Response, status: number, code: ApiErrorCode) {
-  const text = await res.text();
-  expect(res.status, text).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = ApiErrorBodySchema.parse(JSON.parse(text));
-  expect(body.error.code, text).toBe(code);
-  return body.error;
-}
 
 async function submitted(res: Response, status: 200 | 202) {
   const text = await res.text();
@@ -63,46 +24,29 @@ async function submitted(res: Response, status: 200 | 202) {
 }
 
 describe.skipIf(!emu)('api (emulators + simulator, API_AUTH=none)', () => {
-  let sim: Simulator;
-  let stack: TestStack;
-  const logs: LogEntry[] = [];
-  const api = client(() => stack);
-  const env = {
-    EE_ALLOWED_PROJECTS: 'ee-test-project,ee-other-project',
-    MAX_IN_FLIGHT_PER_PROJECT: '2',
-    POLL_WINDOW_SECONDS: '0',
-    POLL_STALE_SUBMIT_SECONDS: '1',
-  };
-
-  beforeAll(async () => {
-    sim = await startSimulator({ clock: { mode: 'manual' } });
-    stack = await startTestStack(testConfig(emu!, sim.url, env), capturing(logs));
-  });
-  afterAll(async () => {
-    await stack?.close();
-    await sim?.close();
-  });
-  beforeEach(async () => {
-    await stack.close();
-    await emu!.clear();
-    sim.reset();
-    logs.length = 0;
-    stack = await startTestStack(testConfig(emu!, sim.url, env), capturing(logs));
+  const api = useApiStack(emu, {
+    env: {
+      EE_ALLOWED_PROJECTS: 'ee-test-project,ee-other-project',
+      MAX_IN_FLIGHT_PER_PROJECT: '2',
+      POLL_WINDOW_SECONDS: '0',
+      POLL_STALE_SUBMIT_SECONDS: '1',
+    },
+    fresh: 'each',
   });
 
-  const storedJobs = async (): Promise<Job[]> => (await stack.firestore.collection('jobs').get()).docs.map((d) => d.data() as Job);
+  const storedJobs = async (): Promise<Job[]> => (await api.stack.firestore.collection('jobs').get()).docs.map((d) => d.data() as Job);
 
   describe('POST /v1/jobs', () => {
     it('a bare ExportImageRequest → 202 with jobId, state and url; the job is PENDING with its operation', async () => {
       const out = await submitted(await api.post('/v1/jobs', jsClientRequest()), 202);
       expect(out).toMatchObject({ state: 'PENDING', url: `/v1/jobs/${out.jobId}`, duplicate: false });
-      expect(out.job.operationName).toBe(sim.tasks()[0]!.name);
+      expect(out.job.operationName).toBe(api.sim.tasks()[0]!.name);
       expect(out.job.source).toEqual({ kind: 'api' });
       // No idempotency key or requestId: a random identity, so the same body again is a new job.
       expect(out.job.identity).toMatch(/^rnd:/);
       const again = await submitted(await api.post('/v1/jobs', jsClientRequest()), 202);
       expect(again.jobId).not.toBe(out.jobId);
-      expect(sim.stats().tasksStarted).toBe(2);
+      expect(api.sim.stats().tasksStarted).toBe(2);
     });
 
     it('an envelope: eeProject, labels, callbackUrl and idempotencyKey are applied', async () => {
@@ -111,7 +55,7 @@ describe.skipIf(!emu)('api (emulators + simulator, API_AUTH=none)', () => {
         202,
       );
       expect(out.job).toMatchObject({ eeProject: 'ee-other-project', labels: { team: 'forest' }, callbackUrl: 'https://hooks.example.com/eeport', identity: 'key:tile-17', state: 'PENDING' });
-      expect(sim.tasks('ee-other-project')).toHaveLength(1);
+      expect(api.sim.tasks('ee-other-project')).toHaveLength(1);
     });
 
     it('the same idempotency key in the body → 200 with the existing job; nothing new starts', async () => {
@@ -120,7 +64,7 @@ describe.skipIf(!emu)('api (emulators + simulator, API_AUTH=none)', () => {
       const second = await submitted(await api.post('/v1/jobs', body), 200);
       expect(second).toMatchObject({ jobId: first.jobId, duplicate: true, state: 'PENDING' });
       expect(second.job.operationName).toBe(first.job.operationName);
-      expect(sim.stats().tasksStarted).toBe(1);
+      expect(api.sim.stats().tasksStarted).toBe(1);
       expect(await storedJobs()).toHaveLength(1);
     });
 
@@ -133,7 +77,7 @@ describe.skipIf(!emu)('api (emulators + simulator, API_AUTH=none)', () => {
       expect((await submitted(await api.post('/v1/jobs', { request: assetLoadRequest(), idempotencyKey: 'hdr-1' }, { 'idempotency-key': 'hdr-1' }), 200)).jobId).toBe(first.jobId);
       const err = await expectError(await api.post('/v1/jobs', { request: assetLoadRequest(), idempotencyKey: 'a' }, { 'idempotency-key': 'b' }), 400, 'EXPORT.INVALID_ENVELOPE');
       expect(err.details).toEqual([{ path: 'idempotencyKey', message: expect.stringMatching(/Idempotency-Key header/) }]);
-      expect(sim.stats().tasksStarted).toBe(1);
+      expect(api.sim.stats().tasksStarted).toBe(1);
     });
 
     it('a client requestId is an identity: resubmitting it is a duplicate', async () => {
@@ -163,8 +107,8 @@ describe.skipIf(!emu)('api (emulators + simulator, API_AUTH=none)', () => {
         expect(err.message, name).toMatch(/^the submission is invalid: /);
       }
       expect(await storedJobs()).toEqual([]);
-      expect(sim.stats().requests.export ?? 0).toBe(0);
-      const rejected = logs.filter((l) => l.event === 'api.rejected');
+      expect(api.sim.stats().requests.export ?? 0).toBe(0);
+      const rejected = api.logs.filter((l) => l.event === 'api.rejected');
       expect(rejected).toHaveLength(INVALID.length);
       expect(rejected.every((l) => l.severity === 'WARNING' && l.status === 400 && Array.isArray(l.errors))).toBe(true);
     });
@@ -182,7 +126,7 @@ describe.skipIf(!emu)('api (emulators + simulator, API_AUTH=none)', () => {
         expect(err.message, name).toMatch(message);
         expect(err.message, name).not.toMatch(/at JSON\.parse|<html|node_modules/);
       }
-      expect(logs.filter((l) => l.event === 'api.rejected' && l.code === 'API.MALFORMED_JSON')).toHaveLength(cases.length);
+      expect(api.logs.filter((l) => l.event === 'api.rejected' && l.code === 'API.MALFORMED_JSON')).toHaveLength(cases.length);
       expect(await storedJobs()).toEqual([]);
     });
 
@@ -203,7 +147,7 @@ describe.skipIf(!emu)('api (emulators + simulator, API_AUTH=none)', () => {
     });
 
     it('a body above API_MAX_BODY_BYTES (1 MiB) → 413; one just under is read', async () => {
-      const limit = stack.config.API_MAX_BODY_BYTES;
+      const limit = api.stack.config.API_MAX_BODY_BYTES;
       const padded = (size: number) => {
         const base = JSON.stringify({ request: assetLoadRequest(), labels: { pad: '' } });
         return base.replace('"pad":""', `"pad":"${'x'.repeat(size - base.length)}"`);
@@ -219,22 +163,22 @@ describe.skipIf(!emu)('api (emulators + simulator, API_AUTH=none)', () => {
 
     it('a transient Earth Engine failure → 202 with the job SUBMITTING and a notice; the poller then submits it', async () => {
       // More 503s than one call's retries (EE_RETRY_*): the use case gives up on this attempt.
-      sim.faults.inject({ kind: 'http-error', httpStatus: 503, method: 'export', times: 7 });
+      api.sim.faults.inject({ kind: 'http-error', httpStatus: 503, method: 'export', times: 7 });
       const out = await submitted(await api.post('/v1/jobs', { request: assetLoadRequest(), idempotencyKey: 'flaky' }), 202);
       expect(out.state).toBe('SUBMITTING');
       expect(out.duplicate).toBe(false);
       expect(out.notice).toMatch(/poller submits it again.*same requestId.*1s/);
       expect(out.job.submitAttempts).toBe(1);
       expect(out.job.lastSubmitError).toBeTruthy();
-      expect(logs.some((l) => l.event === 'api.submit_deferred' && l.jobId === out.jobId)).toBe(true);
-      expect(sim.stats().tasksStarted).toBe(0);
+      expect(api.logs.some((l) => l.event === 'api.submit_deferred' && l.jobId === out.jobId)).toBe(true);
+      expect(api.sim.stats().tasksStarted).toBe(0);
       // POLL_STALE_SUBMIT_SECONDS=1 here: once the job has been untouched that long, a poll cycle submits it.
       await new Promise((r) => setTimeout(r, 1_200));
-      await stack.services.pollExports().run();
+      await api.stack.services.pollExports().run();
       const job = JobViewSchema.parse(await (await api.call(out.url)).json());
       expect(job.state).toBe('PENDING');
       expect(job.requestId).toBe(out.job.requestId);
-      expect(sim.stats().tasksStarted).toBe(1);
+      expect(api.sim.stats().tasksStarted).toBe(1);
     });
   });
 
@@ -394,7 +338,7 @@ describe.skipIf(!emu)('api (emulators + simulator, API_AUTH=none)', () => {
       expect(res2.status).toBe(200);
       expect(c2.outcome).toBe('cancelling');
       expect(c2.job.state).toBe('CANCELLING');
-      expect(sim.tasks().find((t) => t.name === pending!.job.operationName)!.state).toMatch(/CANCEL/);
+      expect(api.sim.tasks().find((t) => t.name === pending!.job.operationName)!.state).toMatch(/CANCEL/);
 
       const ended = await expectError(await api.post(`/v1/jobs/${queued!.jobId}:cancel`, {}), 409, 'API.ALREADY_TERMINAL');
       expect(ended.message).toMatch(/CANCELLED/);
@@ -406,7 +350,7 @@ describe.skipIf(!emu)('api (emulators + simulator, API_AUTH=none)', () => {
     });
 
     it('a job still SUBMITTING is marked; the cancel is carried out once its operation is known', async () => {
-      sim.faults.inject({ kind: 'http-error', httpStatus: 503, method: 'export', times: 7 });
+      api.sim.faults.inject({ kind: 'http-error', httpStatus: 503, method: 'export', times: 7 });
       const out = await submitted(await api.post('/v1/jobs', assetLoadRequest()), 202);
       expect(out.state).toBe('SUBMITTING');
       const res = await api.post(`/v1/jobs/${out.jobId}:cancel`, {});
@@ -465,32 +409,22 @@ describe.skipIf(!emu)('api (emulators + simulator, API_AUTH=none)', () => {
 });
 
 describe.skipIf(!emu)('api authentication (API_AUTH=api-key)', () => {
-  let sim: Simulator;
-  let stack: TestStack;
   const KEYS = ['k-0123456789abcdef', 'k-second-key-0123456'];
-  beforeAll(async () => {
-    sim = await startSimulator({ clock: { mode: 'manual' } });
-    await emu!.clear();
-    stack = await startTestStack(testConfig(emu!, sim.url, { API_AUTH: 'api-key', API_KEYS: KEYS.join(',') }));
-  });
-  afterAll(async () => {
-    await stack?.close();
-    await sim?.close();
-  });
+  const api = useApiStack(emu, { env: { API_AUTH: 'api-key', API_KEYS: KEYS.join(',') } });
 
   it('a missing or wrong x-api-key → 401 before anything else; a right one is let in and recorded by fingerprint only', async () => {
-    const none = client(() => stack);
+    const none = api.client();
     await expectError(await none.call('/v1/jobs'), 401, 'API.UNAUTHENTICATED');
     await expectError(await none.call('/no/such/route'), 401, 'API.UNAUTHENTICATED');
     await expectError(await none.post('/v1/jobs', assetLoadRequest()), 401, 'API.UNAUTHENTICATED');
-    const wrong = client(() => stack, { 'x-api-key': 'k-0123456789abcdeX' });
+    const wrong = api.client({ 'x-api-key': 'k-0123456789abcdeX' });
     expect((await expectError(await wrong.call('/v1/jobs'), 401, 'API.UNAUTHENTICATED')).message).toMatch(/unknown API key/);
-    const right = client(() => stack, { 'x-api-key': KEYS[1]! });
+    const right = api.client({ 'x-api-key': KEYS[1]! });
     expect((await right.call('/v1/jobs')).status).toBe(200);
     const out = await submitted(await right.post('/v1/jobs', assetLoadRequest()), 202);
     expect(out.job.source).toEqual({ kind: 'api', caller: apiKeyFingerprint(KEYS[1]!) });
     expect(JSON.stringify(out.job)).not.toContain(KEYS[1]);
-    expect(await stack.firestore.collection('jobs').count().get().then((s) => s.data().count)).toBe(1);
+    expect(await api.stack.firestore.collection('jobs').count().get().then((s) => s.data().count)).toBe(1);
   });
 });
 
@@ -507,21 +441,14 @@ describe.skipIf(!emu)('api authentication (API_AUTH=oidc)', () => {
     return `${head}.${body}.${createSign('RSA-SHA256').update(`${head}.${body}`).sign(key).toString('base64url')}`;
   }
 
-  let sim: Simulator;
-  let stack: TestStack;
-  beforeAll(async () => {
-    sim = await startSimulator({ clock: { mode: 'manual' } });
-    await emu!.clear();
-    const certs = async () => ({ k1: publicKey.export({ type: 'spki', format: 'pem' }).toString() });
-    stack = await startTestStack(testConfig(emu!, sim.url, { API_AUTH: 'oidc', API_OIDC_AUDIENCE: AUD, API_ALLOWED_CALLERS: `other@x.iam.gserviceaccount.com,${CALLER}` }), (a) => ({ ...a, oidcCerts: certs }));
-  });
-  afterAll(async () => {
-    await stack?.close();
-    await sim?.close();
+  const certs = async () => ({ k1: publicKey.export({ type: 'spki', format: 'pem' }).toString() });
+  const api = useApiStack(emu, {
+    env: { API_AUTH: 'oidc', API_OIDC_AUDIENCE: AUD, API_ALLOWED_CALLERS: `other@x.iam.gserviceaccount.com,${CALLER}` },
+    adapters: (a) => ({ ...a, oidcCerts: certs }),
   });
 
   it('no token, a bad one, the wrong audience → 401 (WWW-Authenticate: Bearer); a caller not allowed → 403; an allowed one → in, recorded as the caller', async () => {
-    const as = (t?: string) => client(() => stack, t ? { authorization: `Bearer ${t}` } : {});
+    const as = (t?: string) => api.client(t ? { authorization: `Bearer ${t}` } : {});
     const missing = await as().call('/v1/jobs');
     expect(missing.headers.get('www-authenticate')).toBe('Bearer');
     await expectError(missing, 401, 'API.UNAUTHENTICATED');
@@ -541,23 +468,12 @@ describe.skipIf(!emu)('api authentication (API_AUTH=oidc)', () => {
 });
 
 describe.skipIf(!emu)('api configuration on a deployed instance (K_SERVICE set)', () => {
-  let sim: Simulator;
-  let stack: TestStack | undefined;
-  const deployed = { K_SERVICE: 'api', POLL_OIDC_AUDIENCE: 'https://x.example/pollExports', POLL_INVOKER_EMAIL: 'scheduler@x.iam.gserviceaccount.com' };
-  beforeAll(async () => {
-    sim = await startSimulator({ clock: { mode: 'manual' } });
-  });
-  afterAll(async () => {
-    await stack?.close();
-    await sim?.close();
-  });
+  const api = useApiStack(emu, { env: { K_SERVICE: 'api', POLL_OIDC_AUDIENCE: 'https://x.example/pollExports', POLL_INVOKER_EMAIL: 'scheduler@x.iam.gserviceaccount.com' } });
 
   it('API_AUTH=none is refused (500 API.MISCONFIGURED, JSON) unless API_ALLOW_UNAUTHENTICATED=true', async () => {
-    stack = await startTestStack(testConfig(emu!, sim.url, deployed));
-    const err = await expectError(await client(() => stack!).call('/v1/jobs'), 500, 'API.MISCONFIGURED');
+    const err = await expectError(await api.call('/v1/jobs'), 500, 'API.MISCONFIGURED');
     expect(err.message).toMatch(/api\.misconfigured/);
-    await stack.close();
-    stack = await startTestStack(testConfig(emu!, sim.url, { ...deployed, API_ALLOW_UNAUTHENTICATED: 'true' }));
-    expect((await client(() => stack!).call('/v1/jobs')).status).toBe(200);
+    await api.restart({ API_ALLOW_UNAUTHENTICATED: 'true' });
+    expect((await api.call('/v1/jobs')).status).toBe(200);
   });
 });
