@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { EeProjectSchema } from './core/requests/index.ts';
 import { BudgetsSchema } from './core/budgets/index.ts';
 import { loadUploadRules, type UploadRule } from './core/uploads/index.ts';
+import { assetPrefixProblem, type DestinationRules } from './core/requests/index.ts';
 import { readFileSync } from 'node:fs';
 
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
@@ -25,7 +26,9 @@ const list = z
 export const CONFIG_VARIABLES = {
   GOOGLE_CLOUD_PROJECT: { schema: z.string().min(1).optional(), doc: 'Google Cloud project holding Firestore and Pub/Sub (set by Cloud Functions; required locally)' },
   EE_PROJECT: { schema: EeProjectSchema, doc: 'Default Earth Engine project for requests that name none' },
-  EE_ALLOWED_PROJECTS: { schema: list, doc: 'Comma-separated Earth Engine projects accepted; empty accepts any' },
+  EE_ALLOWED_PROJECTS: { schema: list, doc: 'Comma-separated Earth Engine projects requests may name; empty accepts EE_PROJECT alone; `*` accepts any' },
+  EXPORT_ALLOWED_BUCKETS: { schema: list, doc: 'Comma-separated Cloud Storage buckets file exports may write to (Drive destinations are then refused); empty: any bucket eeport can write to' },
+  EXPORT_ALLOWED_ASSET_PREFIXES: { schema: list, doc: 'Comma-separated asset folders (projects/P/assets/folder) asset exports may write under, by whole segments; empty: anywhere eeport can write to' },
   EE_API_ROOT: { schema: z.url().default('https://earthengine.googleapis.com'), doc: 'Earth Engine REST root; point it at the simulator locally' },
   EE_API_VERSION: { schema: z.enum(['v1', 'v1beta', 'v1alpha']).default('v1'), doc: 'Earth Engine REST API version' },
   EE_ACCESS_TOKEN: { schema: z.string().min(1).optional(), doc: 'Static bearer token instead of Application Default Credentials (local/simulator only; never log it)' },
@@ -111,6 +114,17 @@ export interface Config extends Parsed {
   eventSource: string;
   /** Parsed from UPLOAD_RULES_FILE or UPLOAD_RULES; empty when neither is set. */
   uploadRules: UploadRule[];
+  /** EE_ALLOWED_PROJECTS as the core reads it: empty means any (`*`); unset means EE_PROJECT alone. */
+  allowedEeProjects: string[];
+  /** EXPORT_ALLOWED_BUCKETS and EXPORT_ALLOWED_ASSET_PREFIXES; a list that is not set is absent (anywhere). */
+  destinations: DestinationRules;
+}
+
+/** Closed by default: no list is EE_PROJECT alone; `*` (alone) is any project, which the core reads as no list. */
+function resolveAllowedProjects(listed: string[], defaultProject: string, problems: string[]): string[] {
+  if (!listed.includes('*')) return listed.length ? listed : [defaultProject];
+  if (listed.length > 1) problems.push('EE_ALLOWED_PROJECTS: `*` (any project) goes alone, not with a list');
+  return [];
 }
 
 export class ConfigError extends Error {
@@ -146,8 +160,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (parsed.WEBHOOK_SECRETS.some((s) => !s.startsWith('whsec_'))) problems.push('WEBHOOK_SECRETS: every secret must look like whsec_<base64>');
   // Rules are validated here, at start, so a broken rules file fails the deploy instead of every upload.
-  const uploads = loadUploadRules({ inline: parsed.UPLOAD_RULES, file: parsed.UPLOAD_RULES_FILE }, (path) => readFileSync(path, 'utf8'), { allowedEeProjects: parsed.EE_ALLOWED_PROJECTS });
+  const allowedEeProjects = resolveAllowedProjects(parsed.EE_ALLOWED_PROJECTS, parsed.EE_PROJECT, problems);
+  for (const p of parsed.EXPORT_ALLOWED_ASSET_PREFIXES) {
+    const problem = assetPrefixProblem(p);
+    if (problem) problems.push(`EXPORT_ALLOWED_ASSET_PREFIXES: ${problem}`);
+  }
+  const destinations: DestinationRules = {
+    ...(parsed.EXPORT_ALLOWED_BUCKETS.length ? { exportBuckets: parsed.EXPORT_ALLOWED_BUCKETS } : {}),
+    ...(parsed.EXPORT_ALLOWED_ASSET_PREFIXES.length ? { assetPrefixes: parsed.EXPORT_ALLOWED_ASSET_PREFIXES } : {}),
+  };
+  const uploads = loadUploadRules({ inline: parsed.UPLOAD_RULES, file: parsed.UPLOAD_RULES_FILE }, (path) => readFileSync(path, 'utf8'), { allowedEeProjects });
   problems.push(...uploads.problems);
   if (problems.length) throw new ConfigError(problems);
-  return { ...parsed, eventSource: parsed.EVENT_SOURCE ?? `//eeport/projects/${parsed.GOOGLE_CLOUD_PROJECT ?? 'local'}`, uploadRules: uploads.rules };
+  return { ...parsed, eventSource: parsed.EVENT_SOURCE ?? `//eeport/projects/${parsed.GOOGLE_CLOUD_PROJECT ?? 'local'}`, uploadRules: uploads.rules, allowedEeProjects, destinations };
 }

@@ -99,7 +99,7 @@ describe.skipIf(!emu)('eeport CLI (api function over emulators + simulator)', ()
   let server: Server;
   let api: string;
   let dir: string;
-  const env = { POLL_WINDOW_SECONDS: '0', WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOW_LOOPBACK: 'true' };
+  const env = { POLL_WINDOW_SECONDS: '0', WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOW_LOOPBACK: 'true', EE_ALLOWED_PROJECTS: 'ee-test-project,ee-other-project' };
 
   /** `eeport --api <this API> …` */
   const cli = (args: string[], opts: RunOptions = {}) => eeport(['--api', api, ...args], opts);

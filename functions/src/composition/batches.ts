@@ -20,7 +20,8 @@ export function wireBatches(graph: Graph, trace?: string) {
     settings: {
       eventSource: config.eventSource,
       defaultEeProject: config.EE_PROJECT,
-      allowedEeProjects: config.EE_ALLOWED_PROJECTS,
+      allowedEeProjects: policy.allowedEeProjects,
+      ...(policy.destinations ? { destinations: policy.destinations } : {}),
       ...(policy.callbackPolicy ? { callbackPolicy: policy.callbackPolicy } : {}),
     },
   });

@@ -161,7 +161,8 @@ export function perGraph<T>(make: (graph: Graph) => T): (graph: Graph) => T {
 export function intakePolicy(config: Config): IntakePolicy {
   return {
     defaultEeProject: config.EE_PROJECT,
-    allowedEeProjects: config.EE_ALLOWED_PROJECTS,
+    allowedEeProjects: config.allowedEeProjects,
+    destinations: config.destinations,
     maxRequestBytes: config.MAX_REQUEST_BYTES,
     callbackPolicy: { allowHttp: config.WEBHOOK_ALLOW_HTTP, allowLoopback: config.WEBHOOK_ALLOW_LOOPBACK },
   };

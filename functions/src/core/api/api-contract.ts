@@ -35,6 +35,7 @@ export const API_ERROR_CODES = [
   'EXPORT.INVALID_REQUEST',
   'EXPORT.INVALID_ENVELOPE',
   'EXPORT.UNKNOWN_PROJECT',
+  'EXPORT.DESTINATION_NOT_ALLOWED',
   'EXPORT.TOO_LARGE',
   // A batch that does not expand into valid children (or names options this deployment refuses).
   'BATCH.INVALID',

@@ -8,7 +8,7 @@
  * Children carry no callback URL: the batch calls back once, when its last child ends.
  */
 import { expandBatch, type BatchSpec } from './batch-spec.ts';
-import { type ExportImageRequest, SubmitOptionsSchema, checkCallbackUrl, type CallbackUrlPolicy, type Issue } from '../requests/index.ts';
+import { type ExportImageRequest, SubmitOptionsSchema, checkCallbackUrl, type CallbackUrlPolicy, type Issue, destinationIssues, type DestinationRules } from '../requests/index.ts';
 import { batchEvent, FINAL_BATCH_STATES, MAX_BATCH_URIS, finalBatchState, type Batch } from './batch.ts';
 import { derivedRequestId, identityString, jobIdFor, type IdentityKey, isTerminal, LIVE_STATES, newJob, type Job, type JobSource, relayEvents, type CloudEvent, type LogEvents } from '../jobs/index.ts';
 import type { Clock, EventPublisher, JobStore } from '../ports.ts';
@@ -24,6 +24,8 @@ export interface BatchDeps {
     eventSource: string;
     defaultEeProject: string;
     allowedEeProjects: readonly string[];
+    /** Where children may write (buckets, asset folders); absent: anywhere. */
+    destinations?: DestinationRules;
     callbackPolicy?: CallbackUrlPolicy;
   };
 }
@@ -34,6 +36,9 @@ export type BatchSubmitOutcome = { kind: 'accepted' | 'duplicate' | 'rejected'; 
 export type BatchCheck =
   | { ok: true; spec: BatchSpec; children: ExportImageRequest[]; eeProject: string; init: Partial<Batch> }
   | { ok: false; errors: Issue[]; init: Partial<Batch> };
+
+/** Problems reported about one batch at most (one refused bucket in a 10,000-child fan-out would otherwise be 10,000). */
+const MAX_ISSUES = 50;
 
 /** The identity of a batch whose submitter named it (the spec's batchId): the same name is always the same batch. */
 export const batchIdentity = (name: string): IdentityKey => ({ kind: 'key', key: `batch:${name}` });
@@ -107,7 +112,11 @@ export function createBatches(deps: BatchDeps) {
       if (!c.ok) problems.push({ path: 'batch.callbackUrl', message: `refused: ${c.reasons.join('; ')}` });
     }
     if (settings.allowedEeProjects.length && !settings.allowedEeProjects.includes(eeProject)) problems.push({ path: 'batch.eeProject', message: `Earth Engine project "${eeProject}" is not one this deployment serves` });
-    if (problems.length) return { ok: false, errors: problems, init: { ...init, callbackUrl: null } };
+    for (const [i, child] of children.entries()) {
+      if (problems.length >= MAX_ISSUES) break;
+      problems.push(...destinationIssues(child, settings.destinations ?? {}).map((e) => ({ path: `batch.children[${i}].${e.path}`, message: e.message })));
+    }
+    if (problems.length) return { ok: false, errors: problems.slice(0, MAX_ISSUES), init: { ...init, callbackUrl: null } };
     return { ok: true, spec: b, children, eeProject, init };
   }
 

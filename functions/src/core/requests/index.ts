@@ -5,3 +5,5 @@ export { ATTRIBUTE_NAMES, CallbackUrlSchema, EE_PROJECT_PATTERN, EeProjectSchema
 export type { Issue, SubmitOptions } from './envelope.schema.ts';
 export { checkAddress, checkCallbackUrl } from './callback-url-policy.ts';
 export type { CallbackUrlPolicy } from './callback-url-policy.ts';
+export { ASSET_PREFIX_PATTERN, assetPrefixProblem, destinationIssues, exportPolicyIssues, underAssetPrefix } from './destination-policy.ts';
+export type { DestinationRules, ExportPolicy } from './destination-policy.ts';

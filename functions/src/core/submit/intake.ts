@@ -3,7 +3,7 @@
  * command, or into the reasons it cannot become one. Never throws on bad input: a
  * message that cannot be understood still becomes a REJECTED job, so nothing is lost.
  */
-import { parseExportRequest, type ExportImageRequest, ATTRIBUTE_NAMES, SubmitOptionsSchema, type Issue, type SubmitOptions, checkCallbackUrl, type CallbackUrlPolicy } from '../requests/index.ts';
+import { parseExportRequest, type ExportImageRequest, ATTRIBUTE_NAMES, SubmitOptionsSchema, type Issue, type SubmitOptions, checkCallbackUrl, type CallbackUrlPolicy, destinationIssues, type DestinationRules } from '../requests/index.ts';
 import type { IdentityKey, JobSource } from '../jobs/index.ts';
 
 export interface IncomingMessage {
@@ -17,8 +17,10 @@ export interface IncomingMessage {
 
 export interface IntakePolicy {
   defaultEeProject: string;
-  /** When non-empty, only these Earth Engine projects are accepted. */
+  /** When non-empty, only these Earth Engine projects are accepted (the configuration turns an empty EE_ALLOWED_PROJECTS into EE_PROJECT alone). */
   allowedEeProjects: readonly string[];
+  /** Where exports may write (buckets, asset folders); absent: anywhere. */
+  destinations?: DestinationRules;
   /** Larger requests cannot be recorded in one Firestore document. */
   maxRequestBytes: number;
   /** What callback URLs may be registered (default: https only, no loopback). Checked again, with DNS, at delivery. */
@@ -38,7 +40,7 @@ export type IntakeResult =
   | { ok: true; command: SubmitCommand }
   | {
       ok: false;
-      code: 'EXPORT.INVALID_JSON' | 'EXPORT.INVALID_REQUEST' | 'EXPORT.INVALID_ENVELOPE' | 'EXPORT.UNKNOWN_PROJECT' | 'EXPORT.TOO_LARGE';
+      code: 'EXPORT.INVALID_JSON' | 'EXPORT.INVALID_REQUEST' | 'EXPORT.INVALID_ENVELOPE' | 'EXPORT.UNKNOWN_PROJECT' | 'EXPORT.DESTINATION_NOT_ALLOWED' | 'EXPORT.TOO_LARGE';
       errors: Issue[];
       identity: IdentityKey;
       source: JobSource;
@@ -188,6 +190,11 @@ export function intakeBody(
     return reject('EXPORT.UNKNOWN_PROJECT', [
       { path: 'eeProject', message: `Earth Engine project "${eeProject}" is not one this deployment serves (allowed: ${policy.allowedEeProjects.join(', ')})` },
     ]);
+  }
+  const refused = destinationIssues(parsedRequest.value, policy.destinations ?? {});
+  if (refused.length) {
+    const prefix = requestInput === body ? '' : 'request';
+    return reject('EXPORT.DESTINATION_NOT_ALLOWED', refused.map((e) => ({ path: [prefix, e.path].filter(Boolean).join('.'), message: e.message })));
   }
   const size = new TextEncoder().encode(JSON.stringify(parsedRequest.value)).length;
   if (size > policy.maxRequestBytes) {

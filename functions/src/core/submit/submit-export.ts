@@ -17,6 +17,7 @@ import { intakeMessage, type IncomingMessage, type IntakePolicy, type IntakeResu
 import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, ProjectSlots } from '../ports.ts';
 import { findOwnOperation, type AdoptSettings } from './adopt-operation.ts';
 import { checkBudgets, notifyExceeded, type Budget } from '../budgets/index.ts';
+import { exportPolicyIssues, type Issue } from '../requests/index.ts';
 
 export interface SubmitSettings {
   eventSource: string;
@@ -180,6 +181,8 @@ export function createSubmitExport(deps: SubmitDeps) {
   /** Moves a SUBMITTING job whose lease this caller holds to wherever Earth Engine's answer puts it. */
   async function dispatch(job: Job): Promise<SubmitOutcome> {
     if (!job.request) throw new Error(`job ${job.jobId} has no request to submit`);
+    const refused = exportPolicyIssues(job.eeProject, job.request, settings.intake);
+    if (refused.length) return refuse(job, refused);
     let op: Operation;
     try {
       op = await ee.exportImage(job.eeProject, { ...job.request, requestId: job.requestId });
@@ -187,6 +190,18 @@ export function createSubmitExport(deps: SubmitDeps) {
       return handleSubmitError(job, err);
     }
     return recordOperation(job, op, 'export started');
+  }
+
+  /**
+   * A job the export policy refuses now (it was queued, or is being resubmitted, under an
+   * older configuration) fails without reaching Earth Engine.
+   */
+  async function refuse(job: Job, issues: Issue[]): Promise<SubmitOutcome> {
+    const code = issues.some((i) => i.path === 'eeProject') ? 'EXPORT.UNKNOWN_PROJECT' : 'EXPORT.DESTINATION_NOT_ALLOWED';
+    const message = issues.map((i) => `${i.path}: ${i.message}`).join('; ').slice(0, 2000);
+    const out = await finish(job.jobId, 'FAILED', () => ({ error: { code, message, details: issues.slice(0, 50) }, endTime: iso(), submitLeaseUntil: null }), 'refused by the export policy');
+    if (out.kind === 'failed') logs.exportSubmitFailed(out.job);
+    return out;
   }
 
   /** SUBMITTING → the operation's state: the job now follows `op` (its own, or one it adopted). */
