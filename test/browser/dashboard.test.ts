@@ -160,9 +160,13 @@ describe.skipIf(!emu || !haveChromium)('dashboard (chromium, emulators + simulat
     await page.waitForSelector('#count-total:text-is("7")');
     await page.waitForSelector(rowSel(ids.failing, 'FAILED'));
     await page.waitForSelector(rowSel(ids.long, 'RUNNING'));
-    // The finished job's row: a full bar, its EECU, and the duration from creation to the end.
+    // The finished job's row: a full bar, its EECU, and its duration: its own start to end,
+    // both Earth Engine's (a simulated minute; the test's wall clock took a few seconds).
     const row = page.locator(rowSel(ids.forest));
     expect(await row.locator('.bar').getAttribute('aria-valuenow')).toBe('100');
+    const forest = await job(ids.forest);
+    expect(Date.parse(forest.endTime!) - Date.parse(forest.startTime!)).toBe(60_000);
+    expect(await row.locator('td').nth(7).textContent()).toBe('1m 00s');
     expect(await row.locator('td').nth(8).textContent()).toMatch(/^\d+(\.\d)?$/);
     expect(await row.locator('.label').allTextContents()).toEqual(['team:forest', 'run:r1']);
     // The batch panel shows the batch with its aggregate progress once the poller has refreshed it.

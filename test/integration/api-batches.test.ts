@@ -378,6 +378,10 @@ describe.skipIf(!emu)('api: batches, budgets, stats and the dashboard (emulators
       expect(js.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
       expect(js.headers.get('x-content-type-options')).toBe('nosniff');
       expect(await js.text()).not.toMatch(/innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
+      // The module it imports (the job durations), beside it.
+      const times = await call('/dashboard/job-times.js');
+      expect(times.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+      expect(await times.text()).toContain('export function jobDurationMs');
       const css = await call('/dashboard/dashboard.css');
       expect(css.headers.get('content-type')).toBe('text/css; charset=utf-8');
       const etag = css.headers.get('etag')!;

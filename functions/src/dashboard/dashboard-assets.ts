@@ -1,6 +1,6 @@
 /**
  * The dashboard's files, served by the api target: `GET /` is index.html, and its
- * script and style sheet are under `/dashboard/`. They are plain files beside this
+ * scripts and style sheet are under `/dashboard/`. They are plain files beside this
  * module (no build step): edit them and restart.
  *
  * Run from source (tests, the local stack), they are read from disk on first use. A
@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-export const DASHBOARD_FILES = ['index.html', 'dashboard.js', 'dashboard.css'] as const;
+export const DASHBOARD_FILES = ['index.html', 'dashboard.js', 'job-times.js', 'dashboard.css'] as const;
 export type DashboardFile = (typeof DASHBOARD_FILES)[number];
 
 declare const __EEPORT_DASHBOARD_FILES__: Record<DashboardFile, string> | undefined;
@@ -43,6 +43,7 @@ const PAGE_HEADERS = {
 const ROUTES: Record<string, { file: DashboardFile; contentType: string; headers: Record<string, string> }> = {
   '/': { file: 'index.html', contentType: 'text/html; charset=utf-8', headers: PAGE_HEADERS },
   '/dashboard/dashboard.js': { file: 'dashboard.js', contentType: 'text/javascript; charset=utf-8', headers: {} },
+  '/dashboard/job-times.js': { file: 'job-times.js', contentType: 'text/javascript; charset=utf-8', headers: {} },
   '/dashboard/dashboard.css': { file: 'dashboard.css', contentType: 'text/css; charset=utf-8', headers: {} },
 };
 

@@ -10,6 +10,8 @@
  * changes the period) while it is visible.
  */
 
+import { jobDuration } from './job-times.js';
+
 /** The API's root: this module is served at <root>/dashboard/dashboard.js. */
 const API_ROOT = new URL('../', import.meta.url);
 const KEY_STORAGE = 'eeport.apiKey';
@@ -91,20 +93,6 @@ function when(iso) {
   return h('time', { datetime: iso, title: iso }, today ? timeFmt.format(d) : dateTimeFmt.format(d));
 }
 
-function duration(ms) {
-  if (!(ms >= 0)) return '—';
-  const s = Math.round(ms / 1000);
-  if (s < 1) return '<1s';
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${String(s % 60).padStart(2, '0')}s`;
-  const hr = Math.floor(m / 60);
-  if (hr < 24) return `${hr}h ${String(m % 60).padStart(2, '0')}m`;
-  return `${Math.floor(hr / 24)}d ${hr % 24}h`;
-}
-
-/** From creation to the end (or to now, while the job is alive). */
-const jobDuration = (job) => duration((job.endTime ? Date.parse(job.endTime) : Date.now()) - Date.parse(job.createTime));
 const eecu = (n) => (n === null || n === undefined ? '—' : numFmt.format(n));
 
 // ---------------------------------------------------------------------------
@@ -182,7 +170,7 @@ function renderJobs(page) {
       h('td', {}, labelChips(job.labels)),
       h('td', {}, when(job.createTime)),
       h('td', {}, when(job.updateTime)),
-      h('td', { class: 'num' }, jobDuration(job)),
+      h('td', { class: 'num' }, jobDuration(job, Date.now())),
       h('td', { class: 'num' }, eecu(job.eecuSeconds)),
     ),
   );
@@ -302,7 +290,7 @@ function renderJobDetail(job) {
         ['Submitted', job.submitTime ? when(job.submitTime) : null],
         ['Started', job.startTime ? when(job.startTime) : null],
         ['Ended', job.endTime ? when(job.endTime) : null],
-        ['Duration', jobDuration(job)],
+        ['Duration', jobDuration(job, Date.now())],
         ['EECU-seconds', job.eecuSeconds === null ? null : eecu(job.eecuSeconds)],
         ['Attempt', job.attempt],
         ['Queued because', job.state === 'QUEUED' ? job.queuedReason : null],
