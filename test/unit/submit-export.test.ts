@@ -1,17 +1,12 @@
 import { describe, it, expect, beforeEach } from 'vitest';
 import { createSubmitExport, type SubmitDeps } from '../../functions/src/core/submit/submit-export.ts';
 import { createLogEvents } from '../../functions/src/core/jobs/log-events.ts';
-import type { IncomingMessage } from '../../functions/src/core/submit/intake.ts';
+import { topicMessage } from '../fakes/messages.ts';
 import { MemoryStore, MemoryPublisher, CapturingLogSink } from '../fakes/memory-store.ts';
 import { FakeEarthEngine, transient, permanent, queueFull } from '../fakes/fake-earth-engine.ts';
 import { jsClientRequest } from '../fakes/requests.ts';
 
-const msg = (body: unknown, attributes: Record<string, string> = {}, messageId = 'm1'): IncomingMessage => ({
-  data: typeof body === 'string' ? new TextEncoder().encode(body) : new TextEncoder().encode(JSON.stringify(body)),
-  attributes,
-  messageId,
-  eventSource: '//pubsub.googleapis.com/projects/p/topics/eeport-requests',
-});
+const msg = topicMessage;
 
 let store: MemoryStore;
 let ee: FakeEarthEngine;
