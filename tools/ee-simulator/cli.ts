@@ -27,6 +27,8 @@ export interface SimulatorCliOptions {
   duplicateRequestId: ResolvedOptions['duplicateRequestId'];
   queueFullStatus: ResolvedOptions['queueFullStatus'];
   cancelTerminal: ResolvedOptions['cancelTerminal'];
+  eecuModel: ResolvedOptions['eecuModel'];
+  eecuWhileRunning: boolean;
 }
 
 function int(name: string, min = 0) {
@@ -69,7 +71,9 @@ export function addSimulatorOptions(command: Command): Command {
     .option('--allowed-projects <list>', 'comma-separated projects; others get 403')
     .addOption(new Option('--duplicate-request-id <mode>', 'answer to a repeated requestId from the same caller').choices(['return-existing', 'error']).default(DEFAULTS.duplicateRequestId))
     .addOption(new Option('--queue-full-status <status>', 'HTTP status of the queue-full answer (429, 400, 403 or 503)').argParser(queueFullStatus).default(DEFAULTS.queueFullStatus))
-    .addOption(new Option('--cancel-terminal <mode>', 'answer to cancelling a finished operation').choices(['error', 'ignore']).default(DEFAULTS.cancelTerminal));
+    .addOption(new Option('--cancel-terminal <mode>', 'answer to cancelling a finished operation').choices(['error', 'ignore']).default(DEFAULTS.cancelTerminal))
+    .addOption(new Option('--eecu-model <model>', 'batchEecuUsageSeconds from running time or from the work a task does (docs/simulator.md)').choices(['time', 'work']).default(DEFAULTS.eecuModel))
+    .option('--no-eecu-while-running', 'report EECU only once a task has ended');
 }
 
 /** The startSimulator() options that parsed command-line options stand for. */
@@ -88,6 +92,8 @@ export function simulatorOptionsFrom(o: SimulatorCliOptions): SimulatorOptions {
     duplicateRequestId: o.duplicateRequestId,
     queueFullStatus: o.queueFullStatus,
     cancelTerminal: o.cancelTerminal,
+    eecuModel: o.eecuModel,
+    eecuWhileRunning: o.eecuWhileRunning,
   };
 }
 

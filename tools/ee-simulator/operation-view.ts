@@ -52,8 +52,9 @@ export function renderOperation(task: Task, now: number, version: ApiVersion, pl
     metadata.stages = stagesAt(task, now, plan);
     metadata.attempt = task.attempt;
     if (task.destinationUris) metadata.destinationUris = task.destinationUris;
-    const eecu = (runMsAt(task, now) / 1000) * eecuPerSecond;
-    if (eecu > 0) metadata.batchEecuUsageSeconds = roundTo(eecu, 3);
+    const runMs = runMsAt(task, now);
+    const eecu = task.workEecu !== undefined ? (task.workEecu * runMs) / task.durationMs : (runMs / 1000) * eecuPerSecond;
+    if (eecu > 0 && !(task.eecuHiddenWhileRunning && !isDone(task))) metadata.batchEecuUsageSeconds = roundTo(eecu, 3);
   } else if (task.endTime !== undefined) {
     metadata.endTime = iso(task.endTime);
   }

@@ -5,6 +5,7 @@
  */
 import type { ClockConfig } from './clock.ts';
 import type { StageSpec } from './task.ts';
+import { DEFAULT_EECU_MODEL, type EecuModel } from './eecu-model.ts';
 import type { ExportImageRequest } from './validate-export.ts';
 
 export interface SimulatorOptions {
@@ -31,6 +32,19 @@ export interface SimulatorOptions {
   stages?: StageSpec[];
   /** EECU-seconds accrued per simulated running second (`batchEecuUsageSeconds`). Default 1. */
   eecuPerSecond?: number;
+  /**
+   * How `batchEecuUsageSeconds` is made: 'time' (default) is eecuPerSecond × running
+   * seconds; 'work' is a cost from the task's pixels and expression with noise and
+   * outliers (eecu-model.ts), accrued with progress.
+   */
+  eecuModel?: 'time' | 'work';
+  /** Overrides of the work model's constants (eecuModel 'work'). */
+  eecuWork?: Partial<EecuModel>;
+  /**
+   * Whether a running task reports its partial EECU. Undocumented for the real service;
+   * false reports it only once the task has ended. Default true.
+   */
+  eecuWhileRunning?: boolean;
   /** Minimum simulated time a new task stays PENDING before it may start. Default 5_000. */
   pendingDelayMs?: number;
   /** Simulated time a RUNNING task spends in CANCELLING after a cancel. Default 2_000. */
@@ -82,7 +96,7 @@ export const DEFAULT_STAGES: StageSpec[] = [
   { displayName: 'Write Files', description: 'Writing the files to their destination.', totalWorkUnits: 1, weight: 1 },
 ];
 
-export type ResolvedOptions = Required<Omit<SimulatorOptions, 'allowedProjects' | 'validTokens'>> &
+export type ResolvedOptions = Required<Omit<SimulatorOptions, 'allowedProjects' | 'validTokens' | 'eecuWork'>> & { eecuWork: EecuModel } &
   Pick<SimulatorOptions, 'allowedProjects' | 'validTokens'>;
 
 const nonNegative = (name: string, v: number): number => {
@@ -102,6 +116,9 @@ export function resolveOptions(o: SimulatorOptions = {}): ResolvedOptions {
     taskDurationMs: o.taskDurationMs ?? 60_000,
     stages: o.stages ?? DEFAULT_STAGES,
     eecuPerSecond: nonNegative('eecuPerSecond', o.eecuPerSecond ?? 1),
+    eecuModel: o.eecuModel ?? 'time',
+    eecuWork: { ...DEFAULT_EECU_MODEL, ...o.eecuWork },
+    eecuWhileRunning: o.eecuWhileRunning ?? true,
     pendingDelayMs: nonNegative('pendingDelayMs', o.pendingDelayMs ?? 5_000),
     cancelDelayMs: nonNegative('cancelDelayMs', o.cancelDelayMs ?? 2_000),
     maxAttempts: Math.max(1, o.maxAttempts ?? 5),

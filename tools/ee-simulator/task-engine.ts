@@ -11,6 +11,7 @@ import { MinHeap } from './min-heap.ts';
 import { type PlannedStage, type StageSpec, type Task, type TaskState, destinationUris, isDone, planStages, progressAt } from './task.ts';
 import { forEachInvocation } from './validate-expression.ts';
 import type { ExportImageRequest } from './validate-export.ts';
+import { taskEecu, type EecuModel } from './eecu-model.ts';
 
 export interface TaskEngineOptions {
   maxConcurrentPerProject: number;
@@ -24,6 +25,9 @@ export interface TaskEngineOptions {
   duplicateRequestId: 'return-existing' | 'error';
   queueFullStatus: number;
   cancelTerminal: 'error' | 'ignore';
+  eecuModel: 'time' | 'work';
+  eecuWork: EecuModel;
+  eecuWhileRunning: boolean;
 }
 
 interface ProjectState {
@@ -101,6 +105,8 @@ export class TaskEngine {
       attempt: 0,
       priorRunMs: 0,
       durationMs: Math.max(1, Math.round(duration)),
+      ...(this.opts.eecuModel === 'work' ? { workEecu: taskEecu(request, `${request.requestId ?? request.description}#${this.seq}`, this.opts.eecuWork) } : {}),
+      ...(this.opts.eecuWhileRunning ? {} : { eecuHiddenWhileRunning: true }),
       deleted: false,
       ...(dedupeKey ? { dedupeKey } : {}),
     };

@@ -72,6 +72,10 @@ export interface Task {
   /** When progress froze, so EECU stops accruing too. */
   frozenAt?: number;
   durationMs: number;
+  /** EECU-seconds one full attempt costs under the work model (eecu-model.ts); absent under the time model. */
+  workEecu?: number;
+  /** The service may not report EECU while a task runs (option eecuWhileRunning). */
+  eecuHiddenWhileRunning?: boolean;
   error?: RpcStatus;
   destinationUris?: string[];
   failure?: PlannedFailure;

@@ -59,7 +59,7 @@ export interface LocalStackOptions {
   /** Where to look for the Cloud SDK (default: as the test harness does). */
   sdkRoots?: string[];
   /** The simulator's answers where Earth Engine's are undocumented (its defaults: 409 for a repeated requestId, 429 for queue full). */
-  sim?: Pick<SimulatorOptions, 'duplicateRequestId' | 'queueFullStatus'>;
+  sim?: Pick<SimulatorOptions, 'duplicateRequestId' | 'queueFullStatus' | 'eecuModel' | 'eecuWhileRunning'>;
 }
 
 export interface LocalStack {

@@ -45,6 +45,8 @@ const program = new Command()
   // Earth Engine's answers here are undocumented: try eeport against each reading.
   .addOption(new Option('--sim-duplicate-request-id <mode>', "the simulator's answer to a repeated requestId").choices(['error', 'return-existing']).default('error'))
   .addOption(new Option('--sim-queue-full-status <code>', "the HTTP status of the simulator's queue-full answer").choices(['429', '400', '403', '503']).default('429'))
+  .addOption(new Option('--sim-eecu-model <model>', "how the simulator costs a task: from the work it does, or from its running time").choices(['work', 'time']).default('work'))
+  .option('--no-sim-eecu-while-running', 'the simulator reports EECU only once a task has ended (exercises the time guard)')
   .parse();
 
 const o = program.opts<{
@@ -59,6 +61,8 @@ const o = program.opts<{
   stateDir?: string;
   simDuplicateRequestId: 'error' | 'return-existing';
   simQueueFullStatus: string;
+  simEecuModel: 'work' | 'time';
+  simEecuWhileRunning: boolean;
 }>();
 const print = (line: string) => console.log(line);
 
@@ -133,7 +137,7 @@ try {
     scale: o.scale,
     pollEverySeconds: o.pollEvery,
     env: o.env,
-    sim: { duplicateRequestId: o.simDuplicateRequestId, queueFullStatus: Number(o.simQueueFullStatus) as 429 | 400 | 403 | 503 },
+    sim: { duplicateRequestId: o.simDuplicateRequestId, queueFullStatus: Number(o.simQueueFullStatus) as 429 | 400 | 403 | 503, eecuModel: o.simEecuModel, eecuWhileRunning: o.simEecuWhileRunning },
     ...(o.stateDir ? { stateDir: o.stateDir } : {}),
     print,
   });
