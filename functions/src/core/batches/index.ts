@@ -1,4 +1,4 @@
-/** Public face of the batches capability. */
+/** Batches: many exports in one submission (list, fan-out, tiles); children are ordinary jobs; one completion event. */
 export { BATCH_EVENT_PREFIX, BATCH_STATES, FINAL_BATCH_STATES } from './batch.ts';
 export type { Batch, BatchState, BatchStats } from './batch.ts';
 export { BatchSpecSchema, expandBatch } from './batch-spec.ts';

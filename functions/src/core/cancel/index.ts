@@ -1,3 +1,3 @@
-/** Public face of the cancel capability. */
+/** Cancel: a job is cancelled before it reaches Earth Engine, or its operation is asked to cancel and the poller follows it. */
 export { createCancelJob } from './cancel-job.ts';
 export type { CancelJob } from './cancel-job.ts';

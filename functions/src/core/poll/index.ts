@@ -1,3 +1,3 @@
-/** Public face of the poll capability. */
+/** Poll: follows every live job's operation, writes its changes with their events, releases queued jobs, sweeps the outbox. */
 export { createPollExports } from './poll-exports.ts';
 export type { CycleStats, PollResult } from './poll-exports.ts';

@@ -1,4 +1,4 @@
-/** Public face of the submit capability. */
+/** Submit: a message, API body or command becomes exactly one Earth Engine task, recorded as a job (intake, the submit lease, adopting an operation Earth Engine says already exists). */
 export { createSubmitExport } from './submit-export.ts';
 export type { SubmitExport, SubmitOutcome } from './submit-export.ts';
 export { intakeBody } from './intake.ts';

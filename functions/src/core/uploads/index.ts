@@ -1,4 +1,4 @@
-/** Public face of the uploads capability. */
+/** Uploads: routing rules turn a finalized Cloud Storage object into an export request. */
 export { createSubmitUpload } from './submit-upload.ts';
 export type { ObjectEvent } from './submit-upload.ts';
 export { createUploadRouter, loadUploadRules, uploadRulesJsonSchema } from './upload-rules.ts';
