@@ -82,6 +82,10 @@ describe('parseListQuery', () => {
     ['updatedAfter=2026-01-01', 'updatedAfter', /RFC 3339/],
     ['updatedAfter=2026-01-02T00:00:00Z&updatedBefore=2026-01-01T00:00:00Z', 'updatedBefore', /earlier/],
     ['states=QUEUED', 'states', /unknown parameter states/],
+    // Names every object already has are parameters like any other (unknown ones), not a TypeError.
+    ['__proto__=x', '__proto__', /unknown parameter __proto__/],
+    ['constructor=x', 'constructor', /unknown parameter constructor/],
+    ['toString=x&pageSize=2', 'toString', /unknown parameter toString/],
   ])('%s → names %s', (s, path, message) => {
     const r = q(s);
     expect(r.ok).toBe(false);

@@ -78,9 +78,13 @@ describe('readJsonBody', () => {
     expect(readJsonBody(new Uint8Array([0x7b, 0xff, 0x7d]), 'application/json', MAX, true)).toMatchObject({ ok: false, message: expect.stringMatching(/UTF-8/) });
   });
 
-  it('an optional body may be absent, whatever the content type', () => {
+  it('an optional body may be absent, without a Content-Type or with a JSON one', () => {
     expect(readJsonBody(null, undefined, MAX, false)).toEqual({ ok: true, value: undefined });
-    expect(readJsonBody(new Uint8Array(), 'text/plain', MAX, false)).toEqual({ ok: true, value: undefined });
+    expect(readJsonBody(new Uint8Array(), 'application/json', MAX, false)).toEqual({ ok: true, value: undefined });
+  });
+
+  it.each(['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', ''])('an empty body sent as %j is a 415: a browser form post is not an empty JSON body', (type) => {
+    expect(readJsonBody(new Uint8Array(), type, MAX, false)).toMatchObject({ ok: false, status: 415, code: 'API.UNSUPPORTED_MEDIA_TYPE' });
   });
 
   it('mediaType drops parameters and case', () => {
@@ -194,6 +198,21 @@ describe('createApiHandler (real use cases, fakes)', () => {
       ['WARNING', 400, 'API.INVALID_PARAMETER'],
       ['WARNING', 400, 'EXPORT.INVALID_REQUEST'],
     ]);
+  });
+
+  it.each(['__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', '__defineGetter__'])('a query parameter named %s is a 400 on every route, never a 500', async (name) => {
+    const job = '0123456789abcdef0123456789abcdef';
+    const routes: [string, string][] = [
+      ['GET', '/v1/jobs'], ['POST', '/v1/jobs'], ['GET', `/v1/jobs/${job}`], ['POST', `/v1/jobs/${job}:cancel`], ['GET', '/v1/batches'], ['POST', '/v1/batches'],
+      ['GET', '/v1/batches/b'], ['GET', '/v1/batches/b/jobs'], ['POST', '/v1/batches/b:cancel'], ['POST', '/v1/batches/b:retry'], ['GET', '/v1/budgets'], ['GET', '/v1/stats'], ['GET', '/v1/openapi.json'],
+    ];
+    for (const [method, path] of routes) {
+      const res = await handler.handle(request(method, `${path}?${encodeURIComponent(name)}=x&pageSize=1`, method === 'POST' ? {} : undefined));
+      expect(res.status, `${method} ${path}`).toBe(400);
+      expect(ApiErrorBodySchema.parse(res.body).error).toMatchObject({ code: 'API.INVALID_PARAMETER', details: [{ path: name }] });
+    }
+    expect(store.jobs.size + store.batches.size).toBe(0);
+    expect(({} as Record<string, unknown>).x).toBeUndefined();
   });
 
   it('the job source records the authenticated caller', async () => {

@@ -32,7 +32,7 @@ export function wireApi(graph: Graph, trace?: string) {
     openApi: openApiDocument(graph),
     settings: { intake: intakePolicy(config), maxBodyBytes: config.API_MAX_BODY_BYTES, staleSubmitSeconds: config.POLL_STALE_SUBMIT_SECONDS, budgets: config.EECU_BUDGETS },
   });
-  return createHttpApi({ handler, auth: authenticator(graph), logs, assets: dashboardAsset });
+  return createHttpApi({ handler, auth: authenticator(graph), logs, maxBodyBytes: config.API_MAX_BODY_BYTES, assets: dashboardAsset });
 }
 
 /** api's handler, on this instance's graph. */

@@ -267,7 +267,8 @@ export type Issue = { path: string; message: string };
 
 /** Parses a query string with a strict schema of array-valued parameters; every problem names its parameter. */
 function parseParams<S extends z.ZodType>(schema: S, params: URLSearchParams, known: object): { ok: true; data: z.output<S> } | { ok: false; issues: Issue[] } {
-  const grouped: Record<string, string[]> = {};
+  // No prototype: a parameter named __proto__ or toString is a key like any other (and an unknown one).
+  const grouped: Record<string, string[]> = Object.create(null) as Record<string, string[]>;
   for (const [k, v] of params) (grouped[k] ??= []).push(v);
   const r = schema.safeParse(grouped);
   if (r.success) return { ok: true, data: r.data };

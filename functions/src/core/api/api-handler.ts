@@ -146,24 +146,26 @@ export function mediaType(contentType: string | undefined): string | null {
 
 export type BodyResult = { ok: true; value: unknown } | { ok: false; status: number; code: ApiErrorCode; message: string };
 
+/** Why a Content-Type is not JSON in UTF-8 (the only body the API reads), or null when it is. */
+export function jsonContentTypeProblem(contentType: string | undefined): string | null {
+  const type = mediaType(contentType);
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType ?? '')?.[1]?.toLowerCase();
+  if (type === 'application/json' && (charset === undefined || charset === 'utf-8' || charset === 'utf8')) return null;
+  return `Content-Type must be application/json (UTF-8), not ${contentType ? `"${contentType.slice(0, 100)}"` : 'missing'}${type === 'application/x-www-form-urlencoded' ? "; with curl, add -H 'Content-Type: application/json'" : ''}`;
+}
+
 /**
  * Reads a JSON body: size, then content type, then UTF-8 and JSON. `required` bodies
- * must be there; optional ones may be absent (undefined), but what is sent must be JSON.
+ * must be there; optional ones may be absent (undefined), but what is sent must be JSON,
+ * and so must the Content-Type of an empty one if it names one: an empty form post from
+ * a browser is not an empty JSON body.
  */
 export function readJsonBody(body: Uint8Array | null, contentType: string | undefined, maxBytes: number, required: boolean): BodyResult {
   const size = body?.length ?? 0;
   if (size > maxBytes) return { ok: false, status: 413, code: 'API.BODY_TOO_LARGE', message: `request body is ${size} bytes; at most ${maxBytes} are accepted` };
-  if (size === 0 && !required) return { ok: true, value: undefined };
-  const type = mediaType(contentType);
-  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType ?? '')?.[1]?.toLowerCase();
-  if (type !== 'application/json' || (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8')) {
-    return {
-      ok: false,
-      status: 415,
-      code: 'API.UNSUPPORTED_MEDIA_TYPE',
-      message: `Content-Type must be application/json (UTF-8), not ${contentType ? `"${contentType}"` : 'missing'}${type === 'application/x-www-form-urlencoded' ? "; with curl, add -H 'Content-Type: application/json'" : ''}`,
-    };
-  }
+  const problem = jsonContentTypeProblem(contentType);
+  if (size === 0 && !required && (contentType === undefined || !problem)) return { ok: true, value: undefined };
+  if (problem) return { ok: false, status: 415, code: 'API.UNSUPPORTED_MEDIA_TYPE', message: problem };
   if (size === 0) return { ok: false, status: 400, code: 'API.MALFORMED_JSON', message: 'request body is empty; expected a JSON object: an ExportImageRequest, or {"request": {…}, …}' };
   let text: string;
   try {
@@ -188,6 +190,13 @@ const summarise = (issues: readonly Issue[]) => {
 
 const jobUrl = (jobId: string) => `/v1/jobs/${jobId}`;
 const batchUrl = (batchId: string) => `/v1/batches/${batchId}`;
+
+/**
+ * Query names every JavaScript object already answers to (`__proto__`, `constructor`,
+ * `toString`, …) plus `prototype`: no route takes one, and a name like these in the
+ * wrong place turns into someone's prototype.
+ */
+const RESERVED_QUERY_NAMES = new Set([...Object.getOwnPropertyNames(Object.prototype), 'prototype']);
 
 /** Batch cancel and retry take no options; an empty object (or no body) is all they accept. */
 const NoOptionsBodySchema = z.strictObject({});
@@ -437,6 +446,11 @@ export function createApiHandler(deps: ApiDeps) {
     try {
       const route = matchRoute(req.path);
       if (!route) return fail(call, 404, 'API.NOT_FOUND', `no such resource: ${req.method} ${call.path} (the API's routes are in GET /v1/openapi.json)`);
+      const reserved = [...req.query.keys()].find((k) => RESERVED_QUERY_NAMES.has(k));
+      if (reserved !== undefined) {
+        const name = JSON.stringify(reserved);
+        return fail(call, 400, 'API.INVALID_PARAMETER', `invalid query: ${name} is not a parameter of any route`, [{ path: reserved, message: 'a reserved name; no route takes it' }]);
+      }
       const allow = ALLOWED_METHODS[route.route];
       if (req.method === 'OPTIONS') return { status: 204, headers: { allow: [...allow, 'OPTIONS'].join(', ') }, body: null };
       if (!allow.includes(req.method)) {
