@@ -109,6 +109,34 @@ export interface Verifying {
   note: string;
 }
 
+export type EstimateMethod = 'history:expression' | 'history:workload-tag' | 'history:project' | 'probe' | 'prior';
+
+/** What a job was expected to cost before it ran (core/estimates; ADR 0011), kept beside its actual eecuSeconds. */
+export interface JobEstimate {
+  method: EstimateMethod;
+  /** Output pixels, when the grid or the expression's region and scale tell them. */
+  pixels: number | null;
+  /** The computation's fingerprint: function and argument names, and the constants that pick data. */
+  fingerprint: string;
+  eecuSeconds: { low: number; expected: number; high: number };
+  /** Running time the same history took (for the time guard), when it had any. */
+  runSeconds: { expected: number; high: number } | null;
+  basis: string;
+  samples: number;
+  at: string;
+}
+
+/** Why the runaway guard stopped a job: the EECU it reported passed its cap, or (no EECU reported) it ran far past its estimate. */
+export interface RunawayStop {
+  guard: 'eecu' | 'time';
+  /** Where the cap came from. */
+  capSource: 'job' | 'batch' | 'budget';
+  limitEecuSeconds: number;
+  usedEecuSeconds: number | null;
+  runSeconds: number;
+  at: string;
+}
+
 export interface Job {
   jobId: string;
   state: JobState;
@@ -166,6 +194,12 @@ export interface Job {
   slotShard: number | null;
   /** Set while the job's task may exist but eeport cannot tell which it is (see Verifying). */
   verifying: Verifying | null;
+  /** The estimate recorded when the poller first followed the job (absent on jobs older than estimates). */
+  estimate?: JobEstimate | null;
+  /** The job's own EECU cap (envelope maxEecuSeconds); a running task past it is cancelled. */
+  maxEecuSeconds?: number | null;
+  /** Set once the runaway guard cancelled the job. */
+  runaway?: RunawayStop | null;
   /** Incremented by every write; the number of the next event id. */
   version: number;
 }

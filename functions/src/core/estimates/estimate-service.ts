@@ -1,0 +1,133 @@
+/**
+ * The estimates use case: answers "what would this cost?" for a job or a batch body,
+ * records an estimate on jobs as the poller first follows them, reports accuracy, and
+ * starts probes. History is the project's recent SUCCEEDED jobs, read through the
+ * store's job list and kept for `cacheSeconds`.
+ */
+import type { Clock, JobStore } from '../ports.ts';
+import type { ExportImageRequest } from '../requests/index.ts';
+import type { Job, JobEstimate } from '../jobs/index.ts';
+import { budgetsFor, monthOf, budgetId, type Budget } from '../budgets/index.ts';
+import { DEFAULT_ESTIMATE_SETTINGS, PROBE_LABEL, accuracyOf, estimateRequest, probeRequest, sampleOf, sumEstimates, type EstimateSettings, type MethodAccuracy, type Sample } from './estimates.ts';
+
+export interface EstimateServiceSettings extends EstimateSettings {
+  /** Finished jobs read per project for calibration (ESTIMATE_HISTORY_JOBS). */
+  historyJobs: number;
+  cacheSeconds: number;
+  budgets: readonly Budget[];
+}
+
+export interface EstimateServiceDeps {
+  store: Pick<JobStore, 'listJobs' | 'listBudgetUsages'>;
+  clock: Clock;
+  settings: EstimateServiceSettings;
+}
+
+export interface BudgetShare {
+  budget: string;
+  limitEecuSeconds: number;
+  usedEecuSeconds: number;
+  remainingEecuSeconds: number;
+  /** expected ÷ remaining (Infinity when nothing remains). */
+  shareOfRemaining: number;
+  /** used + expected passes the limit. */
+  wouldExceed: boolean;
+  /** used + high passes the limit. */
+  mayExceed: boolean;
+}
+
+export interface EstimateAnswer {
+  eecuSeconds: { low: number; expected: number; high: number };
+  tasks: number;
+  /** Output pixels of all tasks; null when some task's pixels cannot be told. */
+  pixels: number | null;
+  /** The method of the least informed task (prior < probe < project < workload tag < expression). */
+  method: JobEstimate['method'];
+  /** One line per distinct basis, with how many tasks used it. */
+  basis: Array<{ tasks: number; method: JobEstimate['method']; basis: string }>;
+  budget: BudgetShare[];
+}
+
+const RANK: Record<JobEstimate['method'], number> = { prior: 0, probe: 1, 'history:project': 2, 'history:workload-tag': 3, 'history:expression': 4 };
+
+export function createEstimates(deps: EstimateServiceDeps) {
+  const { store, clock } = deps;
+  const s = { ...DEFAULT_ESTIMATE_SETTINGS, ...deps.settings };
+  const cache = new Map<string, { at: number; samples: Sample[] }>();
+
+  async function history(eeProject: string): Promise<Sample[]> {
+    const hit = cache.get(eeProject);
+    if (hit && clock.now().getTime() - hit.at < s.cacheSeconds * 1000) return hit.samples;
+    const page = await store.listJobs({ states: ['SUCCEEDED'], eeProject, pageSize: s.historyJobs });
+    const samples = page.jobs.map(sampleOf).filter((x): x is Sample => x !== null);
+    cache.set(eeProject, { at: clock.now().getTime(), samples });
+    return samples;
+  }
+
+  /** The estimate to record on a job (null: it has no request to estimate). */
+  async function estimateJob(job: Job): Promise<JobEstimate | null> {
+    if (!job.request) return null;
+    return estimateRequest(job.request, await history(job.eeProject), clock.now().toISOString(), s);
+  }
+
+  async function budgetShares(requests: readonly ExportImageRequest[], eeProject: string, labels: Record<string, string>, parts: readonly JobEstimate[]): Promise<BudgetShare[]> {
+    if (!s.budgets.length) return [];
+    const month = monthOf(clock.now().toISOString());
+    const usages = new Map((await store.listBudgetUsages(month)).map((u) => [u.id, u]));
+    const expected = new Map<string, { b: Budget; expected: number; high: number }>();
+    requests.forEach((request, i) => {
+      for (const b of budgetsFor({ eeProject, labels, request }, s.budgets)) {
+        const id = budgetId(b, month);
+        const cur = expected.get(id) ?? { b, expected: 0, high: 0 };
+        cur.expected += parts[i]!.eecuSeconds.expected;
+        cur.high += parts[i]!.eecuSeconds.high;
+        expected.set(id, cur);
+      }
+    });
+    return [...expected.entries()].map(([id, { b, expected: e, high }]) => {
+      const used = usages.get(id)?.usedEecuSeconds ?? 0;
+      const remaining = Math.max(0, b.monthlyEecuSeconds - used);
+      return { budget: id, limitEecuSeconds: b.monthlyEecuSeconds, usedEecuSeconds: used, remainingEecuSeconds: remaining, shareOfRemaining: remaining > 0 ? Math.round((e / remaining) * 10_000) / 10_000 : Infinity, wouldExceed: used + e > b.monthlyEecuSeconds, mayExceed: used + high > b.monthlyEecuSeconds };
+    });
+  }
+
+  /** Estimates the tasks a job (one request) or a batch (its children) would start. Reads only. */
+  async function estimate(requests: readonly ExportImageRequest[], eeProject: string, labels: Record<string, string>): Promise<EstimateAnswer> {
+    const h = await history(eeProject);
+    const at = clock.now().toISOString();
+    const parts = requests.map((r) => estimateRequest(r, h, at, s));
+    const bases = new Map<string, { tasks: number; method: JobEstimate['method']; basis: string }>();
+    for (const p of parts) {
+      const key = `${p.method}|${p.basis}`;
+      const cur = bases.get(key) ?? { tasks: 0, method: p.method, basis: p.basis };
+      cur.tasks++;
+      bases.set(key, cur);
+    }
+    return {
+      eecuSeconds: sumEstimates(parts),
+      tasks: parts.length,
+      pixels: parts.every((p) => p.pixels !== null) ? parts.reduce((n, p) => n + p.pixels!, 0) : null,
+      method: parts.reduce((m, p) => (RANK[p.method] < RANK[m] ? p.method : m), parts[0]?.method ?? 'prior'),
+      basis: [...bases.values()],
+      budget: await budgetShares(requests, eeProject, labels, parts),
+    };
+  }
+
+  /** Accuracy of recorded estimates over the most recent finished jobs (of one project, or all). */
+  async function accuracy(opts: { eeProject?: string; jobs?: number } = {}): Promise<{ jobs: number; methods: MethodAccuracy[] }> {
+    const wanted = opts.jobs ?? 1000;
+    const jobs: Job[] = [];
+    let pageToken: string | undefined;
+    do {
+      const page = await store.listJobs({ states: ['SUCCEEDED'], ...(opts.eeProject ? { eeProject: opts.eeProject } : {}), pageSize: Math.min(500, wanted - jobs.length), ...(pageToken ? { pageToken } : {}) });
+      jobs.push(...page.jobs);
+      pageToken = page.nextPageToken ?? undefined;
+    } while (pageToken && jobs.length < wanted);
+    const methods = accuracyOf(jobs);
+    return { jobs: methods.reduce((n, m) => n + m.jobs, 0), methods };
+  }
+
+  return { estimate, estimateJob, accuracy, probeRequest, probeLabel: PROBE_LABEL };
+}
+
+export type Estimates = ReturnType<typeof createEstimates>;
