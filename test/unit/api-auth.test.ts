@@ -84,6 +84,40 @@ describe('OIDC for the API (the poller’s verifier, generalised to a list of ca
     expect(await auth.authenticate(h())).toMatchObject({ ok: false, status: 401, code: 'API.UNAUTHENTICATED', challenge: 'Bearer' });
   });
 
+  it('email_verified must be true itself: missing, false or the string "true" is a 403', async () => {
+    const v = createOidcVerifier({ audience: AUD, allowedEmails: ['a@p'], certs });
+    for (const verified of [undefined, false, 'true', 1]) {
+      expect(await v.verify(jwt({ email: 'a@p', email_verified: verified })), String(verified)).toMatchObject({ ok: false, status: 403, reason: 'token carries no verified email' });
+    }
+    expect(await v.verify(jwt({ email: 'a@p', email_verified: true }))).toEqual({ ok: true, email: 'a@p' });
+  });
+
+  it('a refused token is described in our words: neither the token nor its payload is echoed (they end up in the 401 and the log)', async () => {
+    const v = createOidcVerifier({ audience: AUD, allowedEmails: ['a@p'], certs });
+    const now = Math.floor(Date.now() / 1000);
+    const good = jwt({ email: 'a@p', marker: 'SECRET-CLAIM' });
+    const [head, body] = good.slice('Bearer '.length).split('.');
+    const cases: [string, string, RegExp][] = [
+      ['expired', jwt({ email: 'a@p', marker: 'SECRET-CLAIM', iat: now - 7200, exp: now - 3600 }), /expired/],
+      ['another audience', jwt({ email: 'a@p', marker: 'SECRET-CLAIM', aud: 'https://elsewhere' }), /another audience/],
+      ['another issuer', jwt({ email: 'a@p', marker: 'SECRET-CLAIM', iss: 'https://evil.example' }), /not issued by Google/],
+      ['a forged signature', `Bearer ${head}.${body}.${Buffer.from('SECRET-SIGNATURE').toString('base64url')}`, /bad signature/],
+      ['not a JWT', 'Bearer SECRET-CLAIM.x', /not a JWT/],
+      ['no iat', jwt({ email: 'a@p', marker: 'SECRET-CLAIM', iat: undefined }), /iat or exp/],
+    ];
+    for (const [name, token, reason] of cases) {
+      const r = await v.verify(token);
+      expect(r, name).toMatchObject({ ok: false, status: 401, reason: expect.stringMatching(reason) });
+      const text = JSON.stringify(r);
+      for (const leak of ['SECRET', body!, token.slice(7, 40)]) expect(text, name).not.toContain(leak);
+    }
+  });
+
+  it('Google’s keys out of reach is thrown (our failure), not a 401 for the caller', async () => {
+    const v = createOidcVerifier({ audience: AUD, allowedEmails: ['a@p'], certs: async () => Promise.reject(new Error('certs unreachable')) });
+    await expect(v.verify(jwt({ email: 'a@p' }))).rejects.toThrow(/certs unreachable/);
+  });
+
   it('an empty caller list lets nobody in; the poller’s single invokerEmail still works', async () => {
     expect(await createOidcVerifier({ audience: AUD, allowedEmails: [], certs }).verify(jwt({ email: 'a@p' }))).toMatchObject({ ok: false, status: 403 });
     expect(await createOidcVerifier({ audience: AUD, invokerEmail: 'sched@p', certs }).verify(jwt({ email: 'sched@p' }))).toEqual({ ok: true, email: 'sched@p' });

@@ -116,7 +116,7 @@ describe('refused before the framework reads the body', () => {
     const bomb = gzipSync(Buffer.from(`{"request":"${'0'.repeat(4 * 1024 * 1024)}"}`));
     expect(bomb.length).toBeLessThan(10_000);
     for (const auth of [{}, { 'x-api-key': KEY }]) {
-      const res = await fetch(url(), { method: 'POST', headers: { ...json, ...auth, 'content-encoding': 'gzip' }, body: bomb });
+      const res = await fetch(url(), { method: 'POST', headers: { ...json, ...auth, 'content-encoding': 'gzip' }, body: new Uint8Array(bomb) });
       await expectRefused(res, 415, 'API.UNSUPPORTED_MEDIA_TYPE');
     }
     expect(sink.entries.map((e) => e.event)).toEqual(['api.rejected', 'api.rejected']);
@@ -204,7 +204,7 @@ describe('what passes', () => {
   });
 
   it('other functions in the same process are not gated', async () => {
-    const res = await fetch(`http://127.0.0.1:${ungatedPort}/`, { method: 'POST', headers: { ...json, 'content-encoding': 'gzip' }, body: gzipSync('{"a":1}') });
+    const res = await fetch(`http://127.0.0.1:${ungatedPort}/`, { method: 'POST', headers: { ...json, 'content-encoding': 'gzip' }, body: new Uint8Array(gzipSync('{"a":1}')) });
     expect(await res.json()).toEqual({ reached: true });
     expect(ungatedBodies).toEqual([{ a: 1 }]);
   });

@@ -83,7 +83,14 @@ export function createHttpApi(deps: { handler: ApiHandler; auth: ApiAuthenticato
       const declared = Number(header('content-length') ?? 0);
       if (declared > maxBodyBytes) return refuse(413, 'API.BODY_TOO_LARGE', `request body is ${declared} bytes; at most ${maxBodyBytes} are accepted`);
       if (!isAsset(req.method, path)) {
-        const who = await auth.authenticate(header);
+        let who: ApiAuthResult;
+        try {
+          who = await auth.authenticate(header);
+        } catch (err) {
+          // E.g. Google's signing keys out of reach: nothing the caller did.
+          logs.apiFailed(call, err);
+          return { pass: false, status: 500, body: apiErrorBody('API.INTERNAL', 'internal error; it has been logged (event api.failed)') };
+        }
         if (!who.ok) {
           logs.apiUnauthorized(call, who.status, who.reason);
           return { pass: false, status: who.status, ...(who.challenge ? { headers: { 'www-authenticate': who.challenge } } : {}), body: apiErrorBody(who.code, who.reason) };

@@ -5,7 +5,7 @@
  * already keeps the functions private; this check is defence in depth and keeps a
  * misconfigured public function from being driven by anyone.
  */
-import { OAuth2Client } from 'google-auth-library';
+import { OAuth2Client, type TokenPayload } from 'google-auth-library';
 
 export type AuthResult = { ok: true; email: string } | { ok: false; status: 401 | 403; reason: string };
 
@@ -14,6 +14,23 @@ export interface RequestVerifier {
 }
 
 const ISSUERS = ['https://accounts.google.com', 'accounts.google.com'];
+
+/**
+ * Why a token was refused, in words of our own: the library's messages quote the token
+ * or its whole payload, which must reach neither the caller's 401 nor the log.
+ */
+const TOKEN_PROBLEMS: [RegExp, string][] = [
+  [/^Wrong number of segments|^Can't parse token/, 'not a JWT'],
+  [/^No pem found/, 'signed with a key Google does not publish'],
+  [/^Invalid token signature/, 'bad signature'],
+  [/^No issue time|^No expiration time|field using invalid format/, 'iat or exp missing or malformed'],
+  [/^Expiration time too far/, 'expiry too far in the future'],
+  [/^Token used too early/, 'not valid yet'],
+  [/^Token used too late/, 'expired'],
+  [/^Invalid issuer/, 'not issued by Google'],
+  [/^Wrong recipient/, 'issued for another audience'],
+];
+export const tokenProblem = (err: unknown): string => TOKEN_PROBLEMS.find(([re]) => re.test(err instanceof Error ? err.message : ''))?.[1] ?? 'it could not be verified';
 
 export function createOidcVerifier(opts: {
   audience: string;
@@ -33,15 +50,18 @@ export function createOidcVerifier(opts: {
     async verify(authorization) {
       const m = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
       if (!m) return { ok: false, status: 401, reason: 'missing bearer token' };
+      // Not reaching Google's keys is our fault, not the caller's: thrown, not a 401.
+      const keys = await certs();
+      let payload: TokenPayload | undefined;
       try {
-        const ticket = await client.verifySignedJwtWithCertsAsync(m[1]!, await certs(), opts.audience, ISSUERS);
-        const payload = ticket.getPayload();
-        if (!payload?.email || payload.email_verified === false) return { ok: false, status: 403, reason: 'token carries no verified email' };
-        if (!allowed.has(payload.email.toLowerCase())) return { ok: false, status: 403, reason: `caller ${payload.email} may not invoke ${opts.target ?? 'the poller'}` };
-        return { ok: true, email: payload.email };
+        payload = (await client.verifySignedJwtWithCertsAsync(m[1]!, keys, opts.audience, ISSUERS)).getPayload();
       } catch (err) {
-        return { ok: false, status: 401, reason: `invalid token: ${(err as Error).message}` };
+        return { ok: false, status: 401, reason: `invalid token: ${tokenProblem(err)}` };
       }
+      // Only true will do: a claim that is missing, false or "true" (a string) does not vouch for the address.
+      if (!payload?.email || payload.email_verified !== true) return { ok: false, status: 403, reason: 'token carries no verified email' };
+      if (!allowed.has(payload.email.toLowerCase())) return { ok: false, status: 403, reason: `caller ${payload.email} may not invoke ${opts.target ?? 'the poller'}` };
+      return { ok: true, email: payload.email };
     },
   };
 }
