@@ -257,6 +257,17 @@ describe.skipIf(!emu || !haveChromium)('dashboard (chromium, emulators + simulat
     expect(await page.evaluate('window.__pwned')).toBeUndefined();
   });
 
+  it('a job whose task exists but is not identified yet shows a verifying badge, and its detail says why', async () => {
+    // The answer to image:export is lost; the retry is told the requestId "already exists" (the simulator's default).
+    sim.faults.inject({ kind: 'drop-connection', phase: 'after', method: 'export', times: 1 });
+    const id = await submit({ request: { ...assetLoadRequest('projects/p/assets/lost'), description: 'lost answer' } });
+    expect((await job(id)).verifying).not.toBeNull();
+    await page.waitForSelector(`${rowSel(id, 'SUBMITTING')} .state.verifying`);
+    await page.click(rowSel(id));
+    await page.waitForSelector('#detail dt:text("Verifying")');
+    expect(await page.textContent('#detail')).toMatch(/taking it once a search/);
+  });
+
   it('screenshot of the whole page; no script errors or policy violations on the way', async () => {
     // A refresh can catch a job in the middle of its submit (SUBMITTING); wait for the state the API answered.
     await page.waitForSelector(rowSel(ids.hostile, 'PENDING'));

@@ -65,6 +65,8 @@ function safeLink(uri, text = uri) {
 }
 
 const badge = (state) => h('span', { class: 'state', 'data-state': state }, state.replace('_', ' ').toLowerCase());
+/** A SUBMITTING job whose task exists but is not identified yet (Earth Engine said "already exists"). */
+const verifyingBadge = (job) => (job.verifying ? h('span', { class: 'state verifying', title: job.verifying.note }, 'verifying') : null);
 
 function progressBar(fraction, state) {
   const pct = Math.round(Math.max(0, Math.min(1, fraction ?? 0)) * 100);
@@ -163,7 +165,7 @@ function renderJobs(page) {
     h(
       'tr',
       { 'data-job-id': job.jobId, 'data-state': job.state, tabindex: 0, title: 'Show details' },
-      h('td', {}, badge(job.state)),
+      h('td', {}, badge(job.state), verifyingBadge(job)),
       h('td', {}, progressBar(job.state === 'SUCCEEDED' ? 1 : job.progress, job.state)),
       h('td', { class: 'desc', title: job.description ?? job.jobId }, h('span', { class: 'desc-text' }, job.description ?? job.jobId), job.batchId ? h('span', { class: 'muted small' }, ` batch #${job.batchIndex}`) : null),
       h('td', { class: 'mono small' }, job.eeProject),
@@ -294,6 +296,8 @@ function renderJobDetail(job) {
         ['EECU-seconds', job.eecuSeconds === null ? null : eecu(job.eecuSeconds)],
         ['Attempt', job.attempt],
         ['Queued because', job.state === 'QUEUED' ? job.queuedReason : null],
+        ['Verifying', job.verifying ? h('span', {}, `${job.verifying.note} (${job.verifying.checks} search${job.verifying.checks === 1 ? '' : 'es'} since `, when(job.verifying.since), ')') : null],
+        ['Candidate operations', job.verifying?.candidates.length ? h('ul', { class: 'plain mono small' }, job.verifying.candidates.map((o) => h('li', {}, o))) : null],
         ['Error', failure(job.error)],
         ['Resubmissions', job.resubmissions || null],
         ['Last failure', failure(job.lastFailure)],
@@ -331,7 +335,7 @@ function renderBatchDetail(batch, children) {
       'tr',
       { 'data-job-id': job.jobId, 'data-state': job.state, tabindex: 0, class: 'clickable', title: 'Show the job' },
       h('td', { class: 'num' }, job.batchIndex),
-      h('td', {}, badge(job.state)),
+      h('td', {}, badge(job.state), verifyingBadge(job)),
       h('td', {}, progressBar(job.state === 'SUCCEEDED' ? 1 : job.progress, job.state)),
       h('td', {}, job.description ?? job.jobId),
       h('td', { class: 'num' }, eecu(job.eecuSeconds)),
