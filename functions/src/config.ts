@@ -8,7 +8,8 @@ import { z } from 'zod';
 import { EeProjectSchema } from './core/requests/index.ts';
 import { BudgetsSchema } from './core/budgets/index.ts';
 import { loadUploadRules, type UploadRule } from './core/uploads/index.ts';
-import { assetPrefixProblem, type DestinationRules } from './core/requests/index.ts';
+import { assetPrefixProblem, underAssetPrefix, type DestinationRules } from './core/requests/index.ts';
+import { TenantsSchema, type Tenant } from './core/tenants/index.ts';
 import { readFileSync } from 'node:fs';
 
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
@@ -86,6 +87,30 @@ export const CONFIG_VARIABLES = {
       .pipe(BudgetsSchema),
     doc: 'JSON list of monthly EECU budgets: [{"eeProject","monthlyEecuSeconds","label"?:{"key","value"},"workloadTag"?,"onExceeded":"queue"|"reject"}]',
   },
+  ESTIMATE_MIN_SAMPLES: { schema: int(3, 1), doc: 'Finished jobs of a computation, workload tag or project an estimate needs before it uses them (fewer: the prior)' },
+  ESTIMATE_PRIOR_EECU_PER_MEGAPIXEL: { schema: z.coerce.number().positive().default(5), doc: 'EECU-seconds per output megapixel estimated where there is no history; its band is ÷/× 10' },
+  RUNAWAY_TIME_GUARD_FACTOR: { schema: z.coerce.number().min(1).default(1.5), doc: 'Without reported EECU, a capped task is cancelled after running this many times the time its estimate gives the cap' },
+  TENANTS: {
+    schema: z
+      .string()
+      .optional()
+      .transform((s, ctx) => {
+        if (s === undefined) return [];
+        let json: unknown;
+        try {
+          json = JSON.parse(s);
+        } catch {
+          ctx.addIssue({ code: 'custom', message: 'must be JSON: [{"id", "apiKeys", "callers", "eeProjects", "exportBuckets", "assetPrefixes", "webhookSecrets"}]' });
+          return z.NEVER;
+        }
+        const r = TenantsSchema.safeParse(json);
+        if (r.success) return r.data;
+        // Paths and messages only: the value holds API keys and webhook secrets.
+        for (const i of r.error.issues.slice(0, 20)) ctx.addIssue({ code: 'custom', message: `${i.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('') || '(root)'}: ${i.message}` });
+        return z.NEVER;
+      }),
+    doc: 'JSON list of tenants, each with its own requests topic ({REQUESTS_TOPIC}-{id}) and scope in the API: [{"id","apiKeys","callers","eeProjects","exportBuckets","assetPrefixes"?,"webhookSecrets"}] (from Secret Manager when deployed; never logged); unset: one trust domain',
+  },
   WEBHOOK_SECRETS: { schema: list, doc: 'Comma-separated whsec_… signing secrets (from Secret Manager when deployed); all sign, so rotation is add-new, then drop-old' },
   WEBHOOK_EVENTS: { schema: z.enum(['terminal', 'all']).default('terminal'), doc: 'Which job events call back: terminal ones only, or every state change' },
   WEBHOOK_RETRY_SCHEDULE_SECONDS: {
@@ -118,6 +143,34 @@ export interface Config extends Parsed {
   allowedEeProjects: string[];
   /** EXPORT_ALLOWED_BUCKETS and EXPORT_ALLOWED_ASSET_PREFIXES; a list that is not set is absent (anywhere). */
   destinations: DestinationRules;
+  /** TENANTS; empty: one trust domain. */
+  tenants: Tenant[];
+}
+
+/**
+ * The deployment's lists, where set, bound every tenant's: a tenant cannot be given a
+ * project, bucket or folder the deployment itself refuses. Problems name the tenant, never a key.
+ */
+function tenantProblems(parsed: Parsed, allowedEeProjects: readonly string[], destinations: DestinationRules): string[] {
+  const problems: string[] = [];
+  const adminKeys = new Set(parsed.API_KEYS);
+  const adminCallers = new Set(parsed.API_ALLOWED_CALLERS.map((c) => c.toLowerCase()));
+  const explicitProjects = parsed.EE_ALLOWED_PROJECTS.length > 0 && allowedEeProjects.length > 0;
+  for (const t of parsed.TENANTS) {
+    const at = `TENANTS: tenant ${t.id}`;
+    if (t.apiKeys.some((k) => adminKeys.has(k))) problems.push(`${at}: an API key is also in API_KEYS (the operators' keys); a key names one scope`);
+    for (const c of t.callers) if (adminCallers.has(c.toLowerCase())) problems.push(`${at}: caller ${c} is also in API_ALLOWED_CALLERS; a caller names one scope`);
+    if (explicitProjects) for (const p of t.eeProjects) if (!allowedEeProjects.includes(p)) problems.push(`${at}: eeProject "${p}" is not in EE_ALLOWED_PROJECTS`);
+    const buckets = destinations.exportBuckets;
+    if (buckets) for (const b of t.exportBuckets) if (!buckets.includes(b)) problems.push(`${at}: export bucket "${b}" is not in EXPORT_ALLOWED_BUCKETS`);
+    const prefixes = destinations.assetPrefixes;
+    if (prefixes) for (const p of t.assetPrefixes) if (!prefixes.some((q) => underAssetPrefix(p, q))) problems.push(`${at}: asset prefix "${p}" is not under EXPORT_ALLOWED_ASSET_PREFIXES`);
+  }
+  const ids = new Set(parsed.TENANTS.map((t) => t.id));
+  parsed.EECU_BUDGETS.forEach((b, i) => {
+    if (b.tenant !== undefined && !ids.has(b.tenant)) problems.push(`EECU_BUDGETS: [${i}].tenant "${b.tenant}" is not a tenant in TENANTS`);
+  });
+  return problems;
 }
 
 /** Closed by default: no list is EE_PROJECT alone; `*` (alone) is any project, which the core reads as no list. */
@@ -169,8 +222,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ...(parsed.EXPORT_ALLOWED_BUCKETS.length ? { exportBuckets: parsed.EXPORT_ALLOWED_BUCKETS } : {}),
     ...(parsed.EXPORT_ALLOWED_ASSET_PREFIXES.length ? { assetPrefixes: parsed.EXPORT_ALLOWED_ASSET_PREFIXES } : {}),
   };
-  const uploads = loadUploadRules({ inline: parsed.UPLOAD_RULES, file: parsed.UPLOAD_RULES_FILE }, (path) => readFileSync(path, 'utf8'), { allowedEeProjects });
+  problems.push(...tenantProblems(parsed, allowedEeProjects, destinations));
+  const tenantProjects = new Map(parsed.TENANTS.map((t) => [t.id, t.eeProjects]));
+  const uploads = loadUploadRules({ inline: parsed.UPLOAD_RULES, file: parsed.UPLOAD_RULES_FILE }, (path) => readFileSync(path, 'utf8'), { allowedEeProjects, tenantProjects });
   problems.push(...uploads.problems);
   if (problems.length) throw new ConfigError(problems);
-  return { ...parsed, eventSource: parsed.EVENT_SOURCE ?? `//eeport/projects/${parsed.GOOGLE_CLOUD_PROJECT ?? 'local'}`, uploadRules: uploads.rules, allowedEeProjects, destinations };
+  return { ...parsed, eventSource: parsed.EVENT_SOURCE ?? `//eeport/projects/${parsed.GOOGLE_CLOUD_PROJECT ?? 'local'}`, uploadRules: uploads.rules, allowedEeProjects, destinations, tenants: parsed.TENANTS };
 }

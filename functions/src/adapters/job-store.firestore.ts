@@ -114,6 +114,24 @@ const JobDocSchema = z.object({
   batchCurrent: z.boolean().default(true),
   slotShard: z.number().int().nullable().default(null),
   verifying: z.object({ since: str, lastCheck: str, checks: z.number().int(), candidates: z.array(str), candidatesSince: str, note: str }).nullable().default(null),
+  estimate: z
+    .object({
+      method: z.enum(['history:expression', 'history:workload-tag', 'history:project', 'probe', 'prior']),
+      pixels: z.number().nullable(),
+      fingerprint: str,
+      eecuSeconds: z.object({ low: z.number(), expected: z.number(), high: z.number() }),
+      runSeconds: z.object({ expected: z.number(), high: z.number() }).nullable(),
+      basis: str,
+      samples: z.number(),
+      at: str,
+    })
+    .nullable()
+    .default(null),
+  maxEecuSeconds: z.number().nullable().default(null),
+  runaway: z
+    .object({ guard: z.enum(['eecu', 'time']), capSource: z.enum(['job', 'batch', 'budget']), limitEecuSeconds: z.number(), usedEecuSeconds: z.number().nullable(), runSeconds: z.number(), at: str })
+    .nullable()
+    .default(null),
   rawPreview: nstr,
   createTime: str,
   updateTime: str,

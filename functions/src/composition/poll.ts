@@ -12,6 +12,7 @@ import { instanceGraph, type Graph } from './instance.ts';
 import { wireCancelJob, wireSubmitExport } from './submit.ts';
 import { webhookSenderFor, wireDeliverWebhook } from './webhook.ts';
 import { wireBatches } from './batches.ts';
+import { wireEstimates } from './estimates.ts';
 
 export function schedulerVerifierFor(config: Config): RequestVerifier {
   return config.POLL_AUTH_DISABLED ? allowAllVerifier : createOidcVerifier({ audience: config.POLL_OIDC_AUDIENCE ?? '', invokerEmail: config.POLL_INVOKER_EMAIL ?? '' });
@@ -48,7 +49,9 @@ export function wirePollExports(graph: Graph, trace?: string) {
       resubmitBackoffMs: config.RESUBMIT_BACKOFF_SECONDS * 1000,
       budgets: config.EECU_BUDGETS,
       slotShards: config.SLOT_SHARDS,
+      timeGuardFactor: config.RUNAWAY_TIME_GUARD_FACTOR,
     },
+    estimates: wireEstimates(graph),
   });
 }
 

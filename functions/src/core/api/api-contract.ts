@@ -91,6 +91,20 @@ const WebhookSummarySchema = z.object({
 
 const JobStateSchema = z.enum(JOB_STATES);
 
+/** A job's (or a task's) estimate: see docs/estimates.md. */
+export const EstimateSchema = z
+  .object({
+    method: z.enum(['history:expression', 'history:workload-tag', 'history:project', 'probe', 'prior']),
+    pixels: z.number().nullable(),
+    fingerprint: z.string(),
+    eecuSeconds: z.object({ low: z.number(), expected: z.number(), high: z.number() }),
+    runSeconds: z.object({ expected: z.number(), high: z.number() }).nullable(),
+    basis: z.string(),
+    samples: z.number().int(),
+    at: z.string(),
+  })
+  .meta({ title: 'JobEstimate' });
+
 export const JobViewSchema = z
   .object({
     jobId: z.string().regex(/^[0-9a-f]{32}$/),
@@ -147,6 +161,20 @@ export const JobViewSchema = z
       })
       .nullable()
       .describe('Set while the job is SUBMITTING and its task may exist but eeport cannot yet tell which operation it is (Earth Engine answered the requestId "already exists"); cleared once found'),
+    estimate: EstimateSchema.nullable().optional().describe('What the job was expected to cost, recorded when the poller first followed it (docs/estimates.md); compare with eecuSeconds'),
+    maxEecuSeconds: z.number().nullable().optional().describe('The job’s own EECU cap (envelope maxEecuSeconds): a running task past it is cancelled (EECU_CAP)'),
+    runaway: z
+      .object({
+        guard: z.enum(['eecu', 'time']).describe('eecu: the reported EECU passed the cap; time: no EECU reported, and the task ran far past the time its estimate gives the cap'),
+        capSource: z.enum(['job', 'batch', 'budget']),
+        limitEecuSeconds: z.number(),
+        usedEecuSeconds: z.number().nullable(),
+        runSeconds: z.number(),
+        at: z.string(),
+      })
+      .nullable()
+      .optional()
+      .describe('Set once the runaway guard cancelled the job (error code EECU_CAP)'),
     version: z.number().int(),
   })
   .meta({ title: 'Job', description: 'One requested export and everything eeport knows about it (the Firestore job document).' });

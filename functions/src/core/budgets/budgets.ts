@@ -17,6 +17,8 @@ export const BudgetSchema = z.strictObject({
   workloadTag: z.string().min(1).optional(),
   monthlyEecuSeconds: z.number().positive(),
   onExceeded: z.enum(['queue', 'reject']).default('queue'),
+  /** Runaway guard default: a running task of a covered job past this many EECU-seconds is cancelled (EECU_CAP). */
+  maxEecuSecondsPerJob: z.number().positive().optional(),
 });
 export type Budget = z.output<typeof BudgetSchema>;
 export const BudgetsSchema = z.array(BudgetSchema);

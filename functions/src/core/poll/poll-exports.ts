@@ -13,6 +13,7 @@ import { addUsage, checkBudgets, notifyExceeded, readUsages, type Budget } from 
 import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, Lease } from '../ports.ts';
 import type { SubmitExport } from '../submit/index.ts';
 import type { CancelJob } from '../cancel/index.ts';
+import { EECU_CAP_ERROR, capExceededEvent, runawayCheck, runawayMessage } from './runaway-guard.ts';
 
 export interface PollSettings {
   eventSource: string;
@@ -41,6 +42,8 @@ export interface PollSettings {
   budgets?: readonly Budget[];
   /** Shard documents the in-flight cap is split over (see slots.ts). */
   slotShards?: number;
+  /** Runaway guard without reported EECU: stop after this many times the run its estimate gives the cap (RUNAWAY_TIME_GUARD_FACTOR). */
+  timeGuardFactor?: number;
 }
 
 export interface PollDeps {
@@ -59,6 +62,8 @@ export interface PollDeps {
   refreshBatches?: () => Promise<number>;
   /** Identifies this invocation in the lease. */
   holder: string;
+  /** Estimates a job the first time the poller follows it, recorded beside its actual EECU (core/estimates). */
+  estimates?: { estimateJob(job: Job): Promise<Job['estimate']> };
 }
 
 export interface CycleStats {
@@ -147,7 +152,7 @@ export function createPollExports(deps: PollDeps) {
   }
 
   /** Applies an operation to a job in a fenced transaction; returns the events written. */
-  async function applyOperation(lease: Lease, jobId: string, op: Operation): Promise<CloudEvent[] | null> {
+  async function applyOperation(lease: Lease, jobId: string, op: Operation, add: Partial<Job> = {}): Promise<CloudEvent[] | null> {
     return store.transact(async (tx) => {
       await fence(tx, lease);
       const cur = await tx.getJob(jobId);
@@ -156,8 +161,10 @@ export function createPollExports(deps: PollDeps) {
       const fields = fieldsFromOperation(op, cur);
       // Earth Engine may still say RUNNING right after a cancel: keep CANCELLING, update the figures.
       if (target !== cur.state && !transition(cur, target, iso())) target = cur.state;
-      if (!jobChanged(cur, target, fields)) return null;
-      let extra: Partial<Job> = {};
+      if (!jobChanged(cur, target, fields) && !(add.estimate && !cur.estimate)) return null;
+      let extra: Partial<Job> = cur.estimate ? {} : add;
+      // A task the runaway guard stopped ends cancelled for that reason, not as a plain cancel.
+      if (target === 'CANCELLED' && cur.runaway) extra = { ...extra, error: { code: EECU_CAP_ERROR, message: runawayMessage(cur.runaway) } };
       let reason = `Earth Engine: ${op.metadata?.state ?? (op.done ? 'done' : 'unknown')}`;
       if (target === 'FAILED' && fields.error && cur.state !== 'CANCELLING') {
         const r = resolveFailure(cur, op, fields.error, settings, nowMs());
@@ -179,6 +186,41 @@ export function createPollExports(deps: PollDeps) {
       if (cur.state !== next.state) logs.jobTransition(next, cur.state);
       return events;
     });
+  }
+
+  async function estimateQuietly(job: Job): Promise<Job['estimate']> {
+    try {
+      return await deps.estimates!.estimateJob(job);
+    } catch (err) {
+      logs.pollFailed(err);
+      return null;
+    }
+  }
+
+  /** Cancels a running task past its EECU cap (or, without reported EECU, far past its estimate's time): once, with one event. */
+  async function guardRunaway(lease: Lease, job: Job, op: Operation, stats: CycleStats): Promise<CloudEvent[]> {
+    if (!runawayCheck(job, op, settings.budgets ?? [], nowMs(), settings.timeGuardFactor ?? 1.5)) return [];
+    const r = await store.transact(async (tx) => {
+      await fence(tx, lease);
+      const cur = await tx.getJob(job.jobId);
+      const stop = cur && runawayCheck({ ...cur, estimate: cur.estimate ?? job.estimate ?? null }, op, settings.budgets ?? [], nowMs(), settings.timeGuardFactor ?? 1.5);
+      if (!cur || !stop) return null;
+      const next: Job = { ...cur, runaway: stop, cancelRequestedAt: iso(), updateTime: iso(), version: cur.version + 1 };
+      tx.updateJob(next);
+      const events = [capExceededEvent(next, stop, settings.eventSource)];
+      tx.addEvents(events);
+      return { next, events };
+    });
+    if (!r) return [];
+    try {
+      stats.cancelsSent++;
+      await deps.cancel.cancelOperation(r.next);
+    } catch (err) {
+      // cancelRequestedAt is set: the next cycle sends the cancel again.
+      stats.errors++;
+      logs.pollFailed(err);
+    }
+    return r.events;
   }
 
   /** A job Earth Engine no longer knows (404) or that outlived a task's 10-day life. */
@@ -343,8 +385,10 @@ export function createPollExports(deps: PollDeps) {
         }
         // Most live jobs have not changed since the last cycle: compare with the listed copy before paying for a transaction.
         const target = jobStateOf(op);
-        const quiet = !job.cancelRequestedAt && !jobChanged(job, target === job.state || transition(job, target, iso()) ? target : job.state, fieldsFromOperation(op, job));
-        const written = quiet ? null : await applyOperation(lease, job.jobId, op);
+        const estimate = !job.estimate && job.request && deps.estimates ? await estimateQuietly(job) : null;
+        const quiet = !estimate && !job.cancelRequestedAt && !jobChanged(job, target === job.state || transition(job, target, iso()) ? target : job.state, fieldsFromOperation(op, job));
+        const written = quiet ? null : await applyOperation(lease, job.jobId, op, estimate ? { estimate } : {});
+        events.push(...(await guardRunaway(lease, { ...job, ...(estimate ? { estimate } : {}) }, op, stats)));
         if (written === null) stats.unchanged++;
         else stats.updated++;
         events.push(...(written ?? []));
