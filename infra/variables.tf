@@ -89,7 +89,7 @@ variable "webhook_secret_version" {
 # --- Uploads --------------------------------------------------------------------
 
 variable "upload_rules" {
-  description = "Upload rules as JSON ({\"rules\": [...]}, see the README's Uploads section), passed to onObjectFinalized as UPLOAD_RULES. Validated again when the function starts."
+  description = "Upload rules as JSON ({\"rules\": [...]}, see docs/uploads.md), passed to onObjectFinalized as UPLOAD_RULES. Validated again when the function starts."
   type        = string
   default     = "{\"rules\": []}"
 
