@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { EeProjectSchema } from './core/requests/index.ts';
 import { BudgetsSchema } from './core/budgets/index.ts';
+import { DEFAULT_MAX_EXPANDED_BYTES } from './core/batches/index.ts';
 import { loadUploadRules, type UploadRule } from './core/uploads/index.ts';
 import { assetPrefixProblem, underAssetPrefix, type DestinationRules } from './core/requests/index.ts';
 import { TenantsSchema, type Tenant } from './core/tenants/index.ts';
@@ -69,6 +70,10 @@ export const CONFIG_VARIABLES = {
   API_OIDC_AUDIENCE: { schema: z.string().min(1).optional(), doc: 'Audience API callers put in their ID tokens, usually the function URL (API_AUTH=oidc)' },
   API_ALLOWED_CALLERS: { schema: list, doc: 'Comma-separated emails (service accounts) allowed to call the API (API_AUTH=oidc); others get 403' },
   API_MAX_BODY_BYTES: { schema: int(1_048_576, 1_024, 33_554_432), doc: 'Largest HTTP API request body accepted; larger ones get 413' },
+  BATCH_MAX_EXPANDED_BYTES: {
+    schema: int(DEFAULT_MAX_EXPANDED_BYTES, 65_536, 1_073_741_824),
+    doc: 'Largest size (bytes of JSON) a batch’s children may take together, estimated from the spec (template size × children) before any is made; a larger batch is refused unexpanded',
+  },
   K_SERVICE: { schema: z.string().optional(), doc: 'Set by Cloud Functions/Run; its presence marks a deployed instance' },
   MAX_RESUBMISSIONS: { schema: int(2, 0, 10), doc: 'Automatic resubmissions of a task that failed for a transient reason (Earth Engine internal error, deadline, exhausted resources); permanent failures never are' },
   RESUBMIT_BACKOFF_SECONDS: { schema: int(60, 0), doc: 'Wait before the first resubmission; doubles for each further one' },

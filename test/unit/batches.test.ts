@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeEach } from 'vitest';
-import { expandBatch, tileGrid } from '../../functions/src/core/batches/batch-spec.ts';
+import { BatchSpecSchema, expandBatch, expandedBytes, tileGrid } from '../../functions/src/core/batches/batch-spec.ts';
 import { createBatches } from '../../functions/src/core/batches/batches.ts';
 import { createSubmitExport } from '../../functions/src/core/submit/submit-export.ts';
 import { createCancelJob } from '../../functions/src/core/cancel/cancel-job.ts';
@@ -52,6 +52,46 @@ describe('batch expansion', () => {
     const r = expandBatch(spec);
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.errors.map((e) => `${e.path}: ${e.message}`).join('\n')).toMatch(message);
+  });
+});
+
+describe('the expansion budget (BATCH_MAX_EXPANDED_BYTES)', () => {
+  /** A valid template padded to about `bytes` bytes of JSON (its description carries the padding and the value). */
+  const padded = (bytes: number) => ({ ...template, description: `{{value}}-${'p'.repeat(bytes - JSON.stringify(template).length - 20)}` });
+
+  it('a 60 KB template × 5,000 values (300 MB of requests) is refused before a child is made, at once', () => {
+    const spec = { template: padded(60_000), fanOut: { values: Array.from({ length: 5_000 }, (_, i) => `2024-${i}`) } };
+    const t0 = performance.now();
+    const r = expandBatch(spec);
+    const ms = performance.now() - t0;
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    expect(r.errors).toEqual([{ path: 'batch', message: expect.stringMatching(/about \d{9} bytes of requests \(5000 children × a \d{5}-byte template\); at most 67108864 \(BATCH_MAX_EXPANDED_BYTES\)/) }]);
+    // Expanding would take seconds and hundreds of MB; judging the spec takes milliseconds.
+    expect(ms).toBeLessThan(200);
+    console.log(`[batches] 60 KB × 5,000 fan-out refused in ${ms.toFixed(1)} ms`);
+  });
+
+  it('the estimate is close to what expansion makes (fan-out with long values, tiles), and never far below it', () => {
+    const fan = { template: { ...template, description: '{{value}} {{value}} {{index}}' }, fanOut: { values: Array.from({ length: 300 }, (_, i) => `v${'x'.repeat(i % 40)}`) } };
+    const tiles = { template, tiles: { region: { west: 0, south: 0, east: 1, north: 1 }, scale: 0.01, tileWidth: 10, tileHeight: 10 } };
+    for (const spec of [fan, tiles]) {
+      const estimate = expandedBytes(BatchSpecSchema.parse(spec)).bytes;
+      const r = expandBatch(spec);
+      if (!r.ok) throw new Error(JSON.stringify(r.errors));
+      const actual = r.children.reduce((n, c) => n + JSON.stringify(c).length, 0);
+      expect(estimate / actual).toBeGreaterThan(0.9);
+      expect(estimate / actual).toBeLessThan(2);
+    }
+  });
+
+  it('the limit is a setting: just over it is refused, at it accepted; an explicit list counts its own size', () => {
+    const spec = { template: { ...template, description: 'c{{value}}' }, fanOut: { values: Array.from({ length: 100 }, (_, i) => i) } };
+    const bytes = expandedBytes(BatchSpecSchema.parse(spec)).bytes;
+    expect(expandBatch(spec, { maxExpandedBytes: bytes }).ok).toBe(true);
+    expect(expandBatch(spec, { maxExpandedBytes: bytes - 1 })).toMatchObject({ ok: false, errors: [{ path: 'batch' }] });
+    const list = { requests: [assetLoadRequest(), assetLoadRequest()] };
+    expect(expandBatch(list, { maxExpandedBytes: 100 })).toMatchObject({ ok: false, errors: [{ message: expect.stringMatching(/2 requests/) }] });
   });
 });
 
@@ -163,6 +203,32 @@ describe('batches (core, with fakes)', () => {
     const cancelled = (await store.getBatch(c.batch.batchId))!;
     expect(cancelled.state).toBe('CANCELLED');
     expect(cancelled.counts.CANCELLED).toBeGreaterThan(0);
+  });
+
+  it('over the configured budget: refused unexpanded on every way in (checkBatch, submitBatch), nothing written', async () => {
+    const base = { store, ee, publisher, clock: { now: () => now }, logs: createLogEvents(new CapturingLogSink()) };
+    const cancel = createCancelJob({ ...base, settings: { eventSource: '//t' } });
+    const batches = createBatches({ ...base, cancel, settings: { eventSource: '//t', defaultEeProject: 'ee-project-1', allowedEeProjects: [], maxExpandedBytes: 100_000 } });
+    const spec = { template, fanOut: { values: Array.from({ length: 1_000 }, (_, i) => i) } };
+    expect(batches.checkBatch(spec)).toMatchObject({ ok: false, errors: [{ path: 'batch', message: expect.stringMatching(/at most 100000 \(BATCH_MAX_EXPANDED_BYTES\)/) }] });
+    const out = await batches.submitBatch(spec, { kind: 'random', value: 'x' }, { kind: 'api' });
+    expect(out.kind).toBe('rejected');
+    expect(store.jobs.size).toBe(0);
+  });
+
+  it('writes a large batch in chunks of at most 500 jobs', async () => {
+    const { batches } = build();
+    const sizes: number[] = [];
+    const create = store.createJobsIfAbsent.bind(store);
+    store.createJobsIfAbsent = async (jobs) => {
+      sizes.push(jobs.length);
+      return create(jobs);
+    };
+    const out = await batches.submitBatch({ template: { ...template, description: 'c{{value}}' }, fanOut: { values: Array.from({ length: 1_234 }, (_, i) => i) } }, { kind: 'random', value: 'x' }, { kind: 'api' });
+    expect(out.batch).toMatchObject({ state: 'RUNNING', total: 1_234, written: 1_234 });
+    expect(sizes).toEqual([500, 500, 234]);
+    expect(store.jobs.size).toBe(1_234);
+    expect([...store.jobs.values()].map((j) => j.batchIndex).sort((a, b) => a! - b!)).toEqual(Array.from({ length: 1_234 }, (_, i) => i));
   });
 
   it('rejects an invalid batch whole, with reasons and a rejected event', async () => {

@@ -21,6 +21,7 @@ export function wireBatches(graph: Graph, trace?: string) {
       eventSource: config.eventSource,
       defaultEeProject: config.EE_PROJECT,
       allowedEeProjects: policy.allowedEeProjects,
+      maxExpandedBytes: config.BATCH_MAX_EXPANDED_BYTES,
       ...(policy.destinations ? { destinations: policy.destinations } : {}),
       ...(policy.callbackPolicy ? { callbackPolicy: policy.callbackPolicy } : {}),
     },

@@ -4,11 +4,22 @@
  * region that eeport computes (each tile its own `grid`, file names from the tile
  * index). The whole batch is expanded and validated up front: it is accepted whole or
  * rejected whole, with the reasons.
+ *
+ * A template batch multiplies its template: 60 KB × 5,000 values is 300 MB of requests
+ * from a 120 KB body. So its size is estimated from the spec before a single child is
+ * made, and a batch over the budget (BATCH_MAX_EXPANDED_BYTES) is refused unexpanded;
+ * within it, children are made one at a time (no second copy of them all).
  */
 import { z } from 'zod';
 import { parseExportRequest, type ExportImageRequest, CallbackUrlSchema, EeProjectSchema, LabelsSchema, type Issue } from '../requests/index.ts';
 
 export const MAX_BATCH_CHILDREN = 10_000;
+
+/** The default of BATCH_MAX_EXPANDED_BYTES: 10,000 children of about 6.5 KB each. */
+export const DEFAULT_MAX_EXPANDED_BYTES = 64 * 1024 * 1024;
+
+/** What a tile adds to each child: its `grid` (dimensions, affine transform, CRS), generously. */
+const GRID_BYTES = 400;
 
 const jsonObject = z.record(z.string(), z.unknown());
 
@@ -108,41 +119,88 @@ function nameByTile(req: Record<string, unknown>, tileId: string, destinationTex
 
 export type BatchExpansion = { ok: true; spec: BatchSpec; children: ExportImageRequest[] } | { ok: false; errors: Issue[] };
 
+export interface ExpansionLimits {
+  /** Largest estimated size of all children together, in bytes of JSON (BATCH_MAX_EXPANDED_BYTES). */
+  maxExpandedBytes?: number;
+}
+
 const MAX_ERRORS = 50;
+const utf8Bytes = (s: string) => new TextEncoder().encode(s).length;
+const occurrences = (text: string, placeholder: string) => text.split(`{{${placeholder}}}`).length - 1;
+
+/**
+ * The bytes of JSON a batch's children will take, from the spec alone: the template's
+ * size times the number of children, plus each fan-out value times the places it goes
+ * (an explicit list is its own size). Cheap: nothing is expanded.
+ */
+export function expandedBytes(spec: BatchSpec): { bytes: number; children: number; templateBytes: number } {
+  if (spec.requests) return { bytes: utf8Bytes(JSON.stringify(spec.requests)), children: spec.requests.length, templateBytes: 0 };
+  const text = JSON.stringify(spec.template ?? {});
+  const templateBytes = utf8Bytes(text);
+  if (spec.fanOut) {
+    const n = spec.fanOut.values.length;
+    const valueBytes = spec.fanOut.values.reduce<number>((sum, v) => sum + utf8Bytes(String(v)), 0);
+    return { bytes: n * templateBytes + occurrences(text, 'value') * valueBytes + occurrences(text, 'index') * n * String(n).length, children: n, templateBytes };
+  }
+  const n = tileCount(spec.tiles!);
+  // A tile id (r12-c34) is short; the grid is what each child gains.
+  return { bytes: n * (templateBytes + GRID_BYTES), children: n, templateBytes };
+}
+
+/** The raw children of a parsed spec, one at a time, in order. */
+function* rawChildren(spec: BatchSpec): Generator<unknown> {
+  if (spec.requests) {
+    yield* spec.requests;
+    return;
+  }
+  if (spec.fanOut) {
+    for (const [i, v] of spec.fanOut.values.entries()) yield fillPlaceholders(spec.template, { value: String(v), index: String(i) });
+    return;
+  }
+  const text = JSON.stringify([spec.template?.fileExportOptions, spec.template?.assetExportOptions]);
+  for (const [i, t] of tileGrid(spec.tiles!).entries()) {
+    const id = `r${t.row}-c${t.col}`;
+    const filled = fillPlaceholders(spec.template, { tile: id, row: String(t.row), col: String(t.col), index: String(i) }) as Record<string, unknown>;
+    yield {
+      ...nameByTile(filled, id, text),
+      grid: {
+        dimensions: { width: t.width, height: t.height },
+        affineTransform: { scaleX: spec.tiles!.scale, shearX: 0, translateX: t.translateX, shearY: 0, scaleY: -spec.tiles!.scale, translateY: t.translateY },
+        crsCode: spec.tiles!.crsCode,
+      },
+    };
+  }
+}
 
 /** Parses, expands and validates a whole batch. Never throws on bad input. */
-export function expandBatch(input: unknown): BatchExpansion {
+export function expandBatch(input: unknown, limits: ExpansionLimits = {}): BatchExpansion {
   const parsed = BatchSpecSchema.safeParse(input);
   if (!parsed.success) return { ok: false, errors: parsed.error.issues.slice(0, MAX_ERRORS).map((i) => ({ path: ['batch', ...i.path.map(String)].join('.'), message: i.message })) };
   const spec = parsed.data;
-  let raw: unknown[];
-  if (spec.requests) raw = spec.requests;
-  else if (spec.fanOut) raw = spec.fanOut.values.map((v, i) => fillPlaceholders(spec.template, { value: String(v), index: String(i) }));
-  else {
-    const count = tileCount(spec.tiles!);
+  if (spec.tiles) {
+    const count = tileCount(spec.tiles);
     if (count > MAX_BATCH_CHILDREN) return { ok: false, errors: [{ path: 'batch.tiles', message: `the tiling makes ${count} tiles; at most ${MAX_BATCH_CHILDREN}` }] };
-    const tiles = tileGrid(spec.tiles!);
-    const text = JSON.stringify([spec.template?.fileExportOptions, spec.template?.assetExportOptions]);
-    raw = tiles.map((t, i) => {
-      const id = `r${t.row}-c${t.col}`;
-      const filled = fillPlaceholders(spec.template, { tile: id, row: String(t.row), col: String(t.col), index: String(i) }) as Record<string, unknown>;
-      return {
-        ...nameByTile(filled, id, text),
-        grid: {
-          dimensions: { width: t.width, height: t.height },
-          affineTransform: { scaleX: spec.tiles!.scale, shearX: 0, translateX: t.translateX, shearY: 0, scaleY: -spec.tiles!.scale, translateY: t.translateY },
-          crsCode: spec.tiles!.crsCode,
-        },
-      };
-    });
+  }
+  const budget = limits.maxExpandedBytes ?? DEFAULT_MAX_EXPANDED_BYTES;
+  const size = expandedBytes(spec);
+  if (size.bytes > budget) {
+    const how = size.templateBytes ? `${size.children} children × a ${size.templateBytes}-byte template` : `${size.children} requests`;
+    return {
+      ok: false,
+      errors: [{ path: 'batch', message: `the batch would expand to about ${size.bytes} bytes of requests (${how}); at most ${budget} (BATCH_MAX_EXPANDED_BYTES): make the template smaller or split the batch` }],
+    };
   }
   const children: ExportImageRequest[] = [];
   const errors: Issue[] = [];
-  raw.forEach((r, i) => {
-    const c = parseExportRequest(r);
-    if (c.ok) children.push(c.value);
-    else if (errors.length < MAX_ERRORS) errors.push(...c.errors.slice(0, MAX_ERRORS - errors.length).map((e) => ({ path: `batch.children[${i}]${e.path ? `.${e.path}` : ''}`, message: e.message })));
-  });
+  let i = 0;
+  for (const raw of rawChildren(spec)) {
+    const c = parseExportRequest(raw);
+    // Once one child is bad the batch is refused: the good ones need not be kept.
+    if (c.ok) {
+      if (!errors.length) children.push(c.value);
+    } else if (errors.length < MAX_ERRORS) errors.push(...c.errors.slice(0, MAX_ERRORS - errors.length).map((e) => ({ path: `batch.children[${i}]${e.path ? `.${e.path}` : ''}`, message: e.message })));
+    i++;
+  }
   if (errors.length) return { ok: false, errors };
   if (children.length > MAX_BATCH_CHILDREN) return { ok: false, errors: [{ path: 'batch', message: `at most ${MAX_BATCH_CHILDREN} children` }] };
   return { ok: true, spec, children };

@@ -27,6 +27,8 @@ export interface BatchDeps {
     /** Where children may write (buckets, asset folders); absent: anywhere. */
     destinations?: DestinationRules;
     callbackPolicy?: CallbackUrlPolicy;
+    /** Largest estimated size of a batch's children together (BATCH_MAX_EXPANDED_BYTES); absent: the default. */
+    maxExpandedBytes?: number;
   };
 }
 
@@ -39,6 +41,9 @@ export type BatchCheck =
 
 /** Problems reported about one batch at most (one refused bucket in a 10,000-child fan-out would otherwise be 10,000). */
 const MAX_ISSUES = 50;
+
+/** Children written per createJobsIfAbsent call (Firestore: plan on at most 500 writes a batch). */
+const WRITE_CHUNK = 500;
 
 /** The identity of a batch whose submitter named it (the spec's batchId): the same name is always the same batch. */
 export const batchIdentity = (name: string): IdentityKey => ({ kind: 'key', key: `batch:${name}` });
@@ -100,7 +105,7 @@ export function createBatches(deps: BatchDeps) {
    * Stores nothing, so the API can answer a bad batch with a 400 instead of recording it.
    */
   function checkBatch(spec: unknown): BatchCheck {
-    const expansion = expandBatch(spec);
+    const expansion = expandBatch(spec, { maxExpandedBytes: settings.maxExpandedBytes });
     if (!expansion.ok) return { ok: false, errors: expansion.errors, init: {} };
     const { spec: b, children } = expansion;
     const opts = SubmitOptionsSchema.safeParse({ eeProject: b.eeProject, labels: b.labels, callbackUrl: b.callbackUrl });
@@ -145,7 +150,7 @@ export function createBatches(deps: BatchDeps) {
 
     // Written in chunks; a crash part-way leaves WRITING, and the redelivery writes the rest (creates are idempotent).
     const now = iso();
-    const jobs: Job[] = children.map((request, i) => {
+    const childJob = (request: ExportImageRequest, i: number): Job => {
       const jobId = jobIdFor({ kind: 'key', key: `batch:${batchId}#${i}` });
       return newJob(
         {
@@ -164,14 +169,15 @@ export function createBatches(deps: BatchDeps) {
         },
         now,
       );
-    });
-    for (let i = 0; i < jobs.length; i += 1000) {
-      await store.createJobsIfAbsent(jobs.slice(i, i + 1000));
+    };
+    // The jobs of one chunk at a time: a 10,000-child batch never holds 10,000 job documents.
+    for (let i = 0; i < children.length; i += WRITE_CHUNK) {
+      await store.createJobsIfAbsent(children.slice(i, i + WRITE_CHUNK).map((request, k) => childJob(request, i + k)));
     }
     const r = await store.transact(async (tx) => {
       const cur = await tx.getBatch(batchId);
       if (!cur || cur.state !== 'WRITING') return { batch: cur ?? start.batch, events: [] as CloudEvent[], kind: 'duplicate' as const };
-      const batch: Batch = { ...cur, state: 'RUNNING', written: jobs.length, counts: { QUEUED: jobs.length }, updateTime: iso(), version: cur.version + 1 };
+      const batch: Batch = { ...cur, state: 'RUNNING', written: children.length, counts: { QUEUED: children.length }, updateTime: iso(), version: cur.version + 1 };
       tx.setBatch(batch);
       const events = [batchEvent(batch, settings.eventSource, 'submitted')];
       tx.addEvents(events);
