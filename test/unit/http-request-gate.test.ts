@@ -115,7 +115,7 @@ describe('refused before the framework reads the body', () => {
   it('a gzip body (4 KB inflating to 4 MB) is a 415 with or without a key; nothing is inflated or parsed', async () => {
     const bomb = gzipSync(Buffer.from(`{"request":"${'0'.repeat(4 * 1024 * 1024)}"}`));
     expect(bomb.length).toBeLessThan(10_000);
-    for (const auth of [{}, { 'x-api-key': KEY }]) {
+    for (const auth of [{}, { 'x-api-key': KEY }] as Record<string, string>[]) {
       const res = await fetch(url(), { method: 'POST', headers: { ...json, ...auth, 'content-encoding': 'gzip' }, body: new Uint8Array(bomb) });
       await expectRefused(res, 415, 'API.UNSUPPORTED_MEDIA_TYPE');
     }
