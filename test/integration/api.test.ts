@@ -1,11 +1,13 @@
 /**
  * The `api` HTTP function end to end: functions-framework test server → Firestore and
  * Pub/Sub emulators → the Earth Engine simulator. Every endpoint with good and bad
- * input, what the framework refuses before the function runs (malformed JSON, bad
- * charset) answered as JSON, and the three auth modes.
+ * input, what is refused before the body is read (a Content-Encoding, a form post, a body
+ * over the limit) and what the framework refuses before the function runs (malformed
+ * JSON) answered as JSON, and the three auth modes.
  */
 import { describe, it, expect } from 'vitest';
 import { generateKeyPairSync, createSign } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import '../../functions/src/entry/api.entry.ts';
 import { emulatorsOrSkip } from '../harness/emulators.ts';
 import { expectError, useApiStack } from '../harness/api-stack.ts';
@@ -425,6 +427,39 @@ describe.skipIf(!emu)('api authentication (API_AUTH=api-key)', () => {
     expect(out.job.source).toEqual({ kind: 'api', caller: apiKeyFingerprint(KEYS[1]!) });
     expect(JSON.stringify(out.job)).not.toContain(KEYS[1]);
     expect(await api.stack.firestore.collection('jobs').count().get().then((s) => s.data().count)).toBe(1);
+  });
+
+  it('nothing expensive before the caller is known: a gzip body is a 415 with or without a key, a form post a 415, a declared body over the limit a 413; nothing stored', async () => {
+    const jobs = async () => api.stack.firestore.collection('jobs').count().get().then((s) => s.data().count);
+    const before = await jobs();
+    // 30 KB of gzip inflating to 30 MB (the reliability suite sends 300 MB and measures the memory).
+    const bomb = new Uint8Array(gzipSync(Buffer.from(`{"request":{"description":"${'a'.repeat(30_000_000)}"}}`)));
+    const gz = { 'content-type': 'application/json', 'content-encoding': 'gzip' };
+    for (const client of [api.client(), api.client({ 'x-api-key': KEYS[0]! })]) {
+      const t0 = performance.now();
+      const err = await expectError(await client.call('/v1/jobs', { method: 'POST', headers: gz, body: bomb }), 415, 'API.UNSUPPORTED_MEDIA_TYPE');
+      expect(performance.now() - t0).toBeLessThan(1_000);
+      expect(err.message).toMatch(/Content-Encoding "gzip"/);
+    }
+    const right = api.client({ 'x-api-key': KEYS[0]! });
+    // A browser form can post to :cancel without CORS; it is refused whatever it carries.
+    await expectError(await right.call('/v1/jobs/0123456789abcdef0123456789abcdef:cancel', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: '' }), 415, 'API.UNSUPPORTED_MEDIA_TYPE');
+    await expectError(await api.client().call('/v1/jobs', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }), 401, 'API.UNAUTHENTICATED');
+    expect(api.logs.filter((l) => l.event === 'api.rejected' && l.code === 'API.UNSUPPORTED_MEDIA_TYPE')).toHaveLength(3);
+    expect(await jobs()).toBe(before);
+  });
+
+  it('a batch that would expand past BATCH_MAX_EXPANDED_BYTES (60 KB template × 5,000 values) is a 400 before expansion; GET /v1/jobs?__proto__=x is a 400', async () => {
+    const right = api.client({ 'x-api-key': KEYS[0]! });
+    const template = { ...assetLoadRequest('projects/ee-test-project/assets/x-{{value}}'), description: `{{value}}-${'p'.repeat(60_000)}` };
+    const t0 = performance.now();
+    const err = await expectError(await right.post('/v1/batches', { template, fanOut: { values: Array.from({ length: 5_000 }, (_, i) => `v${i}`) } }), 400, 'BATCH.INVALID');
+    expect(performance.now() - t0).toBeLessThan(2_000);
+    expect(err.details).toEqual([{ path: '', message: expect.stringMatching(/5000 children × a \d+-byte template\); at most 67108864 \(BATCH_MAX_EXPANDED_BYTES\)/) }]);
+    expect(await api.stack.firestore.collection('batches').count().get().then((s) => s.data().count)).toBe(0);
+    for (const name of ['__proto__', 'constructor', 'prototype']) {
+      expect((await expectError(await right.call(`/v1/jobs?${name}=x`), 400, 'API.INVALID_PARAMETER')).details).toEqual([{ path: name, message: expect.any(String) }]);
+    }
   });
 });
 

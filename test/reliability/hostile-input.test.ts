@@ -7,10 +7,19 @@
  *  - the whole requests-topic path in memory (fakes), then a smaller sample end to end
  *    through submitExport on the emulators: always a 2xx, each message a REJECTED job or
  *    an accepted one, and the invariants hold after the accepted ones ran;
- *  - the HTTP api function's body handling: never a 5xx, every 4xx a JSON error with a code.
+ *  - the HTTP api function's body handling: never a 5xx, every 4xx a JSON error with a code;
+ *  - nothing expensive before authentication: the local stack in api-key mode, in a process
+ *    of its own, answers a 300 KB gzip body that inflates to 300 MB, a batch that would
+ *    expand to 300 MB and a `__proto__` query within 100 ms, and its resident memory
+ *    (peak, from /proc) grows by less than 10 MB. The figures are printed.
  */
-import { describe, it, expect, afterAll } from 'vitest';
+import { describe, it, expect, afterAll, beforeAll } from 'vitest';
 import fc from 'fast-check';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createGzip } from 'node:zlib';
 import '../../functions/src/entry/submit-export.entry.ts';
 import '../../functions/src/entry/poll-exports.entry.ts';
 import '../../functions/src/entry/api.entry.ts';
@@ -28,7 +37,7 @@ import { MemoryStore, MemoryPublisher } from '../fakes/memory-store.ts';
 import { createFirestoreJobStore } from '../../functions/src/adapters/job-store.firestore.ts';
 import { FakeEarthEngine } from '../fakes/fake-earth-engine.ts';
 import { emulatorsOrSkip } from '../harness/emulators.ts';
-import { SEED, banner, size } from './lib/mode.ts';
+import { FULL, SEED, banner, size } from './lib/mode.ts';
 import { World, message, request } from './lib/world.ts';
 import { attributes, deepJsonText, enc, hasIllFormedUtf16, hugeStringRequest, messageData, mutatedRequest, prototypeSnapshot, referenceGraph } from './lib/hostile.ts';
 
@@ -363,3 +372,137 @@ describe.skipIf(!emu)('hostile input end to end (emulators + simulator)', () => 
     expect(res.status, await res.text()).toBeLessThan(500);
   });
 });
+
+/** A gzip body: `{"request":{"description":"aaa…"}}` inflating to `inflated` bytes, compressed as far as gzip goes (about 1,000:1). */
+async function gzipBomb(inflated: number): Promise<Buffer> {
+  const gz = createGzip({ level: 9 });
+  const out: Buffer[] = [];
+  gz.on('data', (c: Buffer) => out.push(c));
+  const ended = once(gz, 'end');
+  const chunk = Buffer.alloc(1 << 20, 'a');
+  gz.write('{"request":{"description":"');
+  for (let n = 0; n < inflated; n += chunk.length) if (!gz.write(chunk)) await once(gz, 'drain');
+  gz.end('"}}');
+  await ended;
+  return Buffer.concat(out);
+}
+
+const PROC = process.platform === 'linux' && existsSync('/proc/self/clear_refs');
+const MiB = 1024 * 1024;
+const CEILING = { ms: 100, growthBytes: 10 * 1_000_000 };
+
+describe.skipIf(!PROC)('nothing expensive before authentication: the local stack in api-key mode, in a process of its own', () => {
+  if (!PROC) console.warn('SKIPPING the memory measurement of hostile requests: it reads /proc/<pid>/status and resets the peak through /proc/<pid>/clear_refs (Linux only)');
+  const KEY = 'reliability-api-key-0123456789';
+  const CHILD = fileURLToPath(new URL('./lib/api-stack-child.ts', import.meta.url));
+  let child: ChildProcess;
+  let api: string;
+  let pollExports: string;
+  let stderr = '';
+
+  /** VmRSS and VmHWM (the peak since the last reset) of the child, in bytes. */
+  const memory = () => {
+    const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+    const kB = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)![1]) * 1024;
+    return { rss: kB('VmRSS'), peak: kB('VmHWM') };
+  };
+  /** Sets the child's peak to its current RSS (Linux: writing 5 to clear_refs). */
+  const resetPeak = () => writeFileSync(`/proc/${child.pid}/clear_refs`, '5');
+
+  /** Sends one request to the child and reports its answer, how long it took and how much the child's peak RSS grew meanwhile. */
+  async function measured(label: string, url: string, init: RequestInit) {
+    resetPeak();
+    const before = memory().rss;
+    const t0 = performance.now();
+    const res = await fetch(url, init);
+    const ms = performance.now() - t0;
+    const text = await res.text();
+    // The peak is read after the answer: anything the request set off has had its chance to grow.
+    await new Promise((r) => setTimeout(r, 50));
+    const after = memory();
+    const growth = after.peak - before;
+    console.log(`[reliability] ${label}: ${res.status} in ${ms.toFixed(1)} ms; child RSS ${(before / MiB).toFixed(1)} MiB before, peak ${(after.peak / MiB).toFixed(1)} MiB (+${(growth / MiB).toFixed(2)} MiB)`);
+    return { status: res.status, ms, growth, text };
+  }
+
+  beforeAll(async () => {
+    child = spawn(process.execPath, ['--import', 'tsx', CHILD], { env: { ...process.env, EEPORT_API_KEY: KEY, METADATA_SERVER_DETECTION: 'none' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stderr!.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-20_000)));
+    let out = '';
+    const ready = await new Promise<{ api: string; pollExports: string }>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`local stack child not ready after 60 s:\n${stderr}`)), 60_000);
+      child.stdout!.on('data', (b: Buffer) => {
+        out += b.toString();
+        const line = out.split('\n').find((l) => l.startsWith('{"ready"'));
+        if (line) {
+          clearTimeout(timer);
+          resolve(JSON.parse(line) as { api: string; pollExports: string });
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`local stack child exited (${code}) before it was ready:\n${stderr}`)));
+    });
+    api = ready.api.replace(/\/$/, '');
+    pollExports = ready.pollExports;
+    // Warm up: the graph is built on the first request, and the paths below are compiled once.
+    for (let i = 0; i < 5; i++) {
+      for (const init of [{ headers: { 'x-api-key': KEY } }, {}, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: 'x' }]) {
+        await (await fetch(`${api}/v1/jobs`, init)).arrayBuffer();
+      }
+    }
+  }, 90_000);
+  afterAll(async () => {
+    if (child && child.exitCode === null) {
+      child.kill('SIGTERM');
+      await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, 10_000))]);
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('a 300 KB gzip body inflating to 300 MB: 415 (or 401/413) within 100 ms, < 10 MB RSS growth — with no key and with one', async () => {
+    const bomb = await gzipBomb(300 * 1_000_000);
+    console.log(`[reliability] gzip body: ${(bomb.length / 1000).toFixed(0)} KB, inflating to 300 MB`);
+    expect(bomb.length).toBeLessThan(400_000);
+    for (const [who, auth] of [['no key', {}], ['a valid key', { 'x-api-key': KEY }]] as [string, Record<string, string>][]) {
+      // The best of three: the answer itself takes a few milliseconds; a busy machine adds its own.
+      const runs = [];
+      for (let i = 0; i < 3; i++) {
+        runs.push(await measured(`gzip body, ${who}, run ${i + 1}`, `${api}/v1/jobs`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', ...auth }, body: new Uint8Array(bomb) }));
+      }
+      for (const r of runs) {
+        expect([401, 413, 415], r.text).toContain(r.status);
+        expect(r.growth, `RSS growth ${r.growth} bytes`).toBeLessThan(CEILING.growthBytes);
+      }
+      expect(Math.min(...runs.map((r) => r.ms))).toBeLessThan(CEILING.ms);
+    }
+  });
+
+  it('a batch that would expand to 300 MB (a 60 KB template × 5,000 fan-out values): 400 BATCH.INVALID before expansion, within 100 ms, < 10 MB growth', async () => {
+    const template = { description: `{{value}}-${'p'.repeat(60_000)}`, expression: { result: '0', values: { '0': { constantValue: 0 } } }, assetExportOptions: { earthEngineDestination: { name: 'projects/eeport-local-ee/assets/x-{{value}}' } } };
+    const body = JSON.stringify({ template, fanOut: { values: Array.from({ length: 5_000 }, (_, i) => `v${i}`) } });
+    const runs = [];
+    for (let i = 0; i < 3; i++) runs.push(await measured(`oversized batch (${(body.length / 1000).toFixed(0)} KB body), run ${i + 1}`, `${api}/v1/batches`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-api-key': KEY }, body }));
+    for (const r of runs) {
+      expect(r.status, r.text).toBe(400);
+      expect(JSON.parse(r.text)).toMatchObject({ error: { code: 'BATCH.INVALID', details: [{ path: '', message: expect.stringMatching(/BATCH_MAX_EXPANDED_BYTES/) }] } });
+      expect(r.growth).toBeLessThan(CEILING.growthBytes);
+    }
+    expect(Math.min(...runs.map((r) => r.ms))).toBeLessThan(CEILING.ms);
+  });
+
+  it('GET /v1/jobs?__proto__=x (and constructor, prototype): 400, not 500', async () => {
+    for (const name of ['__proto__', 'constructor', 'prototype']) {
+      const r = await measured(`GET /v1/jobs?${name}=x`, `${api}/v1/jobs?${name}=x`, { headers: { 'x-api-key': KEY } });
+      expect(r.status, r.text).toBe(400);
+      expect(JSON.parse(r.text)).toMatchObject({ error: { code: 'API.INVALID_PARAMETER' } });
+    }
+  });
+
+  // The instrument itself: a target of the same process that the gate does not cover (pollExports, private
+  // when deployed) inflates the same body, and the measurement sees it. Full mode only: it costs the child ~1 GB.
+  it.skipIf(!FULL)('for contrast, the same gzip body sent to an ungated target of the same process is inflated, and the measurement shows it', async () => {
+    const bomb = await gzipBomb(300 * 1_000_000);
+    const r = await measured('gzip body to pollExports (ungated, for contrast)', pollExports, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: new Uint8Array(bomb) });
+    expect(r.growth).toBeGreaterThan(100 * MiB);
+  });
+});
+

@@ -174,11 +174,15 @@ export function readJsonBody(body: Uint8Array | null, contentType: string | unde
   } catch {
     return { ok: false, status: 400, code: 'API.MALFORMED_JSON', message: 'request body is not valid UTF-8' };
   }
+  let value: unknown;
   try {
-    return { ok: true, value: JSON.parse(text) as unknown };
+    value = JSON.parse(text) as unknown;
   } catch (err) {
     return { ok: false, status: 400, code: 'API.MALFORMED_JSON', message: `request body is not valid JSON: ${(err as Error).message}` };
   }
+  // Every body the API takes is an object (or, for a batch's requests, an array inside one): a bare string or number is no body of ours.
+  if (typeof value !== 'object' || value === null) return { ok: false, status: 400, code: 'API.MALFORMED_JSON', message: `request body must be a JSON object; it starts with ${JSON.stringify(text.trimStart()[0] ?? '')}` };
+  return { ok: true, value };
 }
 
 const summarise = (issues: readonly Issue[]) => {
@@ -444,13 +448,14 @@ export function createApiHandler(deps: ApiDeps) {
   async function handle(req: ApiRequest): Promise<ApiResponse> {
     const call: ApiCall = { method: req.method, path: req.path.slice(0, 200), ...(req.caller ? { caller: req.caller } : {}) };
     try {
-      const route = matchRoute(req.path);
-      if (!route) return fail(call, 404, 'API.NOT_FOUND', `no such resource: ${req.method} ${call.path} (the API's routes are in GET /v1/openapi.json)`);
+      // Before any route (the API's own or another capability's) sees the query.
       const reserved = [...req.query.keys()].find((k) => RESERVED_QUERY_NAMES.has(k));
       if (reserved !== undefined) {
         const name = JSON.stringify(reserved);
         return fail(call, 400, 'API.INVALID_PARAMETER', `invalid query: ${name} is not a parameter of any route`, [{ path: reserved, message: 'a reserved name; no route takes it' }]);
       }
+      const route = matchRoute(req.path);
+      if (!route) return fail(call, 404, 'API.NOT_FOUND', `no such resource: ${req.method} ${call.path} (the API's routes are in GET /v1/openapi.json)`);
       const allow = ALLOWED_METHODS[route.route];
       if (req.method === 'OPTIONS') return { status: 204, headers: { allow: [...allow, 'OPTIONS'].join(', ') }, body: null };
       if (!allow.includes(req.method)) {
