@@ -445,7 +445,8 @@ describe.skipIf(!PROC)('nothing expensive before authentication: the local stack
     pollExports = ready.pollExports;
     // Warm up: the graph is built on the first request, and the paths below are compiled once.
     for (let i = 0; i < 5; i++) {
-      for (const init of [{ headers: { 'x-api-key': KEY } }, {}, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: 'x' }]) {
+      const warm: RequestInit[] = [{ headers: { 'x-api-key': KEY } }, {}, { method: 'POST', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip' }, body: 'x' }];
+      for (const init of warm) {
         await (await fetch(`${api}/v1/jobs`, init)).arrayBuffer();
       }
     }
