@@ -12,6 +12,7 @@ import { DEFAULT_API_URL } from './client.ts';
 import { cancelCommand, listCommand, statusCommand, submitCommand, watchCommand } from './commands/jobs.ts';
 import { batchActionCommand, batchListCommand, batchStatusCommand, batchSubmitCommand } from './commands/batches.ts';
 import { budgetsCommand, schemaCommand, simCommand, statsCommand } from './commands/misc.ts';
+import { scheduleBackfillCommand, scheduleCreateCommand, scheduleDeleteCommand, scheduleListCommand, schedulePauseCommand, scheduleResumeCommand, scheduleShowCommand } from './commands/schedules.ts';
 import { SCHEMAS, type SchemaName } from './schemas.ts';
 import { addSimulatorOptions } from '../ee-simulator/cli.ts';
 
@@ -209,6 +210,26 @@ export function buildProgram(): Command {
         .addOption(viaOption()),
     ).action(act((ctx, id: string, o: Parameters<typeof batchActionCommand>[3]) => batchActionCommand(ctx, action, id, o)));
   }
+
+  const schedule = program.command('schedule').description('schedules: a template request run on a cadence, one job per window (docs/schedules.md)');
+  schedule.command('create').description('create a schedule from FILE or stdin ("-")').argument('<file>', 'JSON file, or - for stdin').action(act(scheduleCreateCommand));
+  schedule.command('list').description('list schedules').action(act(scheduleListCommand));
+  schedule.command('show').description('a schedule: next windows and last runs with their states').argument('<schedule>', 'schedule id').action(act(scheduleShowCommand));
+  schedule.command('pause').description('stop submitting runs').argument('<schedule>', 'schedule id').action(act(schedulePauseCommand));
+  schedule
+    .command('resume')
+    .description('submit runs again (windows that closed while paused are skipped unless --catch-up)')
+    .argument('<schedule>', 'schedule id')
+    .option('--catch-up', 'also submit the windows missed while paused')
+    .action(act(scheduleResumeCommand));
+  schedule.command('delete').description('delete a schedule (its runs stay)').argument('<schedule>', 'schedule id').action(act(scheduleDeleteCommand));
+  schedule
+    .command('backfill')
+    .description('submit the windows ending after --from (up to --to); windows already run are not run again')
+    .argument('<schedule>', 'schedule id')
+    .requiredOption('--from <instant>', 'ISO date or date-time')
+    .option('--to <instant>', 'ISO date or date-time (default: the schedule’s next run)')
+    .action(act(scheduleBackfillCommand));
 
   program.command('budgets').description('EECU budgets and what this month used of them').action(act(budgetsCommand));
   program.command('stats').description('the API’s counters (GET /v1/stats)').action(act(statsCommand));

@@ -8,6 +8,7 @@
 import { type Job, JOB_STATES, LIVE_STATES, eventAttributes, type CloudEvent, type JobState } from '../../functions/src/core/jobs/index.ts';
 import type { BudgetUsage } from '../../functions/src/core/budgets/index.ts';
 import type { Batch, BatchState, BatchStats } from '../../functions/src/core/batches/index.ts';
+import type { Schedule } from '../../functions/src/core/schedules/index.ts';
 import type { BatchListQuery, EventPublisher, JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots, WebhookDelivery, WebhookEndpoint } from '../../functions/src/core/ports.ts';
 import type { Broker } from './broker.ts';
 
@@ -22,6 +23,7 @@ export class MemoryStore implements JobStore {
   deliveries = new Map<string, WebhookDelivery>();
   budgets = new Map<string, BudgetUsage>();
   batches = new Map<string, Batch>();
+  schedules = new Map<string, Schedule>();
   endpoints = new Map<string, WebhookEndpoint>();
   outbox = new Map<string, { event: CloudEvent; sent: boolean; createTime: string }>();
   transactions = 0;
@@ -70,6 +72,11 @@ export class MemoryStore implements JobStore {
         setBatch: (b) => {
           wrote = true;
           writes.push(() => this.batches.set(b.batchId, clone(b)));
+        },
+        getSchedule: async (id) => (read(), clone(this.schedules.get(id) ?? null)),
+        setSchedule: (sc) => {
+          wrote = true;
+          writes.push(() => this.schedules.set(sc.scheduleId, clone(sc)));
         },
         getBudgetUsage: async (id) => (read(), clone(this.budgets.get(id) ?? null)),
         setBudgetUsage: (u) => {
@@ -154,6 +161,17 @@ export class MemoryStore implements JobStore {
   }
   async getBatch(id: string) {
     return clone(this.batches.get(id) ?? null);
+  }
+  async getSchedule(id: string) {
+    return clone(this.schedules.get(id) ?? null);
+  }
+  async listDueSchedules(now: string, limit: number) {
+    return [...this.schedules.values()].filter((s) => s.state === 'ACTIVE' && s.dueAt !== null && s.dueAt <= now).sort((a, b) => a.dueAt!.localeCompare(b.dueAt!)).slice(0, limit).map(clone);
+  }
+  async listSchedules(q: { pageSize: number; pageToken?: string }) {
+    const list = [...this.schedules.values()].sort((a, b) => b.createTime.localeCompare(a.createTime) || b.scheduleId.localeCompare(a.scheduleId));
+    const start = q.pageToken ? Number(q.pageToken) : 0;
+    return { schedules: list.slice(start, start + q.pageSize).map(clone), nextPageToken: start + q.pageSize < list.length ? String(start + q.pageSize) : null };
   }
   async listBatches(states: BatchState[], limit: number) {
     return [...this.batches.values()].filter((b) => states.includes(b.state)).sort((a, b) => a.updateTime.localeCompare(b.updateTime)).slice(0, limit).map(clone);

@@ -9,6 +9,7 @@
  *   webhookEndpoints/{sha256(url)}  disabled after 410 Gone
  *   budgets/{project~scope~yyyy-mm}  EECU-seconds used against a monthly budget
  *   batches/{batchId}     a batch's state and aggregates; its children are jobs with batchId
+ *   schedules/{scheduleId}  a schedule's template, cadence, cursors and last runs (its runs are jobs)
  * Every document read back goes through a schema: a hand-edited or older document
  * fails loudly here instead of deep in the core.
  */
@@ -20,8 +21,9 @@ import { JOB_STATES, LIVE_STATES, type Job, type CloudEvent } from '../core/jobs
 import type { BatchListQuery, JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots } from '../core/ports.ts';
 import { parseExportRequest } from '../core/requests/index.ts';
 import { decodePageToken, encodePageToken, InvalidPageTokenError } from '../core/kernel/index.ts';
+import { CadenceSchema, SCHEDULE_STATES, type Schedule } from '../core/schedules/index.ts';
 
-export const COLLECTIONS = { jobs: 'jobs', outbox: 'outbox', eeProjects: 'eeProjects', leases: 'leases', webhookDeliveries: 'webhookDeliveries', webhookEndpoints: 'webhookEndpoints', budgets: 'budgets', batches: 'batches', requestIds: 'requestIds' } as const;
+export const COLLECTIONS = { jobs: 'jobs', outbox: 'outbox', eeProjects: 'eeProjects', leases: 'leases', webhookDeliveries: 'webhookDeliveries', webhookEndpoints: 'webhookEndpoints', budgets: 'budgets', batches: 'batches', requestIds: 'requestIds', schedules: 'schedules' } as const;
 
 /**
  * Firestore TTL (infra/ enables a policy on this field for these collections only):
@@ -64,6 +66,7 @@ export const FIRESTORE_INDEXES = [
   // listBatchPage without a state filter needs only the automatic index on createTime.
   { collection: COLLECTIONS.batches, fields: [['state', 'ASCENDING'], ['createTime', 'DESCENDING']], usedBy: 'listBatchPage by state' },
   { collection: COLLECTIONS.webhookDeliveries, fields: [['state', 'ASCENDING'], ['nextAttemptAt', 'ASCENDING']], usedBy: 'listDueDeliveries' },
+  { collection: COLLECTIONS.schedules, fields: [['state', 'ASCENDING'], ['dueAt', 'ASCENDING']], usedBy: 'listDueSchedules' },
 ] as const;
 
 const str = z.string();
@@ -238,6 +241,31 @@ const BatchDocSchema = z.object({
   version: z.number().int(),
 });
 const batchFromDoc = (data: unknown): Batch => BatchDocSchema.parse(data) as Batch;
+/** The template request is kept as a JSON string, like a job's (expressions nest deeper than Firestore's 20 map levels). */
+const ScheduleDocSchema = z.object({
+  scheduleId: str,
+  tenantId: nstr.default(null),
+  state: z.enum(SCHEDULE_STATES),
+  description: nstr,
+  cadence: CadenceSchema,
+  requestJson: str,
+  eeProject: str,
+  labels: z.record(z.string(), z.string()),
+  callbackUrl: nstr,
+  nextRunAt: str,
+  backfill: z.object({ nextRunAt: str, until: str }).nullable(),
+  dueAt: nstr,
+  runs: z.array(z.object({ windowStart: str, windowEnd: str, jobId: str, submitTime: str })),
+  runCount: z.number().int(),
+  createTime: str,
+  updateTime: str,
+  version: z.number().int(),
+});
+function scheduleFromDoc(data: unknown): Schedule {
+  const { requestJson, ...rest } = ScheduleDocSchema.parse(data);
+  return { ...rest, request: JSON.parse(requestJson) as Record<string, unknown> };
+}
+const scheduleToDoc = ({ request, ...rest }: Schedule) => ({ ...rest, requestJson: JSON.stringify(request) });
 /** Shard 0 keeps the plain project id, so a single-shard setup reads like one counter per project. */
 const slotDocId = (eeProject: string, shard: number) => (shard === 0 ? eeProject : `${eeProject}~${shard}`);
 const LeaseDocSchema = z.object({ name: str, holder: str, token: z.number().int(), expiresAt: str });
@@ -254,6 +282,7 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
   const budgets = db.collection(COLLECTIONS.budgets);
   const batches = db.collection(COLLECTIONS.batches);
   const requestIds = db.collection(COLLECTIONS.requestIds);
+  const schedules = db.collection(COLLECTIONS.schedules);
 
   function txAdapter(t: Transaction): JobTransaction {
     return {
@@ -298,6 +327,11 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
         return snap.exists ? batchFromDoc(snap.data()) : null;
       },
       setBatch: (b) => void t.set(batches.doc(b.batchId), b),
+      async getSchedule(id) {
+        const snap = await t.get(schedules.doc(id));
+        return snap.exists ? scheduleFromDoc(snap.data()) : null;
+      },
+      setSchedule: (sc) => void t.set(schedules.doc(sc.scheduleId), scheduleToDoc(sc)),
       setDelivery: (d) =>
         void t.set(deliveries.doc(d.eventId), {
           ...d,
@@ -396,6 +430,25 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
       const list = snap.docs.slice(0, query.pageSize).map((d) => batchFromDoc(d.data()));
       const last = list[list.length - 1];
       return { batches: list, nextPageToken: snap.docs.length > query.pageSize && last ? encodePageToken([last.createTime, last.batchId, fingerprint]) : null };
+    },
+    async getSchedule(id) {
+      const snap = await schedules.doc(id).get();
+      return snap.exists ? scheduleFromDoc(snap.data()) : null;
+    },
+    async listDueSchedules(at, limit) {
+      const snap = await schedules.where('state', '==', 'ACTIVE').where('dueAt', '<=', at).orderBy('dueAt').limit(limit).get();
+      return snap.docs.map((d) => scheduleFromDoc(d.data()));
+    },
+    async listSchedules(query) {
+      let q: Query = schedules.orderBy('createTime', 'desc').orderBy(FieldPath.documentId(), 'desc');
+      if (query.pageToken) {
+        const [createTime, id] = decodePageToken(query.pageToken, 2);
+        q = q.startAfter(createTime, id);
+      }
+      const snap = await q.limit(query.pageSize + 1).get();
+      const list = snap.docs.slice(0, query.pageSize).map((d) => scheduleFromDoc(d.data()));
+      const last = list[list.length - 1];
+      return { schedules: list, nextPageToken: snap.docs.length > query.pageSize && last ? encodePageToken([last.createTime, last.scheduleId]) : null };
     },
     async createJobsIfAbsent(list) {
       let created = 0;

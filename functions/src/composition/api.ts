@@ -10,6 +10,7 @@ import { createApiHandler, createApiLogEvents, apiOpenApiDocument } from '../cor
 import { instanceGraph, intakePolicy, perGraph, type Graph } from './instance.ts';
 import { wireCancelJob, wireSubmitExport } from './submit.ts';
 import { wireBatches } from './batches.ts';
+import { wirePipelineRoutes } from './pipelines.ts';
 import { dashboardAsset } from '../dashboard/dashboard-assets.ts';
 
 const authenticator = perGraph(({ config, adapters }) => createApiAuthenticator(apiAuthSettings(config), adapters.oidcCerts ? { certs: adapters.oidcCerts } : {}));
@@ -30,6 +31,7 @@ export function wireApi(graph: Graph, trace?: string) {
     logs,
     newId: randomUUID,
     openApi: openApiDocument(graph),
+    routes: wirePipelineRoutes(graph, trace, randomUUID),
     settings: { intake: intakePolicy(config), maxBodyBytes: config.API_MAX_BODY_BYTES, staleSubmitSeconds: config.POLL_STALE_SUBMIT_SECONDS, budgets: config.EECU_BUDGETS },
   });
   return createHttpApi({ handler, auth: authenticator(graph), logs, maxBodyBytes: config.API_MAX_BODY_BYTES, assets: dashboardAsset });

@@ -13,6 +13,7 @@ import { wireCancelJob, wireSubmitExport } from './submit.ts';
 import { webhookSenderFor, wireDeliverWebhook } from './webhook.ts';
 import { wireBatches } from './batches.ts';
 import { wireEstimates } from './estimates.ts';
+import { wirePipelineTick } from './pipelines.ts';
 
 export function schedulerVerifierFor(config: Config): RequestVerifier {
   return config.POLL_AUTH_DISABLED ? allowAllVerifier : createOidcVerifier({ audience: config.POLL_OIDC_AUDIENCE ?? '', invokerEmail: config.POLL_INVOKER_EMAIL ?? '' });
@@ -30,6 +31,7 @@ export function wirePollExports(graph: Graph, trace?: string) {
     cancel: wireCancelJob(graph, trace),
     retryWebhooks: () => wireDeliverWebhook(graph, trace).retryDue(),
     refreshBatches: () => wireBatches(graph, trace).refreshBatches(),
+    tickPipelines: wirePipelineTick(graph, trace),
     holder: `${config.K_SERVICE ?? 'local'}/${randomUUID()}`,
     ...(adapters.sleep ? { sleep: adapters.sleep } : {}),
     settings: {

@@ -7,6 +7,7 @@ import type { Job, JobState, CloudEvent, Operation } from './jobs/index.ts';
 import type { BudgetUsage } from './budgets/index.ts';
 import type { Batch, BatchState, BatchStats } from './batches/index.ts';
 import type { ExportImageRequest } from './requests/index.ts';
+import type { Schedule } from './schedules/index.ts';
 
 /** How many in-flight slots of an Earth Engine project are taken (admission control). */
 /** One shard of an Earth Engine project's in-flight slots (see slots.ts). */
@@ -76,6 +77,8 @@ export interface JobTransaction {
   setBudgetUsage(usage: BudgetUsage): void;
   getBatch(batchId: string): Promise<Batch | null>;
   setBatch(batch: Batch): void;
+  getSchedule(scheduleId: string): Promise<Schedule | null>;
+  setSchedule(schedule: Schedule): void;
 }
 
 export interface OutboxEntry {
@@ -131,6 +134,11 @@ export interface JobStore {
   listBudgetUsages(month: string): Promise<BudgetUsage[]>;
   /** How many jobs are in each state (count aggregations, one per state: no documents are read). */
   countJobsByState(): Promise<Record<JobState, number>>;
+  getSchedule(scheduleId: string): Promise<Schedule | null>;
+  /** ACTIVE schedules whose next run is due (dueAt <= now), longest due first. */
+  listDueSchedules(now: string, limit: number): Promise<Schedule[]>;
+  /** One page of schedules (deleted ones included), newest first. Throws InvalidPageTokenError for a bad token. */
+  listSchedules(query: { pageSize: number; pageToken?: string }): Promise<{ schedules: Schedule[]; nextPageToken: string | null }>;
   /** Webhook deliveries waiting for a retry whose time has come, oldest first. */
   listDueDeliveries(now: string, limit: number): Promise<WebhookDelivery[]>;
 }

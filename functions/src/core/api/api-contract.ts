@@ -39,6 +39,9 @@ export const API_ERROR_CODES = [
   'EXPORT.TOO_LARGE',
   // A batch that does not expand into valid children (or names options this deployment refuses).
   'BATCH.INVALID',
+  // A schedule or chain that cannot run as given (body, cadence, placeholders, cycles).
+  'SCHEDULE.INVALID',
+  'CHAIN.INVALID',
 ] as const;
 export type ApiErrorCode = (typeof API_ERROR_CODES)[number];
 
@@ -72,6 +75,7 @@ const JobSourceSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('pubsub'), messageId: z.string(), eventSource: z.string() }),
   z.object({ kind: z.literal('api'), caller: z.string().optional().describe('Who called, when the API authenticates in code (service account email, or api-key:<fingerprint>)') }),
   z.object({ kind: z.literal('upload'), bucket: z.string(), name: z.string(), generation: z.string() }),
+  z.object({ kind: z.literal('schedule'), scheduleId: z.string(), windowStart: z.string(), windowEnd: z.string() }).describe('A schedule’s run for one window'),
 ]);
 
 const JobErrorSchema = z.object({

@@ -76,7 +76,14 @@ export interface ApiDeps {
   newId: () => string;
   /** The OpenAPI document served at /v1/openapi.json. */
   openApi: () => unknown;
+  /** Routes other capabilities serve (schedules, chains), tried before the API's own; each answers null for a path not its own. */
+  routes?: readonly ExtraRoutes[];
   settings: ApiSettings;
+}
+
+/** A capability's own routes: it gets the request and a reader of its JSON body (with the API's size and content-type checks). */
+export interface ExtraRoutes {
+  handle(req: ApiRequest, readBody: (required: boolean) => BodyResult): Promise<ApiResponse | null>;
 }
 
 export type Route =
@@ -453,6 +460,13 @@ export function createApiHandler(deps: ApiDeps) {
       if (reserved !== undefined) {
         const name = JSON.stringify(reserved);
         return fail(call, 400, 'API.INVALID_PARAMETER', `invalid query: ${name} is not a parameter of any route`, [{ path: reserved, message: 'a reserved name; no route takes it' }]);
+      }
+      for (const extra of deps.routes ?? []) {
+        const answer = await extra.handle(req, (required) => readJsonBody(req.body, req.header('content-type'), settings.maxBodyBytes, required));
+        if (answer) {
+          if (answer.status >= 400) logs.apiRejected(call, answer.status, (answer.body as { error: { code: ApiErrorCode } }).error.code, (answer.body as { error: { message: string } }).error.message);
+          return answer;
+        }
       }
       const route = matchRoute(req.path);
       if (!route) return fail(call, 404, 'API.NOT_FOUND', `no such resource: ${req.method} ${call.path} (the API's routes are in GET /v1/openapi.json)`);

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { exportRequestJsonSchema, submitEnvelopeJsonSchema } from '../requests/index.ts';
 import { JOB_STATES } from '../jobs/index.ts';
 import { BATCH_STATES, BatchSpecSchema } from '../batches/index.ts';
+import { scheduleOpenApi } from '../schedules/index.ts';
 import {
   ApiErrorBodySchema,
   BATCH_JOBS_PARAMETERS,
@@ -143,6 +144,7 @@ export function apiOpenApiDocument(): Json {
     jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
     security: [{}, { apiKey: [] }, { googleIdToken: [] }],
     paths: {
+      ...scheduleOpenApi().paths,
       '/v1/jobs': {
         post: {
           operationId: 'submitJob',
@@ -303,7 +305,7 @@ export function apiOpenApiDocument(): Json {
       },
     },
     components: {
-      schemas: { ...requestComponents(), SubmitEnvelope: envelope, ...contractComponents() },
+      schemas: { ...requestComponents(), SubmitEnvelope: envelope, ...contractComponents(), ...scheduleOpenApi().schemas },
       securitySchemes: {
         apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'API_AUTH=api-key: one of API_KEYS' },
         googleIdToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'API_AUTH=oidc: a Google-signed ID token for API_OIDC_AUDIENCE, from a caller in API_ALLOWED_CALLERS' },

@@ -89,7 +89,9 @@ export const WEBHOOK_ATTEMPTS_KEPT = 10;
 export type JobSource =
   | { kind: 'pubsub'; messageId: string; eventSource: string }
   | { kind: 'api'; caller?: string }
-  | { kind: 'upload'; bucket: string; name: string; generation: string };
+  | { kind: 'upload'; bucket: string; name: string; generation: string }
+  /** A schedule's run for one window (core/schedules). */
+  | { kind: 'schedule'; scheduleId: string; windowStart: string; windowEnd: string };
 
 /**
  * Why a SUBMITTING job's task can't be told yet: Earth Engine answered its requestId

@@ -60,6 +60,8 @@ export interface PollDeps {
   retryWebhooks?: () => Promise<number>;
   /** Updates running batches' aggregates and finishes those whose children all ended. */
   refreshBatches?: () => Promise<number>;
+  /** Pipeline work each cycle, before queued jobs are released: due schedule windows, ready chain steps, stalled tasks (core/schedules, chains, watch). Returns how many things it did. */
+  tickPipelines?: () => Promise<number>;
   /** Identifies this invocation in the lease. */
   holder: string;
   /** Estimates a job the first time the poller follows it, recorded beside its actual EECU (core/estimates). */
@@ -81,11 +83,12 @@ export interface CycleStats {
   swept: number;
   webhooksRetried: number;
   batchesFinished: number;
+  pipelineActions: number;
 }
 
 export type PollResult = { kind: 'busy'; holder: string } | { kind: 'done'; cycles: number; totals: CycleStats };
 
-const emptyStats = (): CycleStats => ({ live: 0, gets: 0, listPages: 0, updated: 0, unchanged: 0, events: 0, released: 0, redispatched: 0, lost: 0, cancelsSent: 0, errors: 0, swept: 0, webhooksRetried: 0, batchesFinished: 0 });
+const emptyStats = (): CycleStats => ({ live: 0, gets: 0, listPages: 0, updated: 0, unchanged: 0, events: 0, released: 0, redispatched: 0, lost: 0, cancelsSent: 0, errors: 0, swept: 0, webhooksRetried: 0, batchesFinished: 0, pipelineActions: 0 });
 
 /** Runs fn over items with at most n in flight. */
 async function mapLimit<T, R>(items: T[], n: number, fn: (t: T) => Promise<R>): Promise<R[]> {
@@ -410,6 +413,14 @@ export function createPollExports(deps: PollDeps) {
       }
       stats.events += events.length;
       await relayEvents(deps, events);
+    }
+    if (deps.tickPipelines) {
+      try {
+        stats.pipelineActions = await deps.tickPipelines();
+      } catch (err) {
+        stats.errors++;
+        logs.pollFailed(err);
+      }
     }
     await releaseQueued(lease, stats);
     if (deps.refreshBatches) {

@@ -1,0 +1,215 @@
+/**
+ * Schedule use cases: create (validated whole, the template tried on a sample window),
+ * pause/resume/delete, backfill, and the tick the poller runs every cycle, which
+ * submits the windows that have closed — oldest first, a bounded number per tick.
+ *
+ * A run is an ordinary job, written QUEUED (the poller releases it through admission
+ * control like a batch child) in the same transaction that moves the schedule's cursor;
+ * its id is derived from schedule id + window start, so a repeated tick, a crash
+ * between the two, or a backfill over windows already run never submits a window twice.
+ */
+import { derivedRequestId, eventsFor, identityString, jobIdFor, newJob, relayEvents, type CloudEvent, type Job, type LogEvents, type IdentityKey } from '../jobs/index.ts';
+import { parseExportRequest, checkCallbackUrl, destinationIssues, type CallbackUrlPolicy, type DestinationRules, type Issue } from '../requests/index.ts';
+import type { Clock, EventPublisher, JobStore } from '../ports.ts';
+import {
+  cadenceIssues,
+  cursorOf,
+  stamped,
+  isoInstant,
+  nextFire,
+  PLACEHOLDERS,
+  placeholderIssues,
+  RUNS_KEPT,
+  runValues,
+  ScheduleSpecSchema,
+  substitute,
+  windowOf,
+  type Schedule,
+} from './schedule.ts';
+
+export interface ScheduleDeps {
+  store: JobStore;
+  publisher: EventPublisher;
+  clock: Clock;
+  logs: LogEvents;
+  settings: {
+    eventSource: string;
+    defaultEeProject: string;
+    allowedEeProjects: readonly string[];
+    destinations?: DestinationRules;
+    callbackPolicy?: CallbackUrlPolicy;
+    /** Runs submitted per tick at most, over all schedules (a year of daily backfill drains over several ticks). */
+    maxRunsPerTick?: number;
+  };
+}
+
+export type ScheduleCreateOutcome = { kind: 'created' | 'duplicate'; schedule: Schedule } | { kind: 'invalid'; errors: Issue[] };
+
+/** A tenant's schedule names are its own: the same name in two tenants is two schedules (and two sets of runs). */
+const inTenant = (tenantId: string | null, key: string) => (tenantId === null ? key : `tenant:${tenantId}/${key}`);
+/** A run's identity: the schedule and the window it covers. */
+export const runIdentity = (tenantId: string | null, scheduleId: string, windowStart: string): IdentityKey => ({ kind: 'key', key: inTenant(tenantId, `schedule:${scheduleId}@${windowStart}`) });
+
+export function createSchedules(deps: ScheduleDeps) {
+  const { store, clock, settings } = deps;
+  const iso = () => clock.now().toISOString();
+  const maxRuns = settings.maxRunsPerTick ?? 20;
+
+  /** Checks a spec as the API receives it; stores nothing. */
+  function checkSchedule(body: unknown): { ok: true; spec: ReturnType<typeof ScheduleSpecSchema.parse> } | { ok: false; errors: Issue[] } {
+    const parsed = ScheduleSpecSchema.safeParse(body);
+    if (!parsed.success) return { ok: false, errors: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) };
+    const spec = parsed.data;
+    const errors: Issue[] = [...cadenceIssues(spec.cadence), ...placeholderIssues(spec.request, PLACEHOLDERS)];
+    if ('requestId' in spec.request) errors.push({ path: 'request.requestId', message: 'a schedule’s runs each get their own requestId; leave it out of the template' });
+    const eeProject = spec.eeProject ?? settings.defaultEeProject;
+    if (settings.allowedEeProjects.length && !settings.allowedEeProjects.includes(eeProject)) {
+      errors.push({ path: 'eeProject', message: `Earth Engine project "${eeProject}" is not one this deployment serves (allowed: ${settings.allowedEeProjects.join(', ')})` });
+    }
+    if (spec.callbackUrl) {
+      const c = checkCallbackUrl(spec.callbackUrl, settings.callbackPolicy ?? { allowHttp: false, allowLoopback: false });
+      if (!c.ok) errors.push({ path: 'callbackUrl', message: `refused: ${c.reasons.join('; ')}` });
+    }
+    if (!errors.length) {
+      // The template must make a valid request for a window: try the next one.
+      const probe = { scheduleId: spec.scheduleId ?? 'probe', cadence: spec.cadence };
+      const fire = nextFire(spec.cadence, clock.now());
+      const r = parseExportRequest(substitute(spec.request, runValues(probe, windowOf(spec.cadence, fire), '0'.repeat(32))));
+      if (!r.ok) errors.push(...r.errors.map((e) => ({ path: `request.${e.path}`, message: e.message })));
+      else errors.push(...destinationIssues(r.value, settings.destinations ?? {}).map((e) => ({ path: `request.${e.path}`, message: e.message })));
+    }
+    return errors.length ? { ok: false, errors } : { ok: true, spec };
+  }
+
+  async function createSchedule(body: unknown, fallbackId: string, tenantId: string | null = null): Promise<ScheduleCreateOutcome> {
+    const check = checkSchedule(body);
+    if (!check.ok) return { kind: 'invalid', errors: check.errors };
+    const { spec } = check;
+    const scheduleId = spec.scheduleId ?? jobIdFor({ kind: 'key', key: inTenant(tenantId, `schedule:random:${fallbackId}`) });
+    const now = clock.now();
+    const from = spec.backfillFrom ? new Date(isoInstant(spec.backfillFrom)) : now;
+    const schedule: Schedule = {
+      scheduleId,
+      tenantId,
+      state: 'ACTIVE',
+      description: spec.description ?? null,
+      cadence: spec.cadence,
+      request: spec.request,
+      eeProject: spec.eeProject ?? settings.defaultEeProject,
+      labels: spec.labels ?? {},
+      callbackUrl: spec.callbackUrl ?? null,
+      // Windows that end after backfillFrom (or, without it, after now).
+      nextRunAt: nextFire(spec.cadence, from).toISOString(),
+      backfill: null,
+      dueAt: null,
+      runs: [],
+      runCount: 0,
+      createTime: now.toISOString(),
+      updateTime: now.toISOString(),
+      version: 1,
+    };
+    return store.transact(async (tx) => {
+      const existing = await tx.getSchedule(scheduleId);
+      if (existing && existing.state !== 'DELETED') return { kind: 'duplicate' as const, schedule: existing };
+      const next = existing ? { ...schedule, runs: existing.runs, runCount: existing.runCount, version: existing.version + 1 } : schedule;
+      const out = stamped(next);
+      tx.setSchedule(out);
+      return { kind: 'created' as const, schedule: out };
+    });
+  }
+
+  type Change = (s: Schedule, now: Date) => Schedule | null;
+  /** Applies a change to a schedule that exists (not deleted) and is visible to the tenant. */
+  async function change(scheduleId: string, tenantId: string | null | undefined, fn: Change): Promise<Schedule | null> {
+    return store.transact(async (tx) => {
+      const cur = await tx.getSchedule(scheduleId);
+      if (!cur || cur.state === 'DELETED' || (tenantId !== undefined && cur.tenantId !== tenantId)) return null;
+      const next = fn(cur, clock.now());
+      if (!next) return cur;
+      const out = stamped({ ...next, updateTime: iso(), version: cur.version + 1 });
+      tx.setSchedule(out);
+      return out;
+    });
+  }
+
+  const pause = (id: string, tenantId?: string | null) => change(id, tenantId, (s) => (s.state === 'PAUSED' ? null : { ...s, state: 'PAUSED' }));
+  /** Resumes; windows that closed while paused are skipped unless catchUp asks for them. */
+  const resume = (id: string, opts: { catchUp?: boolean } = {}, tenantId?: string | null) =>
+    change(id, tenantId, (s, now) => (s.state === 'ACTIVE' ? null : { ...s, state: 'ACTIVE', nextRunAt: opts.catchUp ? s.nextRunAt : nextFire(s.cadence, new Date(Math.max(now.getTime(), Date.parse(s.nextRunAt) - 1))).toISOString() }));
+  const remove = (id: string, tenantId?: string | null) => change(id, tenantId, (s) => ({ ...s, state: 'DELETED', backfill: null }));
+  /** Submits the windows ending after `from` and up to `to` (default: the main cursor); windows already run are not run again. */
+  const backfill = (id: string, range: { from: string; to?: string }, tenantId?: string | null) =>
+    change(id, tenantId, (s) => {
+      const until = range.to ? new Date(isoInstant(range.to)).toISOString() : s.nextRunAt;
+      return { ...s, backfill: { nextRunAt: nextFire(s.cadence, new Date(isoInstant(range.from))).toISOString(), until } };
+    });
+
+  function runJob(s: Schedule, fire: Date, at: string): Job {
+    const w = windowOf(s.cadence, fire);
+    const identity = runIdentity(s.tenantId, s.scheduleId, w.start.toISOString());
+    const jobId = jobIdFor(identity);
+    const base = { jobId, eeProject: s.eeProject, requestId: derivedRequestId(jobId), identity: identityString(identity), tenantId: s.tenantId, labels: { ...s.labels }, callbackUrl: s.callbackUrl, source: { kind: 'schedule' as const, scheduleId: s.scheduleId, windowStart: w.start.toISOString(), windowEnd: w.end.toISOString() } };
+    const parsed = parseExportRequest(substitute(s.request, runValues(s, w, jobId)));
+    if (!parsed.ok) {
+      const details = parsed.errors.slice(0, 50);
+      return newJob({ ...base, state: 'REJECTED', request: null, endTime: at, error: { code: 'EXPORT.INVALID_REQUEST', message: `the schedule's template made an invalid request: ${details.map((e) => `${e.path}: ${e.message}`).join('; ').slice(0, 1000)}`, details } }, at);
+    }
+    return newJob({ ...base, state: 'QUEUED', request: parsed.value, queuedReason: `schedule ${s.scheduleId}: window ${w.start.toISOString()} – ${w.end.toISOString()}` }, at);
+  }
+
+  /** Submits one due window of a schedule; false when it has none due (or another tick got there first). */
+  async function runOne(scheduleId: string): Promise<{ ran: boolean; events: CloudEvent[] }> {
+    return store.transact(async (tx) => {
+      const s = await tx.getSchedule(scheduleId);
+      const now = clock.now();
+      if (!s || s.state !== 'ACTIVE') return { ran: false, events: [] };
+      const cursor = cursorOf(s);
+      if (Date.parse(cursor.fire) > now.getTime()) return { ran: false, events: [] };
+      const fire = new Date(cursor.fire);
+      const at = now.toISOString();
+      const job = runJob(s, fire, at);
+      const existing = await tx.getJob(job.jobId);
+      const events: CloudEvent[] = [];
+      if (!existing) {
+        tx.createJob(job);
+        events.push(...eventsFor(null, job, settings.eventSource));
+      }
+      const following = nextFire(s.cadence, fire).toISOString();
+      const run = { windowStart: job.source.kind === 'schedule' ? job.source.windowStart : at, windowEnd: fire.toISOString(), jobId: job.jobId, submitTime: at };
+      const next: Schedule = {
+        ...s,
+        ...(cursor.backfill ? { backfill: following < s.backfill!.until ? { ...s.backfill!, nextRunAt: following } : null } : { nextRunAt: following }),
+        runs: existing ? s.runs : [...s.runs, run].slice(-RUNS_KEPT),
+        runCount: s.runCount + (existing ? 0 : 1),
+        updateTime: at,
+        version: s.version + 1,
+      };
+      tx.setSchedule(stamped(next));
+      if (events.length) tx.addEvents(events);
+      return { ran: !existing, events };
+    });
+  }
+
+  /** The poller's tick: submits closed windows of active schedules, oldest first, at most maxRunsPerTick. */
+  async function tickSchedules(): Promise<number> {
+    let runs = 0;
+    const due = await store.listDueSchedules(iso(), maxRuns);
+    for (const s of due) {
+      for (let guard = 0; runs < maxRuns && guard < maxRuns * 4; guard++) {
+        const r = await runOne(s.scheduleId);
+        await relayEvents(deps, r.events);
+        if (r.ran) runs++;
+        else {
+          const cur = await store.getSchedule(s.scheduleId);
+          if (!cur || cur.state !== 'ACTIVE' || Date.parse(cursorOf(cur).fire) > clock.now().getTime()) break;
+        }
+      }
+      if (runs >= maxRuns) break;
+    }
+    return runs;
+  }
+
+  return { checkSchedule, createSchedule, pause, resume, remove, backfill, tickSchedules };
+}
+
+export type Schedules = ReturnType<typeof createSchedules>;
