@@ -132,6 +132,14 @@ export const CONFIG_VARIABLES = {
   WEBHOOK_TIMEOUT_MS: { schema: int(15_000, 100, 60_000), doc: 'Timeout of one webhook request (a 2xx within it counts as delivered)' },
   WEBHOOK_ALLOW_HTTP: { schema: bool(false), doc: 'Allow http:// callback URLs (local/test only; refused when K_SERVICE is set)' },
   WEBHOOK_ALLOW_LOOPBACK: { schema: bool(false), doc: 'Allow loopback callback URLs (local/test only; refused when K_SERVICE is set)' },
+  WEBHOOK_ALLOWED_PORTS: {
+    schema: z
+      .string()
+      .default('80,443')
+      .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean).map(Number))
+      .refine((a) => a.length > 0 && a.every((n) => Number.isInteger(n) && n >= 1 && n <= 65_535), 'a comma-separated list of ports (1–65535)'),
+    doc: 'Ports a callback URL may use on a public host; loopback (where allowed) may use any',
+  },
   UPLOAD_RULES_FILE: { schema: z.string().min(1).optional(), doc: 'Path of the JSON file of upload rules (see Uploads), read once per instance; relative paths start at the working directory (the deployed source root)' },
   UPLOAD_RULES: { schema: z.string().min(1).optional(), doc: 'The upload rules as inline JSON, instead of UPLOAD_RULES_FILE; neither set: every upload is ignored' },
   FIRESTORE_DATABASE: { schema: z.string().min(1).default('(default)'), doc: 'Firestore database id' },

@@ -125,7 +125,8 @@ describe('checkCallbackUrl: blocked destinations', () => {
 describe('checkCallbackUrl: allowed destinations', () => {
   it.each([
     'https://hooks.example.com/eeport',
-    'https://hooks.example.com:8443/eeport?token=abc',
+    'https://hooks.example.com:443/eeport?token=abc',
+    'https://hooks.example.com:80/eeport',
     'https://8.8.8.8/',
     'https://1.1.1.1/hook',
     'https://[2606:4700:4700::1111]/',
@@ -144,7 +145,7 @@ describe('checkCallbackUrl: allowed destinations', () => {
   });
 
   it('reports the hostname without brackets and the IP literal', () => {
-    expect(checkCallbackUrl('https://[2606:4700:4700::1111]:8443/x', STRICT)).toMatchObject({
+    expect(checkCallbackUrl('https://[2606:4700:4700::1111]:8443/x', { ...STRICT, allowedPorts: [443, 8443] })).toMatchObject({
       ok: true,
       hostname: '2606:4700:4700::1111',
       ipLiteral: '2606:4700:4700::1111',
@@ -152,6 +153,31 @@ describe('checkCallbackUrl: allowed destinations', () => {
     expect(checkCallbackUrl('https://Hooks.Example.COM./x', STRICT)).toMatchObject({ ok: true, hostname: 'hooks.example.com' });
     const named = checkCallbackUrl('https://hooks.example.com/x', STRICT);
     expect(named.ok && named.ipLiteral).toBe(undefined);
+  });
+});
+
+describe('checkCallbackUrl: ports (WEBHOOK_ALLOWED_PORTS)', () => {
+  it.each(['https://hooks.example.com:8443/x', 'http://hooks.example.com:6379/', 'https://8.8.8.8:22/', 'https://[2606:4700:4700::1111]:8080/', 'https://hooks.example.com:0443x/'])(
+    'a public host on another port than 80 or 443 is refused: %s',
+    (url) => {
+      const r = checkCallbackUrl(url, { ...STRICT, allowHttp: true });
+      expect(r.ok, url).toBe(false);
+    },
+  );
+
+  it('names the port and the setting; configured ports are allowed, and only those', () => {
+    expect(checkCallbackUrl('https://hooks.example.com:8443/x', STRICT)).toEqual({ ok: false, reasons: ['port 8443 is not allowed for a public host (allowed: 80, 443; WEBHOOK_ALLOWED_PORTS)'] });
+    const policy = { ...STRICT, allowedPorts: [8443] };
+    expect(checkCallbackUrl('https://hooks.example.com:8443/x', policy).ok).toBe(true);
+    expect(checkCallbackUrl('https://hooks.example.com/x', policy).ok).toBe(false);
+  });
+
+  it('loopback, where the policy allows it, may use any port; a name is judged by its address later (safe-http)', () => {
+    for (const url of ['http://127.0.0.1:8790/hook', 'http://[::1]:9000/', 'http://127.5.6.7:1/']) expect(checkCallbackUrl(url, LOCAL).ok, url).toBe(true);
+    expect(checkCallbackUrl('http://hooks.eeport.test:8790/hook', LOCAL).ok).toBe(true);
+    // A public address literal is public whatever the policy allows.
+    expect(checkCallbackUrl('http://8.8.8.8:8790/hook', LOCAL).ok).toBe(false);
+    expect(checkCallbackUrl('http://hooks.eeport.test:8790/hook', { ...LOCAL, allowLoopback: false }).ok).toBe(false);
   });
 });
 

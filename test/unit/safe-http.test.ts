@@ -200,7 +200,8 @@ describe('safe-http policy refusals (never retried)', () => {
     const target = await server((_req, res) => res.writeHead(200).end());
     const resolver = scriptedResolver(['127.0.0.1']);
     const client = createSafeHttpClient({ allowHttp: true, allowLoopback: false, lookup: resolver });
-    const error = await client.post(`http://rebind.eeport.test:${target.port}/`, '{}', {}).catch((e: unknown) => e);
+    // Port 80: a public name on another port would be refused before DNS.
+    const error = await client.post('http://rebind.eeport.test/', '{}', {}).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CallbackRefusedError);
     expect(error).toMatchObject({ host: 'rebind.eeport.test', address: '127.0.0.1' });
     expect((error as Error).message).toBe(
@@ -233,6 +234,25 @@ describe('safe-http policy refusals (never retried)', () => {
     await expect(empty.post('http://nothing.eeport.test/', '{}', {})).rejects.toMatchObject({ code: 'WEBHOOK.DNS', retryable: true });
     const failing = createSafeHttpClient({ ...LOCAL, lookup: noDns });
     await expect(failing.post('http://nxdomain.eeport.test/', '{}', {})).rejects.toMatchObject({ code: 'WEBHOOK.DNS', retryable: true });
+  });
+});
+
+describe('safe-http ports', () => {
+  it('a name on another port than 80/443 that resolves to a public address is refused after DNS, without a connection', async () => {
+    const resolver = scriptedResolver(['8.8.8.8']);
+    const client = createSafeHttpClient({ ...LOCAL, lookup: resolver });
+    const error = await client.post('http://hooks.eeport.test:6379/', '{}', {}).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CallbackRefusedError);
+    expect(error).toMatchObject({ retryable: false, host: 'hooks.eeport.test', address: '8.8.8.8', message: expect.stringMatching(/port 6379 is not allowed for a public host/) });
+    expect(resolver.calls).toEqual(['hooks.eeport.test']);
+  });
+
+  it('the same name resolving to loopback (allowed locally) may use its port; configured ports widen the public ones', async () => {
+    const target = await server((_req, res) => res.writeHead(204).end());
+    const local = createSafeHttpClient({ ...LOCAL, lookup: scriptedResolver(['127.0.0.1']) });
+    expect(await local.post(`http://hooks.eeport.test:${target.port}/`, '{}', {})).toMatchObject({ status: 204 });
+    const strict = createSafeHttpClient({ allowHttp: false, allowLoopback: false, lookup: noDns, allowedPorts: [443] });
+    await expect(strict.post('https://hooks.example.com:8443/', '{}', {})).rejects.toThrow(/port 8443 is not allowed.*allowed: 443/);
   });
 });
 

@@ -12,7 +12,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { LookupFunction } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { checkAddress, checkCallbackUrl, type CallbackUrlPolicy } from '../core/requests/index.ts';
+import { checkAddress, checkCallbackUrl, portRefusal, type CallbackUrlPolicy } from '../core/requests/index.ts';
 
 /** Why a call was refused by policy. Never retry: the same URL will be refused again. */
 export class CallbackRefusedError extends Error {
@@ -115,6 +115,7 @@ export function createSafeHttpClient(options: SafeHttpOptions): SafeHttpClient {
     allowHttp: options.allowHttp,
     allowLoopback: options.allowLoopback,
     ...(options.allowedHosts ? { allowedHosts: options.allowedHosts } : {}),
+    ...(options.allowedPorts ? { allowedPorts: options.allowedPorts } : {}),
   };
 
   async function resolveChecked(hostname: string, signal: AbortSignal): Promise<string> {
@@ -211,6 +212,9 @@ export function createSafeHttpClient(options: SafeHttpOptions): SafeHttpClient {
       );
       try {
         const address = check.ipLiteral ?? (await resolveChecked(check.hostname, controller.signal));
+        // A name the URL check let through on an odd port (loopback allowed): the address it resolved to decides.
+        const port = portRefusal(check.url, policy, address);
+        if (port) throw new CallbackRefusedError(`callback URL refused: ${port}`, [port], check.hostname, address);
         const status = await send(check, address, body, headers, controller.signal);
         return { status, latencyMs: Math.round(performance.now() - started), address };
       } catch (err) {

@@ -164,6 +164,6 @@ export function intakePolicy(config: Config): IntakePolicy {
     allowedEeProjects: config.allowedEeProjects,
     destinations: config.destinations,
     maxRequestBytes: config.MAX_REQUEST_BYTES,
-    callbackPolicy: { allowHttp: config.WEBHOOK_ALLOW_HTTP, allowLoopback: config.WEBHOOK_ALLOW_LOOPBACK },
+    callbackPolicy: { allowHttp: config.WEBHOOK_ALLOW_HTTP, allowLoopback: config.WEBHOOK_ALLOW_LOOPBACK, allowedPorts: config.WEBHOOK_ALLOWED_PORTS },
   };
 }

@@ -11,7 +11,7 @@ import { instanceGraph, type Graph } from './instance.ts';
 
 /** Resolves once, refuses private/loopback/metadata addresses, connects to the checked address, follows no redirect. */
 export function webhookSenderFor(config: Config): WebhookSender {
-  return createSafeHttpClient({ allowHttp: config.WEBHOOK_ALLOW_HTTP, allowLoopback: config.WEBHOOK_ALLOW_LOOPBACK, timeoutMs: config.WEBHOOK_TIMEOUT_MS });
+  return createSafeHttpClient({ allowHttp: config.WEBHOOK_ALLOW_HTTP, allowLoopback: config.WEBHOOK_ALLOW_LOOPBACK, allowedPorts: config.WEBHOOK_ALLOWED_PORTS, timeoutMs: config.WEBHOOK_TIMEOUT_MS });
 }
 
 export function wireDeliverWebhook({ config, adapters }: Graph, trace?: string) {

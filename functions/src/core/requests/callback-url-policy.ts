@@ -231,6 +231,38 @@ export interface CallbackUrlPolicy {
    * empty list allows no host at all.
    */
   allowedHosts?: readonly string[];
+  /**
+   * Ports a callback may use on a public host (WEBHOOK_ALLOWED_PORTS); absent: 80 and
+   * 443. Loopback, where the policy allows it, may use any port.
+   */
+  allowedPorts?: readonly number[];
+}
+
+export const DEFAULT_CALLBACK_PORTS: readonly number[] = [80, 443];
+
+/** The port a URL connects to: its own, or its scheme's. */
+export const effectivePort = (url: URL): number => (url.port === '' ? (url.protocol === 'https:' ? 443 : 80) : Number(url.port));
+
+/**
+ * Why a callback may not use its port, or null. A public host is limited to the allowed
+ * ports (an internal service on an odd port is what server-side request forgery hunts
+ * for); an address the policy lets through as loopback may use any. `address` is the one
+ * the name resolved to; without it (before DNS) a name counts as public unless the
+ * policy allows loopback, where the resolved address decides later.
+ */
+export function portRefusal(url: URL, policy: CallbackUrlPolicy, address?: string): string | null {
+  const port = effectivePort(url);
+  const allowed = policy.allowedPorts ?? DEFAULT_CALLBACK_PORTS;
+  if (allowed.includes(port)) return null;
+  const bracketed = url.hostname.startsWith('[');
+  const host = bracketed ? url.hostname.slice(1, -1) : url.hostname.toLowerCase().replace(/\.+$/, '');
+  const literal = address ?? (bracketed || parseIPv4(host) ? host : undefined);
+  if (policy.allowLoopback) {
+    // A name may turn out to be loopback: the address it resolves to decides, when it is known.
+    if (literal === undefined) return null;
+    if (classifyAddress(literal).rule === 'loopback' && !checkAddress(literal, policy).blocked) return null;
+  }
+  return `port ${port} is not allowed for a public host (allowed: ${allowed.join(', ')}; WEBHOOK_ALLOWED_PORTS)`;
 }
 
 /** The same verdict, with the policy's loopback exception applied. */
@@ -309,6 +341,8 @@ export function checkCallbackUrl(raw: string, policy: CallbackUrlPolicy): Callba
   if (policy.allowedHosts && !hostAllowed(hostname, policy.allowedHosts)) {
     reasons.push(`host ${hostname} is not in the allowed hosts`);
   }
+  const port = portRefusal(url, policy);
+  if (port) reasons.push(port);
   if (reasons.length > 0) return { ok: false, reasons };
   return ipLiteral !== undefined ? { ok: true, url, hostname, ipLiteral } : { ok: true, url, hostname };
 }
