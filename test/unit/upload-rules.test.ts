@@ -195,6 +195,11 @@ describe('parseUploadRules: refused at start, naming the rule and the path', () 
     ['bad file format', { rules: [{ ...ok, request: { fileExportOptions: { driveDestination: {}, fileFormat: 'BMP' } } }] }, /request\.fileExportOptions\.fileFormat: must be GEO_TIFF or TF_RECORD_IMAGE/],
     ['misspelt field', { rules: [{ ...ok, request: { fileExportOption: {} } }] }, /fileExportOption/],
     ['bad asset name template', { rules: [{ ...ok, request: { assetExportOptions: { earthEngineDestination: { name: 'uploads/{{stem}}' } } } }] }, /request\.assetExportOptions\.earthEngineDestination\.name/],
+    ...(['name', 'basename', 'uri', 'bucket'] as const).map((p): [string, unknown, RegExp] => [
+      `{{${p}}} in an asset id (it can carry "/" or "..")`,
+      { rules: [{ ...ok, request: { assetExportOptions: { earthEngineDestination: { name: `projects/p/assets/uploads/{{${p}}}` } } } }] },
+      new RegExp(`rules\\[0\\] \\(ok\\)\\.request\\.assetExportOptions\\.earthEngineDestination\\.name: \\{\\{${p}\\}\\} may not be used in an asset id.*use \\{\\{stem\\}\\} or \\{\\{generation\\}\\}`),
+    ]),
     ['request not an object', { rules: [{ ...ok, request: 'x' }] }, /request/],
   ];
 
@@ -202,6 +207,18 @@ describe('parseUploadRules: refused at start, naming the rule and the path', () 
     const r = parseUploadRules(JSON.stringify(doc));
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.errors.join('\n')).toMatch(error);
+  });
+
+  it('{{stem}} and {{generation}} are one safe segment whatever the object is called; the others stay allowed outside asset ids', () => {
+    const [r] = rules({ ...ok, request: { description: 'upload {{basename}}', assetExportOptions: { earthEngineDestination: { name: 'projects/p/assets/uploads/{{stem}}-{{generation}}' } } } });
+    const built = buildUploadRequest(r!, obj('incoming/../../other-team/../x.y.tif'));
+    expect((built.assetExportOptions as { earthEngineDestination: { name: string } }).earthEngineDestination.name).toBe('projects/p/assets/uploads/x_y-1718000000000000');
+    expect(rules({ ...ok, request: { ...GCS_REQUEST, description: '{{name}}', fileExportOptions: { ...GCS_REQUEST.fileExportOptions } } })).toHaveLength(1);
+  });
+
+  it('a rule with {{name}} in its asset id fails the start, named (loadConfig)', () => {
+    const doc = JSON.stringify({ rules: [{ ...ok, name: 'steered', request: { assetExportOptions: { earthEngineDestination: { name: 'projects/ee-test-project/assets/{{name}}' } } } }] });
+    expect(() => loadConfig({ EE_PROJECT: 'ee-test-project', UPLOAD_RULES: doc })).toThrow(/UPLOAD_RULES: rules\[0\] \(steered\)\.request\.assetExportOptions\.earthEngineDestination\.name: \{\{name\}\} may not be used in an asset id/);
   });
 
   it('not JSON', () => {

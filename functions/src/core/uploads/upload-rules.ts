@@ -43,6 +43,17 @@ export type Placeholder = keyof typeof PLACEHOLDERS;
 const PLACEHOLDER_RE = /\{\{([^{}]*)\}\}/g;
 const isPlaceholder = (s: string): s is Placeholder => Object.hasOwn(PLACEHOLDERS, s);
 
+/**
+ * The placeholders whose values are one safe asset-id segment (letters, digits, _ and -),
+ * whatever the object is called. The others carry the uploader's name as written, "/"
+ * and ".." included, so `incoming/../../other-team/x.tif` could steer an export into
+ * another folder of the asset tree: they may not appear in an asset id.
+ */
+export const ASSET_SAFE_PLACEHOLDERS: readonly Placeholder[] = ['stem', 'generation'];
+
+/** Where a request template names the asset it writes. */
+const ASSET_ID_PATHS = [['assetExportOptions', 'earthEngineDestination', 'name']];
+
 /** Earth Engine asset ids take letters, digits, "_" and "-" (and "/" between folders). */
 export function assetSafe(s: string): string {
   return s.replace(/[^A-Za-z0-9_-]+/g, '_');
@@ -115,8 +126,16 @@ const RequestTemplateSchema = z
       ctx.addIssue({ code: 'custom', path: ['requestId'], message: 'cannot be set by a rule: eeport derives it from the upload, so that one upload is one job and one Earth Engine task' });
     }
     for (const { path, text } of strings(req)) {
+      const assetId = ASSET_ID_PATHS.some((p) => p.length === path.length && p.every((seg, i) => seg === path[i]));
       for (const [, name] of text.matchAll(PLACEHOLDER_RE)) {
         if (!isPlaceholder(name!)) ctx.addIssue({ code: 'custom', path, message: `unknown placeholder {{${name}}}; known: ${Object.keys(PLACEHOLDERS).map((p) => `{{${p}}}`).join(', ')}` });
+        else if (assetId && !ASSET_SAFE_PLACEHOLDERS.includes(name)) {
+          ctx.addIssue({
+            code: 'custom',
+            path,
+            message: `{{${name}}} may not be used in an asset id: it can carry "/" or ".." from the object name and so reach another folder; use ${ASSET_SAFE_PLACEHOLDERS.map((p) => `{{${p}}}`).join(' or ')}`,
+          });
+        }
       }
     }
     if ('expression' in req && ![...strings(req.expression)].some(({ text }) => text.match(PLACEHOLDER_RE))) {
