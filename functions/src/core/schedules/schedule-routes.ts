@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { Job } from '../jobs/index.ts';
+import { InvalidPageTokenError } from '../kernel/index.ts';
 import type { Clock, JobStore } from '../ports.ts';
 import { SCHEDULE_NAME_PATTERN, upcomingWindows, type Schedule } from './schedule.ts';
 import type { Schedules } from './schedules.ts';
@@ -83,7 +84,13 @@ export function createScheduleRoutes(deps: ScheduleRouteDeps) {
         const pageSize = Number(req.query.get('pageSize') ?? 50);
         if (!Number.isInteger(pageSize) || pageSize < 1 || pageSize > 200) return error(400, 'API.INVALID_PARAMETER', 'pageSize must be an integer from 1 to 200', [{ path: 'pageSize', message: 'expected 1–200' }]);
         const token = req.query.get('pageToken') ?? undefined;
-        const page = await store.listSchedules({ pageSize, ...(token ? { pageToken: token } : {}) });
+        let page: Awaited<ReturnType<typeof store.listSchedules>>;
+        try {
+          page = await store.listSchedules({ pageSize, ...(token ? { pageToken: token } : {}) });
+        } catch (err) {
+          if (err instanceof InvalidPageTokenError) return error(400, 'API.INVALID_PARAMETER', `invalid pageToken: ${err.message}`, [{ path: 'pageToken', message: err.message }]);
+          throw err;
+        }
         return { status: 200, body: { schedules: page.schedules.map((s) => ({ ...s, url: `/v1/schedules/${s.scheduleId}` })), nextPageToken: page.nextPageToken } };
       }
       return notAllowed(['GET', 'HEAD', 'POST']);
