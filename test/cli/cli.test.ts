@@ -22,7 +22,7 @@ import { startSimulator, type Simulator } from '../../tools/ee-simulator/index.t
 import { emulatorsOrSkip } from '../harness/emulators.ts';
 import { startTestStack, testConfig, type TestStack } from '../harness/stack.ts';
 import { assetLoadRequest, jsClientRequest } from '../fakes/requests.ts';
-import { BatchSubmitResponseSchema, BatchViewSchema, BudgetsResponseSchema, JobListResponseSchema, JobViewSchema, SubmitResponseSchema } from '../../functions/src/core/api/api-contract.ts';
+import { BatchSubmitResponseSchema, BatchViewSchema, BudgetsResponseSchema, EstimateAccuracyResponseSchema, EstimateResponseSchema, JobListResponseSchema, JobViewSchema, SubmitResponseSchema } from '../../functions/src/core/api/api-contract.ts';
 import { exportRequestJsonSchema } from '../../functions/src/core/requests/export-request.schema.ts';
 import { jobIdFor } from '../../functions/src/core/jobs/ids.ts';
 import type { Adapters } from '../../functions/src/composition-root.ts';
@@ -543,6 +543,22 @@ describe.skipIf(!emu)('eeport CLI (api function over emulators + simulator)', ()
       const s = await cli(['stats', '--json']);
       expect(s.code, s.stderr).toBe(0);
       expect(JSON.parse(s.stdout)).toMatchObject({ total: 1, counts: { PENDING: 1 } });
+    });
+
+    it('estimate FILE (a job, a batch) and estimate-accuracy: nothing is submitted; --json parses', async () => {
+      const grid = { dimensions: { width: 1000, height: 1000 }, crsCode: 'EPSG:4326' };
+      const j = await cli(['estimate', file('est.json', assetLoadRequest('projects/p/assets/a', { grid })), '--json', '--label', 'team=forest']);
+      expect(j.code, j.stderr).toBe(0);
+      expect(EstimateResponseSchema.parse(JSON.parse(j.stdout))).toMatchObject({ tasks: 1, pixels: 1_000_000, method: 'prior' });
+      const b = await cli(['estimate', file('est-batch.json', { batch: { ...batchSpec, requests: [...batchSpec.requests, assetLoadRequest('projects/p/assets/c'), assetLoadRequest('projects/p/assets/d')] } })]);
+      expect(b.code, b.stderr).toBe(0);
+      expect(b.stdout).toMatch(/tasks\s+4/);
+      expect(b.stdout).toMatch(/method\s+prior/);
+      expect((await cli(['estimate', '-'], { input: JSON.stringify({ description: 'x' }) })).code).toBe(2);
+      const acc = await cli(['estimate-accuracy', '--json']);
+      expect(acc.code, acc.stderr).toBe(0);
+      expect(EstimateAccuracyResponseSchema.parse(JSON.parse(acc.stdout))).toEqual({ jobs: 0, methods: [] });
+      expect(JobListResponseSchema.parse(JSON.parse((await cli(['list', '--json'])).stdout)).jobs).toEqual([]);
     });
   });
 });

@@ -13,6 +13,7 @@ import { cancelCommand, listCommand, statusCommand, submitCommand, watchCommand 
 import { batchActionCommand, batchListCommand, batchStatusCommand, batchSubmitCommand } from './commands/batches.ts';
 import { budgetsCommand, schemaCommand, simCommand, statsCommand } from './commands/misc.ts';
 import { scheduleBackfillCommand, scheduleCreateCommand, scheduleDeleteCommand, scheduleListCommand, schedulePauseCommand, scheduleResumeCommand, scheduleShowCommand } from './commands/schedules.ts';
+import { estimateAccuracyCommand, estimateCommand } from './commands/estimates.ts';
 import { SCHEMAS, type SchemaName } from './schemas.ts';
 import { addSimulatorOptions } from '../ee-simulator/cli.ts';
 
@@ -230,6 +231,25 @@ export function buildProgram(): Command {
     .requiredOption('--from <instant>', 'ISO date or date-time')
     .option('--to <instant>', 'ISO date or date-time (default: the schedule’s next run)')
     .action(act(scheduleBackfillCommand));
+
+  program
+    .command('estimate')
+    .summary('what a job or a batch in FILE would cost, before it runs (POST /v1/estimates)')
+    .description(
+      'Estimate the EECU-seconds of an ExportImageRequest, an envelope or a batch {"batch": …} from FILE (or stdin with "-"): ' +
+        'expected with a band (low – high), the tasks it would start, its pixels, the method and its basis, and the share of each covering budget. Nothing is submitted.',
+    )
+    .argument('<file>', 'JSON file, or - for stdin')
+    .option('--project <eeProject>', 'Earth Engine project it would run in (the envelope’s eeProject)')
+    .option('--label <key=value>', 'a label it would carry (repeatable; budgets match on labels)', collect)
+    .option('--probe', 'without history of this computation, start one probe: a labelled 256×256 sample export whose cost is counted')
+    .action(act(estimateCommand));
+  program
+    .command('estimate-accuracy')
+    .description('how good past estimates were: median absolute error and share within the band, per method (GET /v1/estimates/accuracy)')
+    .option('--project <eeProject>', 'only jobs of this Earth Engine project')
+    .option('--jobs <n>', 'the most recent n finished jobs (default 1000)', count)
+    .action(act(estimateAccuracyCommand));
 
   program.command('budgets').description('EECU budgets and what this month used of them').action(act(budgetsCommand));
   program.command('stats').description('the API’s counters (GET /v1/stats)').action(act(statsCommand));

@@ -24,6 +24,10 @@ import {
   BudgetViewSchema,
   CancelBodySchema,
   CancelResponseSchema,
+  ESTIMATE_ACCURACY_PARAMETERS,
+  ESTIMATE_PARAMETERS,
+  EstimateAccuracyResponseSchema,
+  EstimateResponseSchema,
   JobListItemSchema,
   JobListResponseSchema,
   JobViewSchema,
@@ -78,6 +82,8 @@ function contractComponents(): Record<string, Json> {
   registry.add(BudgetViewSchema, { id: 'Budget' });
   registry.add(BudgetsResponseSchema, { id: 'Budgets' });
   registry.add(StatsResponseSchema, { id: 'Stats' });
+  registry.add(EstimateResponseSchema, { id: 'Estimate' });
+  registry.add(EstimateAccuracyResponseSchema, { id: 'EstimateAccuracy' });
   // io "input": response objects stay open (no additionalProperties: false), so fields can be added without breaking strict clients.
   const { schemas } = z.toJSONSchema(registry, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any', uri: (id) => `#/components/schemas/${id}` }) as {
     schemas: Record<string, Json>;
@@ -298,6 +304,40 @@ export function apiOpenApiDocument(): Json {
           summary: 'How many jobs are in each state',
           description: 'Count aggregations, one per state: cheap at any number of jobs.',
           responses: { '200': json(ref('Stats'), 'Counts by state'), ...COMMON_ERRORS },
+        },
+      },
+      '/v1/estimates': {
+        post: {
+          operationId: 'estimate',
+          summary: 'What a job or a batch would cost, before anything runs',
+          description:
+            'The body is what POST /v1/jobs takes (an ExportImageRequest or a SubmitEnvelope), or {"batch": …} with what POST /v1/batches takes; it is checked as that submission would be, and nothing is stored. ' +
+            'The answer is EECU-seconds with a band (low ≤ expected ≤ high), the tasks it would start, its output pixels, the method (history of the same computation, workload tag or project; a probe; or a wide prior) and the share of each covering budget’s remaining month. ' +
+            'Nothing reaches Earth Engine, unless probe=true starts one labelled probe job (docs/estimates.md).',
+          parameters: [{ name: 'probe', in: 'query', description: ESTIMATE_PARAMETERS.probe, schema: { type: 'boolean', default: false } }],
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: { oneOf: [ref('ExportImageRequest'), ref('SubmitEnvelope'), { type: 'object', required: ['batch'], additionalProperties: false, properties: { batch: ref('BatchSpec') } }] } } },
+          },
+          responses: {
+            '200': json(ref('Estimate'), 'The estimate'),
+            '400': error('Malformed JSON, an invalid request or envelope (EXPORT.*) or batch (BATCH.INVALID), with details; or a bad query parameter (API.INVALID_PARAMETER)'),
+            '413': error('Body larger than API_MAX_BODY_BYTES (API.BODY_TOO_LARGE)'),
+            '415': error('Content-Type is not application/json (API.UNSUPPORTED_MEDIA_TYPE)'),
+            ...COMMON_ERRORS,
+          },
+        },
+      },
+      '/v1/estimates/accuracy': {
+        get: {
+          operationId: 'getEstimateAccuracy',
+          summary: 'How good past estimates were, per method',
+          description: 'Over the most recent SUCCEEDED jobs with a recorded estimate: per method, the median absolute error (EECU-seconds and percent of the actual) and the share of actuals within the band.',
+          parameters: [
+            { name: 'eeProject', in: 'query', description: ESTIMATE_ACCURACY_PARAMETERS.eeProject, schema: { type: 'string' } },
+            { name: 'jobs', in: 'query', description: ESTIMATE_ACCURACY_PARAMETERS.jobs, schema: { type: 'integer', minimum: 1, maximum: 5000, default: 1000 } },
+          ],
+          responses: { '200': json(ref('EstimateAccuracy'), 'Accuracy per method'), '400': error('A bad query parameter (API.INVALID_PARAMETER)'), ...COMMON_ERRORS },
         },
       },
       '/v1/openapi.json': {

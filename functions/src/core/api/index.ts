@@ -6,3 +6,4 @@ export type { ApiHandler, ApiResponse } from './api-handler.ts';
 export { createApiLogEvents } from './api-log-events.ts';
 export type { ApiLogEvents } from './api-log-events.ts';
 export { apiOpenApiDocument } from './api-openapi.ts';
+export { EstimateAccuracyResponseSchema, EstimateResponseSchema } from './api-contract.ts';

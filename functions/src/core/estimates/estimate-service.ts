@@ -48,6 +48,12 @@ export interface EstimateAnswer {
   budget: BudgetShare[];
 }
 
+/** Whose estimate it is: the tenant whose budgets cover it, and which budgets the answer may show. */
+export interface EstimateFor {
+  tenantId?: string | null;
+  visibleBudget?: (b: Budget) => boolean;
+}
+
 const RANK: Record<JobEstimate['method'], number> = { prior: 0, probe: 1, 'history:project': 2, 'history:workload-tag': 3, 'history:expression': 4 };
 
 export function createEstimates(deps: EstimateServiceDeps) {
@@ -70,13 +76,15 @@ export function createEstimates(deps: EstimateServiceDeps) {
     return estimateRequest(job.request, await history(job.eeProject), clock.now().toISOString(), s);
   }
 
-  async function budgetShares(requests: readonly ExportImageRequest[], eeProject: string, labels: Record<string, string>, parts: readonly JobEstimate[]): Promise<BudgetShare[]> {
-    if (!s.budgets.length) return [];
+  async function budgetShares(requests: readonly ExportImageRequest[], eeProject: string, labels: Record<string, string>, parts: readonly JobEstimate[], who: EstimateFor): Promise<BudgetShare[]> {
+    const budgets = who.visibleBudget ? s.budgets.filter(who.visibleBudget) : s.budgets;
+    if (!budgets.length) return [];
     const month = monthOf(clock.now().toISOString());
     const usages = new Map((await store.listBudgetUsages(month)).map((u) => [u.id, u]));
     const expected = new Map<string, { b: Budget; expected: number; high: number }>();
     requests.forEach((request, i) => {
-      for (const b of budgetsFor({ eeProject, labels, request }, s.budgets)) {
+      const subject = { eeProject, labels, request, tenantId: who.tenantId ?? null };
+      for (const b of budgetsFor(subject, budgets)) {
         const id = budgetId(b, month);
         const cur = expected.get(id) ?? { b, expected: 0, high: 0 };
         cur.expected += parts[i]!.eecuSeconds.expected;
@@ -92,7 +100,7 @@ export function createEstimates(deps: EstimateServiceDeps) {
   }
 
   /** Estimates the tasks a job (one request) or a batch (its children) would start. Reads only. */
-  async function estimate(requests: readonly ExportImageRequest[], eeProject: string, labels: Record<string, string>): Promise<EstimateAnswer> {
+  async function estimate(requests: readonly ExportImageRequest[], eeProject: string, labels: Record<string, string>, who: EstimateFor = {}): Promise<EstimateAnswer> {
     const h = await history(eeProject);
     const at = clock.now().toISOString();
     const parts = requests.map((r) => estimateRequest(r, h, at, s));
@@ -109,17 +117,17 @@ export function createEstimates(deps: EstimateServiceDeps) {
       pixels: parts.every((p) => p.pixels !== null) ? parts.reduce((n, p) => n + p.pixels!, 0) : null,
       method: parts.reduce((m, p) => (RANK[p.method] < RANK[m] ? p.method : m), parts[0]?.method ?? 'prior'),
       basis: [...bases.values()],
-      budget: await budgetShares(requests, eeProject, labels, parts),
+      budget: await budgetShares(requests, eeProject, labels, parts, who),
     };
   }
 
   /** Accuracy of recorded estimates over the most recent finished jobs (of one project, or all). */
-  async function accuracy(opts: { eeProject?: string; jobs?: number } = {}): Promise<{ jobs: number; methods: MethodAccuracy[] }> {
+  async function accuracy(opts: { eeProject?: string; jobs?: number; tenantId?: string | null } = {}): Promise<{ jobs: number; methods: MethodAccuracy[] }> {
     const wanted = opts.jobs ?? 1000;
     const jobs: Job[] = [];
     let pageToken: string | undefined;
     do {
-      const page = await store.listJobs({ states: ['SUCCEEDED'], ...(opts.eeProject ? { eeProject: opts.eeProject } : {}), pageSize: Math.min(500, wanted - jobs.length), ...(pageToken ? { pageToken } : {}) });
+      const page = await store.listJobs({ states: ['SUCCEEDED'], ...(opts.eeProject ? { eeProject: opts.eeProject } : {}), ...(opts.tenantId !== undefined ? { tenantId: opts.tenantId } : {}), pageSize: Math.min(500, wanted - jobs.length), ...(pageToken ? { pageToken } : {}) });
       jobs.push(...page.jobs);
       pageToken = page.nextPageToken ?? undefined;
     } while (pageToken && jobs.length < wanted);

@@ -151,10 +151,23 @@ export function accuracyOf(jobs: readonly Job[]): MethodAccuracy[] {
     .sort((a, b) => a.method.localeCompare(b.method));
 }
 
+/** Where a probe writes: beside the request's own output, never over it (an `eeport-probe/` folder, an asset name ending `-eeport-probe`). */
+function probeDestination(req: ExportImageRequest): Partial<ExportImageRequest> {
+  const f = req.fileExportOptions;
+  if (f) {
+    const inFolder = (d: { filenamePrefix?: string } | undefined) => (d ? { ...d, filenamePrefix: `eeport-probe/${d.filenamePrefix ?? ''}` } : undefined);
+    return { fileExportOptions: { ...f, ...(f.cloudStorageDestination ? { cloudStorageDestination: inFolder(f.cloudStorageDestination) } : {}), ...(f.driveDestination ? { driveDestination: inFolder(f.driveDestination) } : {}) } } as Partial<ExportImageRequest>;
+  }
+  const a = req.assetExportOptions;
+  if (a) return { assetExportOptions: { ...a, earthEngineDestination: { ...a.earthEngineDestination, name: `${a.earthEngineDestination.name}-eeport-probe`, overwrite: true } } } as Partial<ExportImageRequest>;
+  return {};
+}
+
 /**
  * A sample of a request small enough to probe: the same computation on the top-left
- * corner of its grid, at most `side`×`side` pixels. Null when the request has no grid
- * dimensions to shrink (its region lives in the expression).
+ * corner of its grid, at most `side`×`side` pixels, written beside the request's own
+ * destination (see probeDestination). Null when the request has no grid dimensions to
+ * shrink (its region lives in the expression).
  */
 export function probeRequest(req: ExportImageRequest, side = 256): ExportImageRequest | null {
   const d = req.grid?.dimensions;
@@ -162,6 +175,7 @@ export function probeRequest(req: ExportImageRequest, side = 256): ExportImageRe
   const { requestId: _drop, ...rest } = req;
   return {
     ...rest,
+    ...probeDestination(req),
     description: `eeport probe ${(req.description ?? '').slice(0, 60)}`.trim(),
     grid: { ...req.grid, dimensions: { width: Math.min(side, d.width), height: Math.min(side, d.height) } },
   } as ExportImageRequest;
