@@ -511,3 +511,87 @@ export function budgetViews(budgets: readonly Budget[], usages: readonly BudgetU
     };
   });
 }
+
+// ---------------------------------------------------------------------------
+// Estimates (docs/estimates.md): what a job or batch would cost, before it runs
+// ---------------------------------------------------------------------------
+
+const EstimateMethodSchema = z.enum(['history:expression', 'history:workload-tag', 'history:project', 'probe', 'prior']);
+const EecuBandSchema = z.object({ low: z.number(), expected: z.number(), high: z.number() }).describe('EECU-seconds: low ≤ expected ≤ high');
+
+export const EstimateResponseSchema = z
+  .object({
+    eecuSeconds: EecuBandSchema,
+    tasks: z.number().int().describe('Earth Engine tasks it would start: 1 for a job, the number of children for a batch'),
+    pixels: z.number().nullable().describe('Output pixels of all tasks; null when some task’s cannot be told (its region is in the expression)'),
+    method: EstimateMethodSchema.describe('The method of the least informed task: prior < probe < history:project < history:workload-tag < history:expression'),
+    basis: z.array(z.object({ tasks: z.number().int(), method: EstimateMethodSchema, basis: z.string() })).describe('One line per distinct basis, with how many tasks used it'),
+    budget: z
+      .array(
+        z.object({
+          budget: z.string().describe('The usage document id: {eeProject}~{scope}~{month}'),
+          limitEecuSeconds: z.number(),
+          usedEecuSeconds: z.number(),
+          remainingEecuSeconds: z.number(),
+          shareOfRemaining: z.number().nullable().describe('expected ÷ remaining; null when nothing remains'),
+          wouldExceed: z.boolean().describe('used + expected passes the limit'),
+          mayExceed: z.boolean().describe('used + high passes the limit'),
+        }),
+      )
+      .describe('Each budget covering it (a tenant sees its own), this UTC month'),
+    probe: z
+      .union([
+        z.object({ jobId: z.string(), state: z.enum(JOB_STATES), pixels: z.number(), url: z.string() }).describe('The probe job started (or found: one per computation and project)'),
+        z.object({ notStarted: z.string() }).describe('Why no probe could be started'),
+      ])
+      .optional()
+      .describe('Only with ?probe=true, when the estimate did not rest on the computation’s own history'),
+  })
+  .meta({ title: 'Estimate' });
+
+export const EstimateAccuracyResponseSchema = z
+  .object({
+    jobs: z.number().int().describe('Finished jobs with a recorded estimate that were compared'),
+    methods: z.array(
+      z.object({
+        method: EstimateMethodSchema,
+        jobs: z.number().int(),
+        medianAbsoluteError: z.number().describe('Median |actual − expected|, EECU-seconds'),
+        medianAbsolutePercentError: z.number().describe('Median |actual − expected| ÷ actual, percent'),
+        bandCoverage: z.number().describe('Share of actuals within [low, high]'),
+      }),
+    ),
+  })
+  .meta({ title: 'EstimateAccuracy' });
+
+export const ESTIMATE_ACCURACY_PARAMETERS = {
+  eeProject: 'Only jobs of this Earth Engine project',
+  jobs: 'How many of the most recent SUCCEEDED jobs to compare (1–5000, default 1000)',
+} as const;
+
+const EstimateAccuracyParamsSchema = z.strictObject({
+  eeProject: single('eeProject').pipe(EeProjectSchema.optional()),
+  jobs: single('jobs').pipe(z.coerce.number<string>({ error: 'jobs must be a whole number' }).int('jobs must be a whole number').min(1, 'jobs must be 1–5000').max(5000, 'jobs must be 1–5000').optional()),
+});
+
+export function parseEstimateAccuracyQuery(params: URLSearchParams): { ok: true; query: { eeProject?: string; jobs?: number } } | { ok: false; issues: Issue[] } {
+  const r = parseParams(EstimateAccuracyParamsSchema, params, ESTIMATE_ACCURACY_PARAMETERS);
+  if (!r.ok) return r;
+  return { ok: true, query: { ...(r.data.eeProject ? { eeProject: r.data.eeProject } : {}), ...(r.data.jobs ? { jobs: r.data.jobs } : {}) } };
+}
+
+export const ESTIMATE_PARAMETERS = {
+  probe: 'true: when the estimate does not rest on the computation’s own history, start one probe (a labelled 256×256 sample export whose cost is counted); default false: nothing reaches Earth Engine',
+} as const;
+
+const EstimateParamsSchema = z.strictObject({ probe: single('probe').pipe(z.enum(['true', 'false'], { error: 'probe must be true or false' }).optional()) });
+
+export function parseEstimateQuery(params: URLSearchParams): { ok: true; query: { probe: boolean } } | { ok: false; issues: Issue[] } {
+  const r = parseParams(EstimateParamsSchema, params, ESTIMATE_PARAMETERS);
+  return r.ok ? { ok: true, query: { probe: r.data.probe === 'true' } } : r;
+}
+
+/** The answer as sent: Infinity (nothing of a budget remains) is not JSON, so it is null. */
+export function estimateView<T extends { budget: Array<{ shareOfRemaining: number }> }>(answer: T) {
+  return { ...answer, budget: answer.budget.map((b) => ({ ...b, shareOfRemaining: Number.isFinite(b.shareOfRemaining) ? b.shareOfRemaining : null })) };
+}
