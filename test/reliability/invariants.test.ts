@@ -145,7 +145,10 @@ describe.skipIf(!emu)('sabotaged adapters are caught end to end (emulators + sim
       store: { ...a.store, transact: (fn) => a.store.transact((tx) => fn({ ...tx, setSlots: (s) => (writes++ === 1 ? undefined : tx.setSlots(s)) })) },
     }));
     // Caught mid-run: the counter is clamped at 0, so once every job is done the lost increment is invisible.
-    expect(out).toMatch(/slot counters drifted .*slot counter ee-test-project shard \d+ says 0 in flight, the jobs holding it say 1/);
+    // Shards are chosen at random: the job whose increment was lost may share its shard with another (1 vs 2).
+    const m = /slot counters drifted .*slot counter ee-test-project shard \d+ says (\d+) in flight, the jobs holding it say (\d+)/.exec(out);
+    expect(m, out).not.toBeNull();
+    expect(Number(m![2]) - Number(m![1])).toBe(1);
   });
 
   it('an Earth Engine that starts a second task for a repeated requestId', async () => {
