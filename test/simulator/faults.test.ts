@@ -127,6 +127,27 @@ describe('fault injection', () => {
       sim.clock.advance(10 * 100_000);
       expect(await getOp(sim, op)).toMatchObject({ done: true, metadata: { state: 'FAILED', attempt: 5 }, error: { code: 13 } });
     });
+
+    it('holds matching tasks PENDING until cancelled (hold-pending), others run', async () => {
+      sim.faults.inject({ kind: 'hold-pending', match: { description: '^stuck' } });
+      const held = await submit(sim, { description: 'stuck one' });
+      const other = await submit(sim, { description: 'fine' });
+      sim.clock.advance(10 * 100_000);
+      expect((await getOp(sim, held)).metadata).toMatchObject({ state: 'PENDING' });
+      expect((await getOp(sim, other)).metadata).toMatchObject({ state: 'SUCCEEDED' });
+      expect((await call(sim, 'POST', `/v1/${held.name}:cancel`, {})).status).toBe(200);
+      expect(await getOp(sim, held)).toMatchObject({ done: true, metadata: { state: 'CANCELLED' }, error: { code: 1 } });
+    });
+
+    it('holds the next task PENDING for forMs, then runs it', async () => {
+      sim.faults.inject({ kind: 'hold-pending', forMs: 50_000 });
+      const op = await submit(sim);
+      sim.clock.advance(49_000);
+      expect((await getOp(sim, op)).metadata).toMatchObject({ state: 'PENDING' });
+      sim.clock.advance(1_000 + 100_000);
+      expect((await getOp(sim, op)).metadata).toMatchObject({ state: 'SUCCEEDED' });
+      expect(sim.faults.list()).toEqual([]);
+    });
   });
 
   describe('admin endpoint', () => {

@@ -106,6 +106,17 @@ export const faultSpecSchema = z.discriminatedUnion('kind', [
       atProgress: z.number().min(0).max(1).default(0.5),
     })
     .strict(),
+  z
+    .object({
+      kind: z.literal('hold-pending'),
+      /** Which new tasks are held. Default: any task. */
+      match: taskMatch.optional(),
+      /** How many matching tasks are held. Default: 1 without `match`, unlimited with `match`. */
+      times,
+      /** Simulated milliseconds the task stays PENDING before it may start. Default: until cancelled. */
+      forMs: z.number().nonnegative().optional(),
+    })
+    .strict(),
 ]);
 
 /** A fault as accepted by `sim.faults.inject()` and `POST /_sim/faults`. */
@@ -129,6 +140,8 @@ export interface RequestFaults {
 export interface TaskFaults {
   failure?: { atProgress?: number; atStage?: number | string; code: number; message: string };
   retries?: { count: number; atProgress: number };
+  /** Extra simulated time the task stays PENDING (Infinity: until it is cancelled). */
+  holdPendingMs?: number;
 }
 
 /** The fault controls exposed as `sim.faults`. */
@@ -200,8 +213,15 @@ export class FaultRegistry implements FaultControls {
     const out: TaskFaults = {};
     for (const f of this.faults) {
       const s = f.spec;
-      if (s.kind !== 'task-failure' && s.kind !== 'task-retry') continue;
+      if (s.kind !== 'task-failure' && s.kind !== 'task-retry' && s.kind !== 'hold-pending') continue;
       if (!taskMatches(s.match, task)) continue;
+      if (s.kind === 'hold-pending') {
+        if (out.holdPendingMs === undefined) {
+          out.holdPendingMs = s.forMs ?? Infinity;
+          this.use(f);
+        }
+        continue;
+      }
       if (s.kind === 'task-failure' && !out.failure) {
         out.failure = { atProgress: s.atProgress, atStage: s.atStage, code: s.code, message: s.message };
         this.use(f);
@@ -226,7 +246,7 @@ export class FaultRegistry implements FaultControls {
 function defaultTimes(s: ParsedFault): number {
   if (s.times !== undefined) return s.times;
   if (s.kind === 'latency') return Infinity;
-  if ((s.kind === 'task-failure' || s.kind === 'task-retry') && s.match && Object.values(s.match).some((v) => v !== undefined)) return Infinity;
+  if ((s.kind === 'task-failure' || s.kind === 'task-retry' || s.kind === 'hold-pending') && s.match && Object.values(s.match).some((v) => v !== undefined)) return Infinity;
   return 1;
 }
 

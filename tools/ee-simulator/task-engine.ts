@@ -110,16 +110,17 @@ export class TaskEngine {
       deleted: false,
       ...(dedupeKey ? { dedupeKey } : {}),
     };
-    this.attachFaults(task);
+    const hold = this.attachFaults(task);
+    task.readyTime += hold;
     p.tasks.set(id, task);
     p.order.push(task);
     if (dedupeKey) this.byCallerRequestId.set(dedupeKey, task);
     p.pending += 1;
     this.onCreated();
-    if (this.opts.pendingDelayMs <= 0) {
+    if (task.readyTime <= now) {
       p.ready.push(task);
       this.pump(p);
-    } else {
+    } else if (Number.isFinite(task.readyTime)) {
       task.timer = this.clock.schedule(task.readyTime, () => {
         task.timer = undefined;
         if (task.state !== 'PENDING') return;
@@ -238,7 +239,8 @@ export class TaskEngine {
     }
   }
 
-  private attachFaults(task: Task): void {
+  /** Attaches the task faults; returns how long a hold-pending fault keeps the task PENDING (0: none). */
+  private attachFaults(task: Task): number {
     const f = this.faults.forTask({ project: task.project, description: task.request.description, requestId: task.request.requestId });
     if (f.failure) {
       let at = f.failure.atProgress;
@@ -250,6 +252,7 @@ export class TaskEngine {
       task.failure = { atProgress: at ?? 0.5, code: f.failure.code, message: f.failure.message };
     }
     if (f.retries) task.retries = { remaining: f.retries.count, atProgress: f.retries.atProgress };
+    return f.holdPendingMs ?? 0;
   }
 
   private pump(p: ProjectState): void {
