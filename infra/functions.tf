@@ -14,33 +14,33 @@ locals {
       description = "Request messages (push subscription on ${google_pubsub_topic.requests.name}) → Earth Engine exports"
       ingress     = "ALLOW_INTERNAL_ONLY"
       env         = local.env_common
-      secrets     = []
+      secrets     = local.tenants_env
     }
     pollExports = {
       description = "Cloud Scheduler, once a minute → follows Earth Engine operations, releases queued jobs, retries webhooks"
       ingress     = "ALLOW_INTERNAL_ONLY"
       env         = merge(local.env_common, local.env_poll)
       # The poller's sweep sends webhook retries, so it signs too.
-      secrets = local.webhook_secret_env
+      secrets = concat(local.webhook_secret_env, local.tenants_env)
     }
     deliverWebhook = {
       description = "Job events (push subscription on ${google_pubsub_topic.events.name}) → signed webhook calls"
       ingress     = "ALLOW_INTERNAL_ONLY"
       env         = local.env_common
-      secrets     = local.webhook_secret_env
+      secrets     = concat(local.webhook_secret_env, local.tenants_env)
     }
     api = {
       description = "HTTP API: submit, list, get and cancel jobs (auth: ${var.api_auth_mode})"
       # Its callers are outside the project; IAM (and, by mode, the check in code) keeps it closed.
       ingress = "ALLOW_ALL"
       env     = merge(local.env_common, local.env_api)
-      secrets = local.api_keys_env
+      secrets = concat(local.api_keys_env, local.tenants_env)
     }
     onObjectFinalized = {
       description = "Objects finalized in a watched bucket → exports, by the upload rules"
       ingress     = "ALLOW_INTERNAL_ONLY"
       env         = merge(local.env_common, local.env_upload)
-      secrets     = []
+      secrets     = local.tenants_env
     }
   }
 
@@ -130,6 +130,7 @@ resource "google_cloudfunctions2_function" "fn" {
     google_storage_bucket_iam_member.build_sources,
     google_secret_manager_secret_iam_member.webhook_secret,
     google_secret_manager_secret_iam_member.api_keys,
+    google_secret_manager_secret_iam_member.tenants,
     # The first Cloud Storage trigger: after Eventarc's and Cloud Storage's service agents have their roles.
     time_sleep.eventarc_grants,
     terraform_data.upload_rules_check,

@@ -111,6 +111,7 @@ locals {
     GOOGLE_CLOUD_PROJECT      = var.project_id
     EE_PROJECT                = var.ee_project
     EE_ALLOWED_PROJECTS       = join(",", var.ee_allowed_projects)
+    EXPORT_ALLOWED_BUCKETS    = join(",", var.export_buckets)
     EVENTS_TOPIC              = google_pubsub_topic.events.name
     REQUESTS_TOPIC            = google_pubsub_topic.requests.name
     FIRESTORE_DATABASE        = var.firestore_database

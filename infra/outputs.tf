@@ -3,6 +3,11 @@ output "requests_topic" {
   value       = google_pubsub_topic.requests.name
 }
 
+output "tenant_requests_topics" {
+  description = "Each tenant's requests topic, by tenant id: its publishers send its requests there (docs/tenants.md)."
+  value       = { for id, t in google_pubsub_topic.tenant_requests : id => t.name }
+}
+
 output "events_topic" {
   description = "One CloudEvent per job state change; subscribe to it."
   value       = google_pubsub_topic.events.name

@@ -36,13 +36,13 @@ variable "ee_project" {
 }
 
 variable "ee_allowed_projects" {
-  description = "Earth Engine projects requests may name (EE_ALLOWED_PROJECTS). Empty accepts any project the service accounts can use; the service accounts are granted Earth Engine roles in ee_project and in each of these."
+  description = "Earth Engine projects requests may name (EE_ALLOWED_PROJECTS), every tenant's included. Empty accepts ee_project alone (\"*\" would accept any, but the service accounts are granted Earth Engine roles only in ee_project and in each of these)."
   type        = list(string)
   default     = []
 }
 
 variable "export_buckets" {
-  description = "Cloud Storage buckets exports are written to. Earth Engine writes with the identity that started the task, so the functions that submit get object access on these buckets."
+  description = "Cloud Storage buckets exports are written to, every tenant's included. Earth Engine writes with the identity that started the task, so the functions that submit get object access on these buckets; set, file exports may write only to them (EXPORT_ALLOWED_BUCKETS)."
   type        = list(string)
   default     = []
 }
@@ -82,6 +82,38 @@ variable "webhook_secret_id" {
 
 variable "webhook_secret_version" {
   description = "Version of webhook_secret_id to mount. A number pins it (rotate by adding a version and re-applying); \"latest\" is read when an instance starts."
+  type        = string
+  default     = "latest"
+}
+
+# --- Tenants --------------------------------------------------------------------
+
+variable "tenants" {
+  description = "Tenants sharing this deployment (docs/tenants.md): each gets its own requests topic ({name_prefix}-requests-{id}) with a push subscription to submitExport, and its publishers (IAM members) roles/pubsub.publisher on that topic only. What each may do — keys, callers, projects, buckets, webhook secrets — is TENANTS, in tenants_secret_id; the ids must match."
+  type = list(object({
+    id         = string
+    publishers = optional(list(string), [])
+  }))
+  default = []
+
+  validation {
+    condition     = alltrue([for t in var.tenants : can(regex("^[a-z]([a-z0-9-]{0,28}[a-z0-9])?$", t.id))]) && length(distinct([for t in var.tenants : t.id])) == length(var.tenants)
+    error_message = "tenants ids are unique, 1-30 lowercase letters, digits or -, starting with a letter and not ending with -."
+  }
+  validation {
+    condition     = alltrue(flatten([for t in var.tenants : [for m in t.publishers : can(regex("^(user|group|serviceAccount|domain):[^:\\s]+$", m)) && (startswith(m, "serviceAccount:") == endswith(m, ".gserviceaccount.com") || startswith(m, "domain:"))]]))
+    error_message = "tenants publishers are IAM members: serviceAccount:EMAIL (addresses ending in .gserviceaccount.com, and only they), user:EMAIL, group:EMAIL or domain:DOMAIN."
+  }
+}
+
+variable "tenants_secret_id" {
+  description = "Secret Manager secret (id in project_id) whose value is TENANTS, the JSON list of tenants with their API keys, callers, projects, buckets, asset folders and webhook secrets. Created outside Terraform so the value never enters state. Required when tenants is set."
+  type        = string
+  default     = null
+}
+
+variable "tenants_secret_version" {
+  description = "Version of tenants_secret_id to mount; \"latest\" is read when an instance starts."
   type        = string
   default     = "latest"
 }

@@ -16,6 +16,7 @@ import { batchJsonSchema } from './cli/schemas.ts';
 const nullable = <T extends z.ZodType>(t: T) => t.nullable();
 const JobEventDataSchema = z.object({
   jobId: z.string(),
+  tenantId: nullable(z.string()).describe('The job’s tenant (TENANTS); null without tenants'),
   state: z.enum(JOB_STATES),
   eeProject: z.string(),
   operationName: nullable(z.string()),
@@ -67,7 +68,8 @@ export function asyncApiDocument(): Record<string, unknown> {
     channels: {
       requests: {
         address: 'eeport-requests',
-        description: 'REQUESTS_TOPIC. Message data: an ExportImageRequest verbatim, an envelope, or {"batch": …}; options may travel as attributes.',
+        description:
+          'REQUESTS_TOPIC. Message data: an ExportImageRequest verbatim, an envelope, or {"batch": …}; options may travel as attributes. With TENANTS, each tenant publishes to its own {REQUESTS_TOPIC}-{tenant} (same messages): the topic, never the message, says whose a request is.',
         messages: {
           exportRequest: { $ref: '#/components/messages/exportRequest' },
           envelope: { $ref: '#/components/messages/envelope' },
@@ -104,20 +106,39 @@ export function asyncApiDocument(): Record<string, unknown> {
           },
         },
         JobEventData: jobData,
+        EventAttributes: {
+          type: 'object',
+          description: 'Pub/Sub attributes mirroring the event, for subscription filters (e.g. attributes.tenant = "forest")',
+          properties: {
+            'ce-id': attr('The event id'),
+            'ce-type': attr('The event type'),
+            'ce-subject': attr('The job, batch or budget id'),
+            'ce-source': attr('The event source'),
+            'ce-specversion': { const: '1.0' },
+            state: attr('Job events: the job’s state'),
+            tenant: attr('The tenant (TENANTS) the job, batch or budget belongs to; absent when none'),
+          },
+        },
       },
       messages: {
         exportRequest: { name: 'exportRequest', payload: { $ref: '#/components/schemas/ExportImageRequest' }, headers: { $ref: '#/components/schemas/RequestAttributes' } },
         envelope: { name: 'envelope', payload: { $ref: '#/components/schemas/SubmitEnvelope' }, headers: { $ref: '#/components/schemas/RequestAttributes' } },
         batch: { name: 'batch', payload: { type: 'object', required: ['batch'], properties: { batch: { $ref: '#/components/schemas/Batch' } } } },
         cancel: { name: 'cancel', summary: 'No data; attributes action=cancel and jobId | idempotencyKey | requestId | batchId', headers: { $ref: '#/components/schemas/RequestAttributes' } },
-        jobEvent: { name: 'jobEvent', payload: cloudEvent([...EVENT_TYPES, 'dev.eeport.export.v1.webhook_failed'], { $ref: '#/components/schemas/JobEventData' }, 'A job changed state') },
+        jobEvent: {
+          name: 'jobEvent',
+          payload: cloudEvent([...EVENT_TYPES, 'dev.eeport.export.v1.webhook_failed'], { $ref: '#/components/schemas/JobEventData' }, 'A job changed state'),
+          headers: { $ref: '#/components/schemas/EventAttributes' },
+        },
         batchEvent: {
           name: 'batchEvent',
-          payload: cloudEvent(batchTypes, { type: 'object', properties: { batchId: { type: 'string' }, state: { enum: BATCH_STATES }, total: { type: 'integer' }, counts: { type: 'object' }, progress: { type: 'number' }, eecuSeconds: { type: 'number' }, destinationUris: { type: 'array', items: { type: 'string' } } } }, 'A batch was submitted or ended'),
+          headers: { $ref: '#/components/schemas/EventAttributes' },
+          payload: cloudEvent(batchTypes, { type: 'object', properties: { batchId: { type: 'string' }, tenantId: { type: ['string', 'null'] }, state: { enum: BATCH_STATES }, total: { type: 'integer' }, counts: { type: 'object' }, progress: { type: 'number' }, eecuSeconds: { type: 'number' }, destinationUris: { type: 'array', items: { type: 'string' } } } }, 'A batch was submitted or ended'),
         },
         budgetEvent: {
           name: 'budgetEvent',
-          payload: cloudEvent([BUDGET_EVENT_TYPE], { type: 'object', properties: { budget: { type: 'string' }, eeProject: { type: 'string' }, scope: { type: 'string' }, month: { type: 'string' }, usedEecuSeconds: { type: 'number' }, limitEecuSeconds: { type: 'number' } } }, 'An EECU budget was used up (once per budget and month)'),
+          headers: { $ref: '#/components/schemas/EventAttributes' },
+          payload: cloudEvent([BUDGET_EVENT_TYPE], { type: 'object', properties: { budget: { type: 'string' }, tenantId: { type: 'string', description: 'Set for a tenant’s budget' }, eeProject: { type: 'string' }, scope: { type: 'string' }, month: { type: 'string' }, usedEecuSeconds: { type: 'number' }, limitEecuSeconds: { type: 'number' } } }, 'An EECU budget was used up (once per budget and month)'),
         },
       },
     },

@@ -116,9 +116,6 @@ export const CONFIG_VARIABLES = {
       }),
     doc: 'JSON list of tenants, each with its own requests topic ({REQUESTS_TOPIC}-{id}) and scope in the API: [{"id","apiKeys","callers","eeProjects","exportBuckets","assetPrefixes"?,"webhookSecrets"}] (from Secret Manager when deployed; never logged); unset: one trust domain',
   },
-  ESTIMATE_MIN_SAMPLES: { schema: int(3, 1), doc: 'Finished jobs of a computation, workload tag or project an estimate needs before it uses them (fewer: the prior)' },
-  ESTIMATE_PRIOR_EECU_PER_MEGAPIXEL: { schema: z.coerce.number().positive().default(5), doc: 'EECU-seconds per output megapixel estimated where there is no history; its band is ÷/× 10' },
-  RUNAWAY_TIME_GUARD_FACTOR: { schema: z.coerce.number().min(1).default(1.5), doc: 'Without reported EECU, a capped task is cancelled after running this many times the time its estimate gives the cap' },
   WEBHOOK_SECRETS: { schema: list, doc: 'Comma-separated whsec_… signing secrets (from Secret Manager when deployed); all sign, so rotation is add-new, then drop-old' },
   WEBHOOK_EVENTS: { schema: z.enum(['terminal', 'all']).default('terminal'), doc: 'Which job events call back: terminal ones only, or every state change' },
   WEBHOOK_RETRY_SCHEDULE_SECONDS: {

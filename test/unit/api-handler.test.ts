@@ -250,8 +250,8 @@ describe('budgetViews', () => {
   it('joins each configured budget with its usage this month; no usage is 0; used ≥ limit is exceeded', () => {
     const usages = [{ id: `ee-project-1~label.team=forest~${month}`, eeProject: 'ee-project-1', scope: 'label.team=forest', month, usedEecuSeconds: 10, limitEecuSeconds: 10, exceededNotified: true, updateTime: 't' }];
     expect(budgetViews(budgets, usages, month)).toEqual([
-      { id: `ee-project-1~all~${month}`, eeProject: 'ee-project-1', scope: 'all', label: null, workloadTag: null, onExceeded: 'queue', month, limitEecuSeconds: 100, usedEecuSeconds: 0, remainingEecuSeconds: 100, usedFraction: 0, exceeded: false, updateTime: null },
-      { id: `ee-project-1~label.team=forest~${month}`, eeProject: 'ee-project-1', scope: 'label.team=forest', label: { key: 'team', value: 'forest' }, workloadTag: null, onExceeded: 'reject', month, limitEecuSeconds: 10, usedEecuSeconds: 10, remainingEecuSeconds: 0, usedFraction: 1, exceeded: true, updateTime: 't' },
+      { id: `ee-project-1~all~${month}`, eeProject: 'ee-project-1', scope: 'all', tenant: null, label: null, workloadTag: null, onExceeded: 'queue', month, limitEecuSeconds: 100, usedEecuSeconds: 0, remainingEecuSeconds: 100, usedFraction: 0, exceeded: false, updateTime: null },
+      { id: `ee-project-1~label.team=forest~${month}`, eeProject: 'ee-project-1', scope: 'label.team=forest', tenant: null, label: { key: 'team', value: 'forest' }, workloadTag: null, onExceeded: 'reject', month, limitEecuSeconds: 10, usedEecuSeconds: 10, remainingEecuSeconds: 0, usedFraction: 1, exceeded: true, updateTime: 't' },
     ]);
   });
 });

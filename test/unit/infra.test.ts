@@ -142,7 +142,13 @@ async function envKeys(expr: unknown): Promise<Set<string>> {
 
 /** The keys of a target's secret environment variables: its spec's `secrets`, a list literal or a local holding one. */
 function secretKeys(target: string): string[] {
-  const secrets = resolve(specs()[target]!.secrets);
+  const raw = specs()[target]!.secrets;
+  // concat(local.a, local.b): the keys of each.
+  const parts = /^\$\{concat\(([^()]*)\)\}$/.exec(String(raw))?.[1]?.split(',').map((p) => `\${${p.trim()}}`);
+  if (parts) return parts.flatMap((p) => keysOf(resolve(p)));
+  return keysOf(resolve(raw));
+}
+function keysOf(secrets: unknown): string[] {
   if (Array.isArray(secrets)) return secrets.map((s) => String((s as Body).key));
   return [...String(secrets).matchAll(/\bkey\s*=\s*"(\w+)"/g)].map((m) => m[1]!);
 }
@@ -234,6 +240,17 @@ describe('infra/: function targets', () => {
     expect(signers).toEqual(['deliverWebhook', 'pollExports']);
     expect(String(model.locals.webhook_signers)).toContain('"deliverWebhook", "pollExports"');
     expect(Object.keys(specs()).filter((t) => secretKeys(t).includes('API_KEYS'))).toEqual(['api']);
+  });
+
+  it('tenants: a requests topic each, named as the code reads it ({REQUESTS_TOPIC}-{id}), pushed to submitExport by an endpoint naming it; publishers on it only; TENANTS on every function', () => {
+    const topic = model.resource.google_pubsub_topic!.tenant_requests!;
+    expect(topic.name).toBe('${google_pubsub_topic.requests.name}-${each.key}');
+    expect((model.locals.env_common as Body).REQUESTS_TOPIC).toBe('${google_pubsub_topic.requests.name}');
+    const sub = model.resource.google_pubsub_subscription!.tenant_push!;
+    expect(block(sub, 'push_config').push_endpoint).toBe('${local.run_url.submitExport}/projects/${var.project_id}/topics/${google_pubsub_topic.tenant_requests[each.key].name}');
+    expect(model.resource.google_pubsub_topic_iam_member!.tenant_publisher!.topic).toBe('${google_pubsub_topic.tenant_requests[each.value.id].id}');
+    expect(model.resource.google_pubsub_subscription_iam_member!.tenant_dead_letter_subscriber!.member).toBe('${local.pubsub_service_agent}');
+    for (const t of Object.keys(specs())) expect(secretKeys(t), t).toContain('TENANTS');
   });
 
   it('keeps every target internal but the API', () => {

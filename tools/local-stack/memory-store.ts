@@ -139,6 +139,7 @@ export class MemoryStore implements JobStore {
   }
   async listJobs(q: JobListQuery) {
     let list = [...this.jobs.values()];
+    if (q.tenantId !== undefined) list = list.filter((j) => j.tenantId === q.tenantId);
     if (q.states?.length) list = list.filter((j) => q.states!.includes(j.state));
     if (q.eeProject) list = list.filter((j) => j.eeProject === q.eeProject);
     if (q.label) list = list.filter((j) => j.labels[q.label!.key] === q.label!.value);
@@ -177,7 +178,7 @@ export class MemoryStore implements JobStore {
     return [...this.batches.values()].filter((b) => states.includes(b.state)).sort((a, b) => a.updateTime.localeCompare(b.updateTime)).slice(0, limit).map(clone);
   }
   async listBatchPage(q: BatchListQuery) {
-    const list = [...this.batches.values()].filter((b) => !q.states?.length || q.states.includes(b.state)).sort((a, b) => b.createTime.localeCompare(a.createTime) || b.batchId.localeCompare(a.batchId));
+    const list = [...this.batches.values()].filter((b) => (!q.states?.length || q.states.includes(b.state)) && (q.tenantId === undefined || b.tenantId === q.tenantId)).sort((a, b) => b.createTime.localeCompare(a.createTime) || b.batchId.localeCompare(a.batchId));
     const start = q.pageToken ? Number(q.pageToken) : 0;
     return { batches: list.slice(start, start + q.pageSize).map(clone), nextPageToken: start + q.pageSize < list.length ? String(start + q.pageSize) : null };
   }
@@ -215,9 +216,9 @@ export class MemoryStore implements JobStore {
   async listBudgetUsages(month: string) {
     return [...this.budgets.values()].filter((u) => u.month === month).map(clone);
   }
-  async countJobsByState() {
+  async countJobsByState(tenantId?: string | null) {
     const counts = Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as Record<JobState, number>;
-    for (const j of this.jobs.values()) counts[j.state]++;
+    for (const j of this.jobs.values()) if (tenantId === undefined || j.tenantId === tenantId) counts[j.state]++;
     return counts;
   }
   async listDueDeliveries(now: string, limit: number) {

@@ -20,6 +20,7 @@ import { buildServices, realAdapters, setServices, type Adapters, type Services 
 import { createFirestoreJobStore } from '../../functions/src/adapters/job-store.firestore.ts';
 import { createPubSubEventPublisher } from '../../functions/src/adapters/event-publisher.pubsub.ts';
 import { generateSecret } from '../../functions/src/core/webhooks/index.ts';
+import { tenantTopic } from '../../functions/src/core/tenants/index.ts';
 import { startSimulator, type Simulator, type SimulatorOptions } from '../ee-simulator/index.ts';
 import type { ExportImageRequest } from '../ee-simulator/validate-export.ts';
 import { candidateSdkRoots, locateEmulator, startEmulator, type RunningEmulator } from '../emulators/emulators.ts';
@@ -86,8 +87,8 @@ export interface LocalStack {
   sampleRequestFile: string;
   rows(): Row[];
   table(): string;
-  /** Publishes to the requests topic (data: the request or an envelope, undefined for none; options as attributes). */
-  publishRequest(data: unknown, attributes?: Record<string, string>): Promise<string>;
+  /** Publishes to the requests topic, or to a tenant's (data: the request or an envelope, undefined for none; options as attributes). */
+  publishRequest(data: unknown, attributes?: Record<string, string>, opts?: { tenant?: string }): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -203,7 +204,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
     // --- Webhook receiver (its URL goes into the upload rule) -----------------------
     const webhookSecret = generateSecret();
-    const receiverCore = createWebhookReceiver([webhookSecret], (w) => print(`[webhook] ${describeWebhook(w)}`));
+    // Tenants' secrets join once the configuration is read: the receiver stands in for every tenant's endpoint.
+    const receiverSecrets = [webhookSecret];
+    const receiverCore = createWebhookReceiver(receiverSecrets, (w) => print(`[webhook] ${describeWebhook(w)}`));
     const receiverPort = await listenPreferred(receiverCore.server, 'webhook receiver', want.receiver, notes);
     cleanups.push(() => closeServer(receiverCore.server));
     const receiver = Object.assign(receiverCore, { url: `http://127.0.0.1:${receiverPort}` });
@@ -240,7 +243,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     const warmUp = firestore?.doc('_local/warm-up').get();
     warmUp?.catch(() => undefined); // awaited below; this only keeps an early failure from going unhandled
     const deadLetterTopic = 'eeport-dead-letter';
-    for (const t of [config.REQUESTS_TOPIC, config.EVENTS_TOPIC, deadLetterTopic]) await broker.ensureTopic(t);
+    receiverSecrets.push(...config.tenants.flatMap((t) => t.webhookSecrets));
+    const tenantTopics = config.tenants.map((t) => tenantTopic(config.REQUESTS_TOPIC, t.id));
+    for (const t of [config.REQUESTS_TOPIC, ...tenantTopics, config.EVENTS_TOPIC, deadLetterTopic]) await broker.ensureTopic(t);
     await broker.ensureSubscription(`${deadLetterTopic}-inspect`, deadLetterTopic, 60);
 
     const logFile = join(stateDir, 'functions.log');
@@ -350,6 +355,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
       cleanups.push(() => relay.stop());
     };
     await wire('submitExport', config.REQUESTS_TOPIC, () => scheduler?.kick());
+    // One topic and push subscription per tenant, as infra/ makes them: the topic says whose a message is.
+    for (const topic of tenantTopics) await wire('submitExport', topic, () => scheduler?.kick());
     await wire('deliverWebhook', config.EVENTS_TOPIC);
 
     let storage: StorageTrigger | null = null;
@@ -422,8 +429,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
           dashboard,
         }),
       table: () => renderTable(stack.rows()),
-      publishRequest: (data, attributes) =>
-        broker.publish(config.REQUESTS_TOPIC, {
+      publishRequest: (data, attributes, opts) =>
+        broker.publish(opts?.tenant === undefined ? config.REQUESTS_TOPIC : tenantTopic(config.REQUESTS_TOPIC, opts.tenant), {
           ...(data === undefined ? {} : { data: typeof data === 'string' ? data : JSON.stringify(data) }),
           ...(attributes ? { attributes } : {}),
         }),
@@ -503,6 +510,17 @@ function tableRows(p: {
       `cancel: attributes action=cancel and jobId=… (or idempotencyKey=…)`,
     ],
   });
+  for (const t of cfg.tenants) {
+    const topic = `${cfg.REQUESTS_TOPIC}-${t.id}`;
+    rows.push({
+      service: `topic ${topic}`,
+      where: `→ push relay → submitExport (tenant ${t.id})`,
+      how: [
+        `tenant ${t.id}'s requests: ${t.eeProjects.join(', ')}; buckets ${t.exportBuckets.join(', ') || 'none'}; assets under ${t.assetPrefixes.join(', ')}`,
+        `API: x-api-key one of its apiKeys; it sees only its own jobs and batches`,
+      ],
+    });
+  }
   rows.push({
     service: `topic ${cfg.EVENTS_TOPIC}`,
     where: `→ push relay → deliverWebhook`,

@@ -8,6 +8,8 @@
  *   api-key  header x-api-key must equal one of API_KEYS (compared in constant time).
  *   oidc     Authorization: Bearer <Google ID token> for API_OIDC_AUDIENCE, from one of
  *            API_ALLOWED_CALLERS (the same verifier as the poller's).
+ * With TENANTS, each tenant's apiKeys and callers are accepted too (which scope a caller
+ * gets is the API handler's business), and `none` is refused: it cannot tell callers apart.
  * The settings are checked when the API is first built, not in loadConfig(), so the
  * other function targets, which share the configuration, never trip on them.
  */
@@ -36,24 +38,34 @@ export interface ApiAuthenticator {
 const MIN_KEY_LENGTH = 16;
 
 /** The API's auth settings from the configuration, or a ConfigError naming the variables. */
-export function apiAuthSettings(config: Pick<Config, 'API_AUTH' | 'API_ALLOW_UNAUTHENTICATED' | 'API_KEYS' | 'API_OIDC_AUDIENCE' | 'API_ALLOWED_CALLERS' | 'K_SERVICE'>): ApiAuthSettings {
+export function apiAuthSettings(
+  config: Pick<Config, 'API_AUTH' | 'API_ALLOW_UNAUTHENTICATED' | 'API_KEYS' | 'API_OIDC_AUDIENCE' | 'API_ALLOWED_CALLERS' | 'K_SERVICE'> & Partial<Pick<Config, 'tenants'>>,
+): ApiAuthSettings {
   const problems: string[] = [];
+  const tenants = config.tenants ?? [];
+  const apiKeys = [...config.API_KEYS, ...tenants.flatMap((t) => t.apiKeys)];
+  const allowedCallers = [...config.API_ALLOWED_CALLERS, ...tenants.flatMap((t) => t.callers)];
+  if (tenants.length && config.API_AUTH === 'none') {
+    problems.push('TENANTS needs API_AUTH=api-key or oidc: with API_AUTH=none the API cannot tell one tenant’s callers from another’s');
+  }
+  if (tenants.length && config.API_AUTH === 'api-key' && !apiKeys.length) problems.push('API_KEYS: API_AUTH=api-key needs at least one key, in API_KEYS or a tenant’s apiKeys');
+  if (tenants.length && config.API_AUTH === 'oidc' && !allowedCallers.length) problems.push('API_ALLOWED_CALLERS: API_AUTH=oidc needs the emails allowed to call, in API_ALLOWED_CALLERS or a tenant’s callers');
   if (config.API_AUTH === 'none' && config.K_SERVICE && !config.API_ALLOW_UNAUTHENTICATED) {
     problems.push(
       'API_AUTH=none on a deployed instance (K_SERVICE is set): set API_AUTH=api-key or oidc, or API_ALLOW_UNAUTHENTICATED=true if Cloud Functions IAM keeps the function private',
     );
   }
   if (config.API_AUTH === 'api-key') {
-    if (!config.API_KEYS.length) problems.push('API_KEYS: API_AUTH=api-key needs at least one key');
+    if (!tenants.length && !config.API_KEYS.length) problems.push('API_KEYS: API_AUTH=api-key needs at least one key');
     if (config.API_KEYS.some((k) => k.length < MIN_KEY_LENGTH)) problems.push(`API_KEYS: every key must have at least ${MIN_KEY_LENGTH} characters`);
   }
   if (config.API_AUTH === 'oidc') {
     if (!config.API_OIDC_AUDIENCE) problems.push('API_OIDC_AUDIENCE: API_AUTH=oidc needs the audience callers put in their ID tokens (the function URL)');
     // Anyone with a Google account can get an ID token for any audience: the caller list is what restricts.
-    if (!config.API_ALLOWED_CALLERS.length) problems.push('API_ALLOWED_CALLERS: API_AUTH=oidc needs the emails allowed to call');
+    if (!tenants.length && !config.API_ALLOWED_CALLERS.length) problems.push('API_ALLOWED_CALLERS: API_AUTH=oidc needs the emails allowed to call');
   }
   if (problems.length) throw new ConfigError(problems);
-  return { mode: config.API_AUTH, apiKeys: config.API_KEYS, oidcAudience: config.API_OIDC_AUDIENCE ?? '', allowedCallers: config.API_ALLOWED_CALLERS };
+  return { mode: config.API_AUTH, apiKeys, oidcAudience: config.API_OIDC_AUDIENCE ?? '', allowedCallers };
 }
 
 const sha256 = (s: string) => createHash('sha256').update(s).digest();

@@ -55,6 +55,16 @@ export const FIRESTORE_INDEXES = [
   { collection: COLLECTIONS.jobs, fields: [['labelPairs', 'CONTAINS'], ['state', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by label and state' },
   { collection: COLLECTIONS.jobs, fields: [['labelPairs', 'CONTAINS'], ['eeProject', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by label and project' },
   { collection: COLLECTIONS.jobs, fields: [['labelPairs', 'CONTAINS'], ['eeProject', 'ASCENDING'], ['state', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by label, project and state' },
+  // The same, within one tenant (a tenant's caller always lists with its tenantId).
+  { collection: COLLECTIONS.jobs, fields: [['tenantId', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by tenant' },
+  { collection: COLLECTIONS.jobs, fields: [['tenantId', 'ASCENDING'], ['state', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by tenant and state' },
+  { collection: COLLECTIONS.jobs, fields: [['tenantId', 'ASCENDING'], ['eeProject', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by tenant and project' },
+  { collection: COLLECTIONS.jobs, fields: [['tenantId', 'ASCENDING'], ['eeProject', 'ASCENDING'], ['state', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by tenant, project and state' },
+  { collection: COLLECTIONS.jobs, fields: [['labelPairs', 'CONTAINS'], ['tenantId', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by label and tenant' },
+  { collection: COLLECTIONS.jobs, fields: [['labelPairs', 'CONTAINS'], ['tenantId', 'ASCENDING'], ['state', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by label, tenant and state' },
+  { collection: COLLECTIONS.jobs, fields: [['labelPairs', 'CONTAINS'], ['tenantId', 'ASCENDING'], ['eeProject', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by label, tenant and project' },
+  { collection: COLLECTIONS.jobs, fields: [['labelPairs', 'CONTAINS'], ['tenantId', 'ASCENDING'], ['eeProject', 'ASCENDING'], ['state', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by label, tenant, project and state' },
+  { collection: COLLECTIONS.jobs, fields: [['tenantId', 'ASCENDING'], ['state', 'ASCENDING']], usedBy: 'countJobsByState of a tenant' },
   { collection: COLLECTIONS.outbox, fields: [['sent', 'ASCENDING'], ['createTime', 'ASCENDING']], usedBy: 'listUnsentEvents' },
   { collection: COLLECTIONS.jobs, fields: [['batchId', 'ASCENDING'], ['batchCurrent', 'ASCENDING'], ['state', 'ASCENDING']], usedBy: 'batchStats' },
   // batchStats sums eecuSeconds and progress under its three equality filters. Firestore computes sum() from index
@@ -65,6 +75,8 @@ export const FIRESTORE_INDEXES = [
   { collection: COLLECTIONS.batches, fields: [['state', 'ASCENDING'], ['updateTime', 'ASCENDING']], usedBy: 'listBatches' },
   // listBatchPage without a state filter needs only the automatic index on createTime.
   { collection: COLLECTIONS.batches, fields: [['state', 'ASCENDING'], ['createTime', 'DESCENDING']], usedBy: 'listBatchPage by state' },
+  { collection: COLLECTIONS.batches, fields: [['tenantId', 'ASCENDING'], ['createTime', 'DESCENDING']], usedBy: 'listBatchPage by tenant' },
+  { collection: COLLECTIONS.batches, fields: [['tenantId', 'ASCENDING'], ['state', 'ASCENDING'], ['createTime', 'DESCENDING']], usedBy: 'listBatchPage by tenant and state' },
   { collection: COLLECTIONS.webhookDeliveries, fields: [['state', 'ASCENDING'], ['nextAttemptAt', 'ASCENDING']], usedBy: 'listDueDeliveries' },
   { collection: COLLECTIONS.schedules, fields: [['state', 'ASCENDING'], ['dueAt', 'ASCENDING']], usedBy: 'listDueSchedules' },
 ] as const;
@@ -116,6 +128,7 @@ const JobDocSchema = z.object({
   batchIndex: z.number().int().nullable().default(null),
   batchCurrent: z.boolean().default(true),
   slotShard: z.number().int().nullable().default(null),
+  tenantId: nstr.default(null),
   verifying: z.object({ since: str, lastCheck: str, checks: z.number().int(), candidates: z.array(str), candidatesSince: str, note: str }).nullable().default(null),
   estimate: z
     .object({
@@ -162,9 +175,10 @@ export const labelPairs = (labels: Record<string, string>) => Object.entries(lab
 type IndexField = readonly [string, 'ASCENDING' | 'DESCENDING' | 'CONTAINS'];
 
 /** The composite index a listJobs query needs, or null when the automatic single-field index on updateTime serves it. */
-export function listJobsIndex(q: Pick<JobListQuery, 'states' | 'eeProject' | 'label'>): IndexField[] | null {
+export function listJobsIndex(q: Pick<JobListQuery, 'states' | 'eeProject' | 'label' | 'tenantId'>): IndexField[] | null {
   const fields: IndexField[] = [];
   if (q.label) fields.push(['labelPairs', 'CONTAINS']);
+  if (q.tenantId !== undefined) fields.push(['tenantId', 'ASCENDING']);
   if (q.eeProject) fields.push(['eeProject', 'ASCENDING']);
   if (q.states?.length) fields.push(['state', 'ASCENDING']);
   return fields.length ? [...fields, ['updateTime', 'DESCENDING']] : null;
@@ -172,7 +186,7 @@ export function listJobsIndex(q: Pick<JobListQuery, 'states' | 'eeProject' | 'la
 
 /** Ties a page token to its filters, so a token used with other filters is refused instead of paging wrongly. */
 function queryFingerprint(q: JobListQuery): string {
-  const filters = [[...(q.states ?? [])].sort(), q.eeProject ?? null, q.label ?? null, q.updatedAfter ?? null, q.updatedBefore ?? null];
+  const filters = [[...(q.states ?? [])].sort(), q.eeProject ?? null, q.label ?? null, q.updatedAfter ?? null, q.updatedBefore ?? null, ...(q.tenantId !== undefined ? [{ tenant: q.tenantId }] : [])];
   return createHash('sha256').update(JSON.stringify(filters)).digest('base64url').slice(0, 12);
 }
 
@@ -202,6 +216,7 @@ const DeliveryDocSchema = z.object({
   leaseUntil: nstr,
   lastStatus: z.number().nullable(),
   lastError: nstr,
+  tenantId: nstr.default(null),
   createTime: str,
   updateTime: str,
 });
@@ -234,6 +249,7 @@ const BatchDocSchema = z.object({
   destinationUrisTruncated: z.boolean(),
   error: z.object({ code: str, message: str, details: z.array(z.object({ path: str, message: str })).optional() }).nullable(),
   cancelRequestedAt: nstr,
+  tenantId: nstr.default(null),
   retries: z.number().int(),
   createTime: str,
   updateTime: str,
@@ -378,6 +394,7 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
     },
     async listJobs(query: JobListQuery) {
       let q: Query = jobs;
+      if (query.tenantId !== undefined) q = q.where('tenantId', '==', query.tenantId);
       if (query.states?.length) q = query.states.length === 1 ? q.where('state', '==', query.states[0]) : q.where('state', 'in', query.states.slice(0, 30));
       if (query.eeProject) q = q.where('eeProject', '==', query.eeProject);
       if (query.label) q = q.where('labelPairs', 'array-contains', `${query.label.key}:${query.label.value}`);
@@ -417,10 +434,14 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
     },
     async listBatchPage(query: BatchListQuery) {
       let q: Query = batches;
+      if (query.tenantId !== undefined) q = q.where('tenantId', '==', query.tenantId);
       if (query.states?.length) q = query.states.length === 1 ? q.where('state', '==', query.states[0]) : q.where('state', 'in', query.states);
       q = q.orderBy('createTime', 'desc').orderBy(FieldPath.documentId(), 'desc');
       // As in listJobs: a token names its filters, so it cannot page a different listing.
-      const fingerprint = createHash('sha256').update(JSON.stringify([...(query.states ?? [])].sort())).digest('base64url').slice(0, 12);
+      const fingerprint = createHash('sha256')
+        .update(JSON.stringify([[...(query.states ?? [])].sort(), ...(query.tenantId !== undefined ? [{ tenant: query.tenantId }] : [])].flat()))
+        .digest('base64url')
+        .slice(0, 12);
       if (query.pageToken) {
         const [createTime, batchId, issuedFor] = decodePageToken(query.pageToken, 3);
         if (issuedFor !== fingerprint) throw new InvalidPageTokenError('it was issued for different filters');
@@ -500,9 +521,10 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
       const snap = await budgets.where('month', '==', month).get();
       return snap.docs.map((d) => BudgetDocSchema.parse(d.data()));
     },
-    async countJobsByState() {
-      // Billed as one read per 1,000 jobs counted, and served by the automatic index on state.
-      const counts = await Promise.all(JOB_STATES.map(async (state) => [state, (await jobs.where('state', '==', state).count().get()).data().count] as const));
+    async countJobsByState(tenantId) {
+      // Billed as one read per 1,000 jobs counted, and served by the automatic index on state (or tenantId + state).
+      const base: Query = tenantId === undefined ? jobs : jobs.where('tenantId', '==', tenantId);
+      const counts = await Promise.all(JOB_STATES.map(async (state) => [state, (await base.where('state', '==', state).count().get()).data().count] as const));
       return Object.fromEntries(counts) as Record<(typeof JOB_STATES)[number], number>;
     },
     async listDueDeliveries(now, limit) {

@@ -4,16 +4,24 @@
  * target refuses to run without them.
  */
 import { randomUUID } from 'node:crypto';
-import { apiAuthSettings, createApiAuthenticator } from '../adapters/api-auth.ts';
+import { apiAuthSettings, apiKeyFingerprint, createApiAuthenticator } from '../adapters/api-auth.ts';
 import { createHttpApi } from '../adapters/http-api.ts';
 import { createApiHandler, createApiLogEvents, apiOpenApiDocument } from '../core/api/index.ts';
-import { instanceGraph, intakePolicy, perGraph, type Graph } from './instance.ts';
+import { instanceGraph, intakePolicy, perGraph, tenantIntakePolicy, type Graph } from './instance.ts';
+import { createTenantDirectory } from '../core/tenants/index.ts';
 import { wireCancelJob, wireSubmitExport } from './submit.ts';
 import { wireBatches } from './batches.ts';
 import { wirePipelineRoutes } from './pipelines.ts';
 import { dashboardAsset } from '../dashboard/dashboard-assets.ts';
 
 const authenticator = perGraph(({ config, adapters }) => createApiAuthenticator(apiAuthSettings(config), adapters.oidcCerts ? { certs: adapters.oidcCerts } : {}));
+/** Callers as the authenticator names them (a key's fingerprint, an email) → their tenant, or admin for the operators' own. */
+const apiTenants = perGraph(({ config }) =>
+  createTenantDirectory(config.tenants, {
+    adminCallers: [...config.API_KEYS.map(apiKeyFingerprint), ...config.API_ALLOWED_CALLERS],
+    callerIds: (t) => [...t.apiKeys.map(apiKeyFingerprint), ...t.callers],
+  }),
+);
 const openApiDocument = perGraph(() => {
   let doc: unknown;
   return () => (doc ??= apiOpenApiDocument());
@@ -32,7 +40,14 @@ export function wireApi(graph: Graph, trace?: string) {
     newId: randomUUID,
     openApi: openApiDocument(graph),
     routes: wirePipelineRoutes(graph, trace, randomUUID),
-    settings: { intake: intakePolicy(config), maxBodyBytes: config.API_MAX_BODY_BYTES, staleSubmitSeconds: config.POLL_STALE_SUBMIT_SECONDS, budgets: config.EECU_BUDGETS },
+    settings: {
+      intake: intakePolicy(config),
+      intakeFor: (tenantId) => tenantIntakePolicy(config, tenantId),
+      maxBodyBytes: config.API_MAX_BODY_BYTES,
+      staleSubmitSeconds: config.POLL_STALE_SUBMIT_SECONDS,
+      budgets: config.EECU_BUDGETS,
+    },
+    tenants: apiTenants(graph),
   });
   return createHttpApi({ handler, auth: authenticator(graph), logs, maxBodyBytes: config.API_MAX_BODY_BYTES, assets: dashboardAsset });
 }

@@ -4,7 +4,7 @@
  */
 import { createLogEvents } from '../core/jobs/index.ts';
 import { createBatches } from '../core/batches/index.ts';
-import { intakePolicy, type Graph } from './instance.ts';
+import { intakePolicy, tenantIntakePolicy, type Graph } from './instance.ts';
 import { createCancelJob } from '../core/cancel/index.ts';
 
 export function wireBatches(graph: Graph, trace?: string) {
@@ -24,6 +24,8 @@ export function wireBatches(graph: Graph, trace?: string) {
       maxExpandedBytes: config.BATCH_MAX_EXPANDED_BYTES,
       ...(policy.destinations ? { destinations: policy.destinations } : {}),
       ...(policy.callbackPolicy ? { callbackPolicy: policy.callbackPolicy } : {}),
+      // checkBatch asks only for tenants the caller's scope names, which TENANTS holds.
+      policyFor: (tenantId) => tenantIntakePolicy(config, tenantId) ?? { ...policy, allowedEeProjects: [config.EE_PROJECT], noCallbacks: `tenant ${tenantId} is not configured` },
     },
   });
 }

@@ -19,6 +19,7 @@ import { createPubSubEventPublisher } from '../adapters/event-publisher.pubsub.t
 import { createCloudLoggingSink } from '../adapters/log-sink.cloud-logging.ts';
 import type { RequestVerifier } from '../adapters/scheduler-auth.oidc.ts';
 import type { IntakePolicy } from '../core/submit/index.ts';
+import { createTenantDirectory, tenantDestinations } from '../core/tenants/index.ts';
 import { systemClock, type Clock, type EarthEngine, type EventPublisher, type JobStore, type LogSink, type WebhookSender } from '../core/ports.ts';
 
 export interface Adapters {
@@ -156,6 +157,26 @@ export function perGraph<T>(make: (graph: Graph) => T): (graph: Graph) => T {
     return memo.get(graph) as T;
   };
 }
+
+/**
+ * A tenant's intake policy: its projects (the first is its default), buckets and asset
+ * folders instead of the deployment's; null for a tenant TENANTS does not name.
+ */
+export function tenantIntakePolicy(config: Config, tenantId: string): IntakePolicy | null {
+  const t = config.tenants.find((x) => x.id === tenantId);
+  if (!t) return null;
+  return {
+    ...intakePolicy(config),
+    defaultEeProject: t.eeProjects[0]!,
+    allowedEeProjects: t.eeProjects,
+    destinations: tenantDestinations(t),
+    tenantId: t.id,
+    ...(t.webhookSecrets.length ? {} : { noCallbacks: `tenant ${t.id} has no webhookSecrets to sign callbacks with` }),
+  };
+}
+
+/** The tenants, for routing topic messages (who the API's callers are is the api target's business). */
+export const tenantDirectory = perGraph(({ config }) => createTenantDirectory(config.tenants, { adminCallers: [], callerIds: () => [] }));
 
 /** One intake policy for every way in (topic, uploads, API), so they accept the same requests. */
 export function intakePolicy(config: Config): IntakePolicy {

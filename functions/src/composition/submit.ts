@@ -6,7 +6,7 @@
 import { createLogEvents } from '../core/jobs/index.ts';
 import { createSubmitExport, createRequestMessageHandler } from '../core/submit/index.ts';
 import { createCancelJob } from '../core/cancel/index.ts';
-import { instanceGraph, intakePolicy, type Graph } from './instance.ts';
+import { instanceGraph, intakePolicy, tenantDirectory, tenantIntakePolicy, type Graph } from './instance.ts';
 import { wireBatches } from './batches.ts';
 
 export function wireSubmitExport({ config, adapters }: Graph, trace?: string) {
@@ -26,6 +26,7 @@ export function wireSubmitExport({ config, adapters }: Graph, trace?: string) {
       maxResubmissions: config.MAX_RESUBMISSIONS,
       resubmitBackoffMs: config.RESUBMIT_BACKOFF_SECONDS * 1000,
       intake: intakePolicy(config),
+      intakeFor: (tenantId) => tenantIntakePolicy(config, tenantId),
       adopt: { clockSkewMs: 5 * 60_000, confirmAfterMs: config.ADOPT_CONFIRM_SECONDS * 1000, maxPages: config.ADOPT_MAX_PAGES },
     },
   });
@@ -43,6 +44,7 @@ export function wireRequestMessages(graph: Graph, trace?: string) {
     batches: wireBatches(graph, trace),
     logs: createLogEvents(graph.adapters.logSink, trace),
     defaultEeProject: graph.config.EE_PROJECT,
+    tenancy: { requestsTopic: graph.config.REQUESTS_TOPIC, directory: tenantDirectory(graph), intakeFor: (tenantId) => tenantIntakePolicy(graph.config, tenantId) },
   });
 }
 

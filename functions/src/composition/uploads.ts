@@ -3,7 +3,7 @@
  * rule claims become jobs, through the same intake and submit as the requests topic.
  */
 import { createSubmitUpload, createUploadLogEvents, createUploadRouter } from '../core/uploads/index.ts';
-import { instanceGraph, intakePolicy, perGraph, type Graph } from './instance.ts';
+import { instanceGraph, intakePolicy, perGraph, tenantIntakePolicy, type Graph } from './instance.ts';
 import { wireSubmitExport } from './submit.ts';
 
 const uploadRouter = perGraph((graph) => createUploadRouter(graph.config.uploadRules));
@@ -14,6 +14,7 @@ export function wireUploads(graph: Graph, trace?: string) {
     logs: createUploadLogEvents(graph.adapters.logSink, trace),
     router: uploadRouter(graph),
     intake: intakePolicy(graph.config),
+    intakeFor: (tenantId) => tenantIntakePolicy(graph.config, tenantId),
   });
 }
 

@@ -23,6 +23,7 @@ export function wireDeliverWebhook({ config, adapters }: Graph, trace?: string) 
     logs: createLogEvents(adapters.logSink, trace),
     settings: {
       secrets: config.WEBHOOK_SECRETS,
+      tenantSecrets: Object.fromEntries(config.tenants.map((t) => [t.id, t.webhookSecrets])),
       scheduleMs: config.WEBHOOK_RETRY_SCHEDULE_SECONDS.map((s) => s * 1000),
       events: config.WEBHOOK_EVENTS,
       leaseMs: config.WEBHOOK_TIMEOUT_MS * 2,

@@ -21,6 +21,8 @@ export interface ProjectSlots {
 export interface WebhookDelivery {
   eventId: string;
   jobId: string;
+  /** The tenant of the job or batch called back: its secrets sign every attempt. */
+  tenantId: string | null;
   url: string;
   eventType: string;
   /** The exact JSON sent on every attempt. */
@@ -93,12 +95,16 @@ export interface JobListQuery {
   eeProject?: string;
   updatedAfter?: string;
   updatedBefore?: string;
+  /** Only this tenant's jobs (null: untenanted ones); absent: everyone's. */
+  tenantId?: string | null;
   pageSize: number;
   pageToken?: string;
 }
 
 export interface BatchListQuery {
   states?: BatchState[];
+  /** Only this tenant's batches (null: untenanted ones); absent: everyone's. */
+  tenantId?: string | null;
   pageSize: number;
   pageToken?: string;
 }
@@ -132,8 +138,8 @@ export interface JobStore {
   listBatchChildren(batchId: string, opts: { states?: JobState[]; limit: number; afterIndex?: number }): Promise<Job[]>;
   /** This month's budget usages (for the API, CLI and dashboard). */
   listBudgetUsages(month: string): Promise<BudgetUsage[]>;
-  /** How many jobs are in each state (count aggregations, one per state: no documents are read). */
-  countJobsByState(): Promise<Record<JobState, number>>;
+  /** How many jobs are in each state, of one tenant or (absent) of all (count aggregations, one per state: no documents are read). */
+  countJobsByState(tenantId?: string | null): Promise<Record<JobState, number>>;
   getSchedule(scheduleId: string): Promise<Schedule | null>;
   /** ACTIVE schedules whose next run is due (dueAt <= now), longest due first. */
   listDueSchedules(now: string, limit: number): Promise<Schedule[]>;

@@ -36,6 +36,8 @@ export const API_ERROR_CODES = [
   'EXPORT.INVALID_ENVELOPE',
   'EXPORT.UNKNOWN_PROJECT',
   'EXPORT.DESTINATION_NOT_ALLOWED',
+  // Only on the topic (a message from a topic no tenant owns); an API caller's tenant is always known.
+  'EXPORT.UNKNOWN_TENANT',
   'EXPORT.TOO_LARGE',
   // A batch that does not expand into valid children (or names options this deployment refuses).
   'BATCH.INVALID',
@@ -124,6 +126,7 @@ export const JobViewSchema = z
     labels: z.record(z.string(), z.string()),
     callbackUrl: nstr,
     source: JobSourceSchema,
+    tenantId: nstr.describe('The tenant whose job this is (TENANTS); null without tenants, or for the operators’ own'),
     progress: z.number().nullable(),
     stages: z.array(z.object({ displayName: z.string(), description: z.string().optional(), completeWorkUnits: z.number().optional(), totalWorkUnits: z.number().optional() })),
     attempt: z.number().nullable(),
@@ -360,6 +363,7 @@ export const BatchViewSchema = z
     destinationUrisTruncated: z.boolean(),
     error: z.object({ code: z.string(), message: z.string(), details: z.array(IssueSchema).optional() }).nullable(),
     cancelRequestedAt: nstr,
+    tenantId: nstr.describe('The tenant whose batch this is (TENANTS); null without tenants'),
     retries: z.number().int().describe('Retries of its transient failures so far'),
     createTime: z.string(),
     updateTime: z.string(),
@@ -460,7 +464,8 @@ export const BudgetViewSchema = z
   .object({
     id: z.string().describe('The usage document: {eeProject}~{scope}~{month}'),
     eeProject: z.string(),
-    scope: z.string().describe('all, label.{key}={value} or tag.{workloadTag}'),
+    scope: z.string().describe('all, label.{key}={value} or tag.{workloadTag}; a tenant’s budget starts tenant.{id}.'),
+    tenant: nstr.describe('The tenant whose jobs it covers (TENANTS); null: every job in its project'),
     label: z.object({ key: z.string(), value: z.string() }).nullable(),
     workloadTag: nstr,
     onExceeded: z.enum(['queue', 'reject']).describe('What happens to covered jobs once the budget is used up'),
@@ -497,6 +502,7 @@ export function budgetViews(budgets: readonly Budget[], usages: readonly BudgetU
       id,
       eeProject: b.eeProject,
       scope: scopeOf(b),
+      tenant: b.tenant ?? null,
       label: b.label ?? null,
       workloadTag: b.workloadTag ?? null,
       onExceeded: b.onExceeded,

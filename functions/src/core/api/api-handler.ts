@@ -12,7 +12,8 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { intakeBody, type IntakePolicy, type SubmitExport } from '../submit/index.ts';
 import type { Issue } from '../requests/index.ts';
-import { jobIdFor, JOB_ID_PATTERN, isTerminal, JOB_STATES, type Job } from '../jobs/index.ts';
+import { jobIdFor, JOB_ID_PATTERN, isTerminal, JOB_STATES, tenantIdentity, type Job } from '../jobs/index.ts';
+import { ADMIN_SCOPE, actingTenant, canSee, listFilter, type Scope, type TenantDirectory } from '../tenants/index.ts';
 import { EeportError, decodePageToken, encodePageToken, InvalidPageTokenError } from '../kernel/index.ts';
 import {
   apiErrorBody,
@@ -63,6 +64,8 @@ export interface ApiSettings {
   staleSubmitSeconds: number;
   /** The configured EECU budgets (EECU_BUDGETS), shown with their usage by GET /v1/budgets. */
   budgets: readonly Budget[];
+  /** A tenant's intake policy (TENANTS); null for one TENANTS does not name. */
+  intakeFor?: (tenantId: string) => IntakePolicy | null;
 }
 
 export interface ApiDeps {
@@ -79,6 +82,12 @@ export interface ApiDeps {
   /** Routes other capabilities serve (schedules, chains), tried before the API's own; each answers null for a path not its own. */
   routes?: readonly ExtraRoutes[];
   settings: ApiSettings;
+  /**
+   * Whose data each caller reaches (TENANTS). A tenant's caller sees, lists, cancels and
+   * retries only its tenant's jobs and batches: another tenant's ids answer 404, exactly
+   * as ids that do not exist, never 403. Absent: every caller sees everything.
+   */
+  tenants?: Pick<TenantDirectory, 'scopeOfCaller'>;
 }
 
 /** A capability's own routes: it gets the request and a reader of its JSON body (with the API's size and content-type checks). */
@@ -240,7 +249,7 @@ export function createApiHandler(deps: ApiDeps) {
     return { status: duplicate ? 200 : 202, body: { jobId: job.jobId, state: job.state, url: jobUrl(job.jobId), duplicate, ...(notice ? { notice } : {}), job: jobView(job) } };
   }
 
-  async function submit(call: ApiCall, req: ApiRequest): Promise<ApiResponse> {
+  async function submit(call: ApiCall, req: ApiRequest, scope: Scope): Promise<ApiResponse> {
     const read = readJsonBody(req.body, req.header('content-type'), settings.maxBodyBytes, true);
     if (!read.ok) return fail(call, read.status, read.code, read.message);
     const body = read.value;
@@ -252,7 +261,10 @@ export function createApiHandler(deps: ApiDeps) {
       if (bodyKey === undefined) extra.idempotencyKey = headerKey;
       else if (bodyKey !== headerKey) extraIssues.push({ path: 'idempotencyKey', message: 'the Idempotency-Key header and the body’s idempotencyKey differ; give one, or the same in both' });
     }
-    const intake = intakeBody(body, extra, extraIssues, settings.intake, { kind: 'api', ...(req.caller ? { caller: req.caller } : {}) }, { kind: 'random', value: deps.newId() }, null);
+    const tenantId = actingTenant(scope);
+    const policy = tenantId === null ? settings.intake : settings.intakeFor?.(tenantId);
+    if (!policy) throw new Error(`no intake policy for tenant ${tenantId}`);
+    const intake = intakeBody(body, extra, extraIssues, policy, { kind: 'api', ...(req.caller ? { caller: req.caller } : {}) }, { kind: 'random', value: deps.newId() }, null);
     if (!intake.ok) {
       const code = intake.code === 'EXPORT.INVALID_JSON' ? 'API.MALFORMED_JSON' : intake.code;
       return fail(call, intake.code === 'EXPORT.TOO_LARGE' ? 413 : 400, code, `the submission is invalid: ${summarise(intake.errors)}`, intake.errors);
@@ -278,16 +290,17 @@ export function createApiHandler(deps: ApiDeps) {
     }
   }
 
-  async function getJob(call: ApiCall, jobId: string): Promise<ApiResponse> {
+  async function getJob(call: ApiCall, jobId: string, scope: Scope): Promise<ApiResponse> {
     const job = await store.getJob(jobId);
-    return job ? { status: 200, body: jobView(job) } : fail(call, 404, 'API.NOT_FOUND', `no job ${jobId}`);
+    return job && canSee(scope, job.tenantId) ? { status: 200, body: jobView(job) } : fail(call, 404, 'API.NOT_FOUND', `no job ${jobId}`);
   }
 
-  async function listJobs(call: ApiCall, req: ApiRequest): Promise<ApiResponse> {
+  async function listJobs(call: ApiCall, req: ApiRequest, scope: Scope): Promise<ApiResponse> {
     const parsed = parseListQuery(req.query);
     if (!parsed.ok) return fail(call, 400, 'API.INVALID_PARAMETER', `invalid query: ${summarise(parsed.issues)}`, parsed.issues);
+    const tenantId = listFilter(scope);
     try {
-      const page = await store.listJobs(parsed.query);
+      const page = await store.listJobs({ ...parsed.query, ...(tenantId !== undefined ? { tenantId } : {}) });
       return { status: 200, body: { jobs: page.jobs.map(jobListItem), nextPageToken: page.nextPageToken } };
     } catch (err) {
       if (err instanceof InvalidPageTokenError) return fail(call, 400, 'API.INVALID_PARAMETER', `pageToken: ${err.message}`, [{ path: 'pageToken', message: err.message }]);
@@ -295,7 +308,7 @@ export function createApiHandler(deps: ApiDeps) {
     }
   }
 
-  async function cancel(call: ApiCall, req: ApiRequest, jobId: string): Promise<ApiResponse> {
+  async function cancel(call: ApiCall, req: ApiRequest, jobId: string, scope: Scope): Promise<ApiResponse> {
     const read = readJsonBody(req.body, req.header('content-type'), settings.maxBodyBytes, false);
     if (!read.ok) return fail(call, read.status, read.code, read.message);
     const parsed = CancelBodySchema.optional().safeParse(read.value);
@@ -307,11 +320,11 @@ export function createApiHandler(deps: ApiDeps) {
     let outcome: Awaited<ReturnType<CancelJob['cancelJob']>>;
     try {
       // undefined leaves the use case's default reason.
-      outcome = await deps.cancel.cancelJob(jobId, reason);
+      outcome = await deps.cancel.cancelJob(jobId, reason, scope);
     } catch (err) {
       // operations.cancel failed transiently after the job was marked: the poller sends it.
       const job = await store.getJob(jobId);
-      if (!job?.cancelRequestedAt || isTerminal(job.state)) throw err;
+      if (!job?.cancelRequestedAt || isTerminal(job.state) || !canSee(scope, job.tenantId)) throw err;
       return {
         status: 200,
         body: { outcome: 'requested', notice: `Earth Engine could not be reached (${err instanceof Error ? err.message.slice(0, 300) : String(err)}); the poller sends the cancel.`, job: jobView(job) },
@@ -328,7 +341,7 @@ export function createApiHandler(deps: ApiDeps) {
   }
 
   /** The batch a path names, by its id or by the batchId its submitter chose. */
-  async function findBatch(call: ApiCall, ref: string): Promise<{ batch: Batch } | { response: ApiResponse }> {
+  async function findBatch(call: ApiCall, ref: string, scope: Scope): Promise<{ batch: Batch } | { response: ApiResponse }> {
     if (!BATCH_REF_PATTERN.test(ref)) {
       return {
         response: fail(call, 400, 'API.INVALID_BATCH_ID', `"${ref.slice(0, 80)}" is not a batch id: 32 lowercase hex characters, or the batchId it was submitted with (1–100 letters, digits, _ or -)`, [
@@ -337,11 +350,13 @@ export function createApiHandler(deps: ApiDeps) {
       };
     }
     // A 32-hex ref is most likely the id; if no batch has it, it may still be a name someone chose.
-    const batch = (JOB_ID_PATTERN.test(ref) ? await store.getBatch(ref) : null) ?? (await store.getBatch(jobIdFor(batchIdentity(ref))));
+    // A name is the caller's tenant's; another tenant's batch is as missing as one that never was.
+    const visible = (b: Batch | null) => (b && canSee(scope, b.tenantId) ? b : null);
+    const batch = visible(JOB_ID_PATTERN.test(ref) ? await store.getBatch(ref) : null) ?? visible(await store.getBatch(jobIdFor(tenantIdentity(actingTenant(scope), batchIdentity(ref)))));
     return batch ? { batch } : { response: fail(call, 404, 'API.NOT_FOUND', `no batch ${ref}`) };
   }
 
-  async function submitBatch(call: ApiCall, req: ApiRequest): Promise<ApiResponse> {
+  async function submitBatch(call: ApiCall, req: ApiRequest, scope: Scope): Promise<ApiResponse> {
     const read = readJsonBody(req.body, req.header('content-type'), settings.maxBodyBytes, true);
     if (!read.ok) return fail(call, read.status, read.code, read.message);
     let spec = read.value;
@@ -358,21 +373,23 @@ export function createApiHandler(deps: ApiDeps) {
       else if (bodyId !== headerKey) issues.push({ path: 'batchId', message: 'the Idempotency-Key header and the body’s batchId differ; give one, or the same in both' });
     }
     // Everything is checked before anything is written: a bad batch is answered, not recorded.
-    const check = issues.length ? null : deps.batches.checkBatch(spec);
+    const tenantId = actingTenant(scope);
+    const check = issues.length ? null : deps.batches.checkBatch(spec, tenantId);
     if (!check?.ok) {
       const errors = check && !check.ok ? check.errors.map((e) => ({ path: bodyPath(e.path), message: e.message })) : issues;
       return fail(call, 400, 'BATCH.INVALID', `the batch is invalid: ${summarise(errors)}`, errors);
     }
-    const out = await deps.batches.submitBatch(spec, { kind: 'random', value: deps.newId() }, { kind: 'api', ...(req.caller ? { caller: req.caller } : {}) }, check);
+    const out = await deps.batches.submitBatch(spec, { kind: 'random', value: deps.newId() }, { kind: 'api', ...(req.caller ? { caller: req.caller } : {}) }, check, tenantId);
     const b = out.batch;
     return { status: out.kind === 'duplicate' ? 200 : 202, body: { batchId: b.batchId, state: b.state, total: b.total, url: batchUrl(b.batchId), duplicate: out.kind === 'duplicate', batch: batchView(b) } };
   }
 
-  async function listBatches(call: ApiCall, req: ApiRequest): Promise<ApiResponse> {
+  async function listBatches(call: ApiCall, req: ApiRequest, scope: Scope): Promise<ApiResponse> {
     const parsed = parseBatchListQuery(req.query);
     if (!parsed.ok) return fail(call, 400, 'API.INVALID_PARAMETER', `invalid query: ${summarise(parsed.issues)}`, parsed.issues);
+    const tenantId = listFilter(scope);
     try {
-      const page = await store.listBatchPage(parsed.query);
+      const page = await store.listBatchPage({ ...parsed.query, ...(tenantId !== undefined ? { tenantId } : {}) });
       return { status: 200, body: { batches: page.batches.map(batchListItem), nextPageToken: page.nextPageToken } };
     } catch (err) {
       if (err instanceof InvalidPageTokenError) return fail(call, 400, 'API.INVALID_PARAMETER', `pageToken: ${err.message}`, [{ path: 'pageToken', message: err.message }]);
@@ -415,8 +432,8 @@ export function createApiHandler(deps: ApiDeps) {
     return fail(call, 400, 'API.INVALID_PARAMETER', `invalid body: ${summarise(issues)}`, issues);
   }
 
-  async function cancelBatch(call: ApiCall, batch: Batch): Promise<ApiResponse> {
-    const out = await deps.batches.cancelBatch(batch.batchId);
+  async function cancelBatch(call: ApiCall, batch: Batch, scope: Scope): Promise<ApiResponse> {
+    const out = await deps.batches.cancelBatch(batch.batchId, scope);
     switch (out.kind) {
       case 'not-found':
         return fail(call, 404, 'API.NOT_FOUND', `no batch ${batch.batchId}`);
@@ -427,28 +444,30 @@ export function createApiHandler(deps: ApiDeps) {
     }
   }
 
-  async function retryBatch(call: ApiCall, batch: Batch): Promise<ApiResponse> {
-    const out = await deps.batches.retryBatch(batch.batchId);
+  async function retryBatch(call: ApiCall, batch: Batch, scope: Scope): Promise<ApiResponse> {
+    const out = await deps.batches.retryBatch(batch.batchId, scope);
     if (out.kind === 'not-found') return fail(call, 404, 'API.NOT_FOUND', `no batch ${batch.batchId}`);
     return { status: 200, body: { outcome: out.kind, children: out.children, batch: batchView(out.batch) } };
   }
 
-  async function budgets(): Promise<ApiResponse> {
+  async function budgets(scope: Scope): Promise<ApiResponse> {
     const month = monthOf(deps.clock.now().toISOString());
     const usages = await store.listBudgetUsages(month);
-    return { status: 200, body: { month, budgets: budgetViews(settings.budgets, usages, month) } };
+    // A tenant sees its own budgets; the deployment's cover every tenant's jobs, so their usage is not any one tenant's to read.
+    const shown = scope.kind === 'admin' ? settings.budgets : settings.budgets.filter((b) => b.tenant !== undefined && b.tenant === scope.tenantId);
+    return { status: 200, body: { month, budgets: budgetViews(shown, usages, month) } };
   }
 
-  async function stats(): Promise<ApiResponse> {
+  async function stats(scope: Scope): Promise<ApiResponse> {
     const time = deps.clock.now().toISOString();
-    const counted = await store.countJobsByState();
+    const counted = await store.countJobsByState(listFilter(scope));
     const counts = Object.fromEntries(JOB_STATES.map((s) => [s, counted[s] ?? 0]));
     return { status: 200, body: { counts, total: Object.values(counts).reduce((a, b) => a + b, 0), time } };
   }
 
   /** Runs `then` on the batch a route names, or answers why there is none. */
-  async function withBatch(call: ApiCall, ref: string, then: (b: Batch) => Promise<ApiResponse>): Promise<ApiResponse> {
-    const found = await findBatch(call, ref);
+  async function withBatch(call: ApiCall, ref: string, scope: Scope, then: (b: Batch) => Promise<ApiResponse>): Promise<ApiResponse> {
+    const found = await findBatch(call, ref, scope);
     return 'response' in found ? found.response : then(found.batch);
   }
 
@@ -476,29 +495,30 @@ export function createApiHandler(deps: ApiDeps) {
         return fail(call, 405, 'API.METHOD_NOT_ALLOWED', `${req.method} is not allowed on ${call.path}; allowed: ${allow.join(', ')}`, undefined, { allow: allow.join(', ') });
       }
       const method = req.method === 'HEAD' ? 'GET' : req.method;
+      if (route.route === 'openapi') return { status: 200, headers: { 'cache-control': 'public, max-age=300' }, body: deps.openApi() };
+      const scope = deps.tenants ? deps.tenants.scopeOfCaller(req.caller) : ADMIN_SCOPE;
+      if (!scope) return fail(call, 403, 'API.PERMISSION_DENIED', 'this caller belongs to no tenant and is not an operator (TENANTS, API_KEYS, API_ALLOWED_CALLERS)');
       switch (route.route) {
-        case 'openapi':
-          return { status: 200, headers: { 'cache-control': 'public, max-age=300' }, body: deps.openApi() };
         case 'jobs':
-          return method === 'POST' ? await submit(call, req) : await listJobs(call, req);
+          return method === 'POST' ? await submit(call, req, scope) : await listJobs(call, req, scope);
         case 'job':
-          return badJobId(call, route.jobId) ?? (await getJob(call, route.jobId));
+          return badJobId(call, route.jobId) ?? (await getJob(call, route.jobId, scope));
         case 'cancel':
-          return badJobId(call, route.jobId) ?? (await cancel(call, req, route.jobId));
+          return badJobId(call, route.jobId) ?? (await cancel(call, req, route.jobId, scope));
         case 'batches':
-          return method === 'POST' ? await submitBatch(call, req) : await listBatches(call, req);
+          return method === 'POST' ? await submitBatch(call, req, scope) : await listBatches(call, req, scope);
         case 'batch':
-          return await withBatch(call, route.batchId, async (b) => ({ status: 200, body: batchView(b) }));
+          return await withBatch(call, route.batchId, scope, async (b) => ({ status: 200, body: batchView(b) }));
         case 'batchJobs':
-          return await withBatch(call, route.batchId, (b) => batchJobs(call, req, b));
+          return await withBatch(call, route.batchId, scope, (b) => batchJobs(call, req, b));
         case 'batchCancel':
-          return noOptions(call, req) ?? (await withBatch(call, route.batchId, (b) => cancelBatch(call, b)));
+          return noOptions(call, req) ?? (await withBatch(call, route.batchId, scope, (b) => cancelBatch(call, b, scope)));
         case 'batchRetry':
-          return noOptions(call, req) ?? (await withBatch(call, route.batchId, (b) => retryBatch(call, b)));
+          return noOptions(call, req) ?? (await withBatch(call, route.batchId, scope, (b) => retryBatch(call, b, scope)));
         case 'budgets':
-          return await budgets();
+          return await budgets(scope);
         case 'stats':
-          return await stats();
+          return await stats(scope);
       }
     } catch (err) {
       logs.apiFailed(call, err);

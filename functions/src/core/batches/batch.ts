@@ -30,6 +30,8 @@ export interface Batch {
   destinationUrisTruncated: boolean;
   error: { code: string; message: string; details?: { path: string; message: string }[] } | null;
   cancelRequestedAt: string | null;
+  /** The tenant whose batch this is (TENANTS); its children are that tenant's jobs. */
+  tenantId: string | null;
   retries: number;
   createTime: string;
   updateTime: string;
@@ -67,6 +69,7 @@ export function batchEvent(b: Batch, source: string, kind: string): CloudEvent {
     datacontenttype: 'application/json',
     data: {
       batchId: b.batchId,
+      tenantId: b.tenantId,
       state: b.state,
       eeProject: b.eeProject,
       description: b.description,

@@ -10,9 +10,21 @@
 import { expandBatch, type BatchSpec } from './batch-spec.ts';
 import { type ExportImageRequest, SubmitOptionsSchema, checkCallbackUrl, type CallbackUrlPolicy, type Issue, destinationIssues, type DestinationRules } from '../requests/index.ts';
 import { batchEvent, FINAL_BATCH_STATES, MAX_BATCH_URIS, finalBatchState, type Batch } from './batch.ts';
-import { derivedRequestId, identityString, jobIdFor, type IdentityKey, isTerminal, LIVE_STATES, newJob, type Job, type JobSource, relayEvents, type CloudEvent, type LogEvents } from '../jobs/index.ts';
+import { derivedRequestId, identityString, jobIdFor, type IdentityKey, isTerminal, LIVE_STATES, newJob, type Job, type JobSource, relayEvents, type CloudEvent, type LogEvents, sentRequestId, tenantIdentity } from '../jobs/index.ts';
+import { ADMIN_SCOPE, canSee, type Scope } from '../tenants/index.ts';
 import type { Clock, EventPublisher, JobStore } from '../ports.ts';
 import type { CancelJob } from '../cancel/index.ts';
+
+/** What a batch may name: the deployment's rules, or its tenant's. */
+export interface BatchPolicy {
+  defaultEeProject: string;
+  allowedEeProjects: readonly string[];
+  /** Where children may write (buckets, asset folders); absent: anywhere. */
+  destinations?: DestinationRules;
+  callbackPolicy?: CallbackUrlPolicy;
+  /** Set: a callbackUrl is refused, for this reason (a tenant without webhook secrets). */
+  noCallbacks?: string;
+}
 
 export interface BatchDeps {
   store: JobStore;
@@ -29,6 +41,8 @@ export interface BatchDeps {
     callbackPolicy?: CallbackUrlPolicy;
     /** Largest estimated size of a batch's children together (BATCH_MAX_EXPANDED_BYTES); absent: the default. */
     maxExpandedBytes?: number;
+    /** A tenant's batches follow its rules instead (TENANTS); absent: these settings for every batch. */
+    policyFor?: (tenantId: string) => BatchPolicy;
   };
 }
 
@@ -56,6 +70,7 @@ export function createBatches(deps: BatchDeps) {
     const now = iso();
     return {
       batchId,
+      tenantId: null,
       state: 'WRITING',
       eeProject: settings.defaultEeProject,
       description: null,
@@ -104,22 +119,27 @@ export function createBatches(deps: BatchDeps) {
    * the batch's options against this deployment (callback URL policy, allowed projects).
    * Stores nothing, so the API can answer a bad batch with a 400 instead of recording it.
    */
-  function checkBatch(spec: unknown): BatchCheck {
+  function checkBatch(spec: unknown, tenantId: string | null = null): BatchCheck {
     const expansion = expandBatch(spec, { maxExpandedBytes: settings.maxExpandedBytes });
-    if (!expansion.ok) return { ok: false, errors: expansion.errors, init: {} };
+    const init0: Partial<Batch> = { tenantId };
+    if (!expansion.ok) return { ok: false, errors: expansion.errors, init: init0 };
     const { spec: b, children } = expansion;
+    const policy: BatchPolicy = tenantId !== null && settings.policyFor ? settings.policyFor(tenantId) : settings;
     const opts = SubmitOptionsSchema.safeParse({ eeProject: b.eeProject, labels: b.labels, callbackUrl: b.callbackUrl });
-    const eeProject = b.eeProject ?? settings.defaultEeProject;
-    const init: Partial<Batch> = { eeProject, description: b.description ?? null, labels: b.labels ?? {}, callbackUrl: b.callbackUrl ?? null, total: children.length };
+    const eeProject = b.eeProject ?? policy.defaultEeProject;
+    const init: Partial<Batch> = { ...init0, eeProject, description: b.description ?? null, labels: b.labels ?? {}, callbackUrl: b.callbackUrl ?? null, total: children.length };
     const problems: Issue[] = opts.success ? [] : opts.error.issues.map((i) => ({ path: `batch.${i.path.join('.')}`, message: i.message }));
-    if (b.callbackUrl) {
-      const c = checkCallbackUrl(b.callbackUrl, settings.callbackPolicy ?? { allowHttp: false, allowLoopback: false });
+    if (b.callbackUrl && policy.noCallbacks) problems.push({ path: 'batch.callbackUrl', message: `refused: ${policy.noCallbacks}` });
+    else if (b.callbackUrl) {
+      const c = checkCallbackUrl(b.callbackUrl, policy.callbackPolicy ?? { allowHttp: false, allowLoopback: false });
       if (!c.ok) problems.push({ path: 'batch.callbackUrl', message: `refused: ${c.reasons.join('; ')}` });
     }
-    if (settings.allowedEeProjects.length && !settings.allowedEeProjects.includes(eeProject)) problems.push({ path: 'batch.eeProject', message: `Earth Engine project "${eeProject}" is not one this deployment serves` });
+    if (policy.allowedEeProjects.length && !policy.allowedEeProjects.includes(eeProject)) {
+      problems.push({ path: 'batch.eeProject', message: `Earth Engine project "${eeProject}" is not one this deployment serves (allowed: ${policy.allowedEeProjects.join(', ')})` });
+    }
     for (const [i, child] of children.entries()) {
       if (problems.length >= MAX_ISSUES) break;
-      problems.push(...destinationIssues(child, settings.destinations ?? {}).map((e) => ({ path: `batch.children[${i}].${e.path}`, message: e.message })));
+      problems.push(...destinationIssues(child, policy.destinations ?? {}).map((e) => ({ path: `batch.children[${i}].${e.path}`, message: e.message })));
     }
     if (problems.length) return { ok: false, errors: problems.slice(0, MAX_ISSUES), init: { ...init, callbackUrl: null } };
     return { ok: true, spec: b, children, eeProject, init };
@@ -131,11 +151,12 @@ export function createBatches(deps: BatchDeps) {
    * is checkBatch's verdict on this same spec, when the caller already has it (the
    * API checks first): expanding 10,000 children twice is work for nothing.
    */
-  async function submitBatch(spec: unknown, fallback: IdentityKey, source: JobSource, checked?: BatchCheck): Promise<BatchSubmitOutcome> {
+  async function submitBatch(spec: unknown, fallback: IdentityKey, source: JobSource, checked?: BatchCheck, tenantId: string | null = null): Promise<BatchSubmitOutcome> {
     const key = (spec as { batchId?: unknown } | null)?.batchId;
-    const identity: IdentityKey = typeof key === 'string' && key ? batchIdentity(key) : fallback;
+    // A batchId names a batch within its tenant: two tenants' "nightly" are two batches.
+    const identity: IdentityKey = tenantIdentity(tenantId, typeof key === 'string' && key ? batchIdentity(key) : fallback);
     const batchId = jobIdFor(identity);
-    const check = checked ?? checkBatch(spec);
+    const check = checked ?? checkBatch(spec, tenantId);
     if (!check.ok) return reject(batchId, identityString(identity), check.errors, check.init);
     const { spec: b, children, eeProject, init } = check;
 
@@ -158,8 +179,9 @@ export function createBatches(deps: BatchDeps) {
           state: 'QUEUED',
           eeProject,
           request,
-          requestId: request.requestId ?? derivedRequestId(jobId),
+          requestId: request.requestId !== undefined ? sentRequestId(tenantId, request.requestId) : derivedRequestId(jobId),
           identity: `batch:${batchId}#${i}`,
+          tenantId,
           labels: { ...(b.labels ?? {}) },
           callbackUrl: null,
           source,
@@ -227,10 +249,11 @@ export function createBatches(deps: BatchDeps) {
   }
 
   /** Cancels every live or queued child; the batch ends CANCELLED once they have all ended. */
-  async function cancelBatch(batchId: string): Promise<{ kind: 'not-found' } | { kind: 'already-final' | 'cancelling'; batch: Batch; children: number }> {
+  async function cancelBatch(batchId: string, scope: Scope = ADMIN_SCOPE): Promise<{ kind: 'not-found' } | { kind: 'already-final' | 'cancelling'; batch: Batch; children: number }> {
     const marked = await store.transact(async (tx) => {
       const cur = await tx.getBatch(batchId);
-      if (!cur) return null;
+      // Another tenant's batch is one this caller cannot tell from a missing one.
+      if (!cur || !canSee(scope, cur.tenantId)) return null;
       if (FINAL_BATCH_STATES.has(cur.state)) return { batch: cur, final: true };
       const next: Batch = { ...cur, cancelRequestedAt: cur.cancelRequestedAt ?? iso(), updateTime: iso(), version: cur.version + 1 };
       tx.setBatch(next);
@@ -257,9 +280,9 @@ export function createBatches(deps: BatchDeps) {
    * a fresh child (the failed job stays FAILED — terminal states never change) with a
    * new requestId, and the batch runs again until they end.
    */
-  async function retryBatch(batchId: string): Promise<{ kind: 'not-found' } | { kind: 'nothing-to-retry' | 'retrying'; batch: Batch; children: number }> {
+  async function retryBatch(batchId: string, scope: Scope = ADMIN_SCOPE): Promise<{ kind: 'not-found' } | { kind: 'nothing-to-retry' | 'retrying'; batch: Batch; children: number }> {
     const batch = await store.getBatch(batchId);
-    if (!batch) return { kind: 'not-found' };
+    if (!batch || !canSee(scope, batch.tenantId)) return { kind: 'not-found' };
     const failed: Job[] = [];
     let afterIndex: number | undefined;
     for (;;) {
@@ -290,6 +313,7 @@ export function createBatches(deps: BatchDeps) {
               labels: cur.labels,
               callbackUrl: null,
               source: cur.source,
+              tenantId: cur.tenantId,
               batchId,
               batchIndex: cur.batchIndex,
               previousOperations: [...cur.previousOperations, ...(cur.operationName ? [cur.operationName] : [])].slice(-20),

@@ -3,4 +3,4 @@ export { BATCH_EVENT_PREFIX, BATCH_STATES, FINAL_BATCH_STATES } from './batch.ts
 export type { Batch, BatchState, BatchStats } from './batch.ts';
 export { BatchSpecSchema, DEFAULT_MAX_EXPANDED_BYTES, expandBatch } from './batch-spec.ts';
 export { batchIdentity, createBatches } from './batches.ts';
-export type { Batches } from './batches.ts';
+export type { BatchPolicy, Batches } from './batches.ts';

@@ -13,6 +13,8 @@ import type { CloudEvent, Job } from '../jobs/index.ts';
 
 export const BudgetSchema = z.strictObject({
   eeProject: z.string().min(1),
+  /** Covers only this tenant's jobs (TENANTS); absent: every job in the project. */
+  tenant: z.string().min(1).optional(),
   label: z.strictObject({ key: z.string().regex(LABEL_KEY_PATTERN), value: z.string().regex(LABEL_VALUE_PATTERN) }).optional(),
   workloadTag: z.string().min(1).optional(),
   monthlyEecuSeconds: z.number().positive(),
@@ -40,9 +42,10 @@ export const BUDGET_EVENT_TYPE = 'dev.eeport.budget.v1.exceeded';
 export const monthOf = (iso: string) => iso.slice(0, 7);
 
 export function scopeOf(b: Budget): string {
-  if (b.label) return `label.${b.label.key}=${b.label.value}`;
-  if (b.workloadTag) return `tag.${b.workloadTag}`;
-  return 'all';
+  const tenant = b.tenant ? `tenant.${b.tenant}.` : '';
+  if (b.label) return `${tenant}label.${b.label.key}=${b.label.value}`;
+  if (b.workloadTag) return `${tenant}tag.${b.workloadTag}`;
+  return `${tenant}all`;
 }
 
 /** Document-id safe: Firestore ids may not contain '/'. */
@@ -50,10 +53,11 @@ export function budgetId(b: Budget, month: string): string {
   return `${b.eeProject}~${scopeOf(b)}~${month}`.replace(/\//g, '_');
 }
 
-export function budgetsFor(job: Pick<Job, 'eeProject' | 'labels' | 'request'>, budgets: readonly Budget[]): Budget[] {
+export function budgetsFor(job: Pick<Job, 'eeProject' | 'labels' | 'request'> & Partial<Pick<Job, 'tenantId'>>, budgets: readonly Budget[]): Budget[] {
   return budgets.filter(
     (b) =>
       b.eeProject === job.eeProject &&
+      (!b.tenant || job.tenantId === b.tenant) &&
       (!b.label || job.labels[b.label.key] === b.label.value) &&
       (!b.workloadTag || job.request?.workloadTag === b.workloadTag),
   );
@@ -63,7 +67,7 @@ export function emptyUsage(b: Budget, month: string, at: string): BudgetUsage {
   return { id: budgetId(b, month), eeProject: b.eeProject, scope: scopeOf(b), month, usedEecuSeconds: 0, limitEecuSeconds: b.monthlyEecuSeconds, exceededNotified: false, updateTime: at };
 }
 
-export function exceededEvent(u: BudgetUsage, source: string, at: string): CloudEvent {
+export function exceededEvent(u: BudgetUsage, source: string, at: string, tenantId: string | null = null): CloudEvent {
   return {
     specversion: '1.0',
     id: `budget.${u.id}.exceeded`,
@@ -72,7 +76,7 @@ export function exceededEvent(u: BudgetUsage, source: string, at: string): Cloud
     subject: u.id,
     time: at,
     datacontenttype: 'application/json',
-    data: { budget: u.id, eeProject: u.eeProject, scope: u.scope, month: u.month, usedEecuSeconds: u.usedEecuSeconds, limitEecuSeconds: u.limitEecuSeconds } as never,
+    data: { budget: u.id, ...(tenantId !== null ? { tenantId } : {}), eeProject: u.eeProject, scope: u.scope, month: u.month, usedEecuSeconds: u.usedEecuSeconds, limitEecuSeconds: u.limitEecuSeconds } as never,
   };
 }
 
@@ -86,13 +90,13 @@ export interface BudgetTx {
 export type BudgetVerdict = { ok: true } | { ok: false; budget: Budget; usage: BudgetUsage; reason: string; notify: CloudEvent | null };
 
 /** Reads the budgets covering a job (reads only; apply the verdict's writes after all reads). */
-export async function checkBudgets(tx: BudgetTx, job: Pick<Job, 'eeProject' | 'labels' | 'request'>, budgets: readonly Budget[], at: string, source: string): Promise<BudgetVerdict> {
+export async function checkBudgets(tx: BudgetTx, job: Pick<Job, 'eeProject' | 'labels' | 'request'> & Partial<Pick<Job, 'tenantId'>>, budgets: readonly Budget[], at: string, source: string): Promise<BudgetVerdict> {
   const month = monthOf(at);
   for (const b of budgetsFor(job, budgets)) {
     const usage = (await tx.getBudgetUsage(budgetId(b, month))) ?? emptyUsage(b, month, at);
     if (usage.usedEecuSeconds >= b.monthlyEecuSeconds) {
       const reason = `EECU budget ${usage.id} used up: ${Math.round(usage.usedEecuSeconds)} of ${b.monthlyEecuSeconds} EECU-seconds in ${month}`;
-      return { ok: false, budget: b, usage, reason, notify: usage.exceededNotified ? null : exceededEvent({ ...usage, limitEecuSeconds: b.monthlyEecuSeconds }, source, at) };
+      return { ok: false, budget: b, usage, reason, notify: usage.exceededNotified ? null : exceededEvent({ ...usage, limitEecuSeconds: b.monthlyEecuSeconds }, source, at, b.tenant ?? null) };
     }
   }
   return { ok: true };
@@ -107,7 +111,7 @@ export function notifyExceeded(tx: BudgetTx, v: Extract<BudgetVerdict, { ok: fal
 }
 
 /** Reads the usages a finished task adds to (call before any write). */
-export async function readUsages(tx: BudgetTx, job: Pick<Job, 'eeProject' | 'labels' | 'request'>, budgets: readonly Budget[], at: string): Promise<BudgetUsage[]> {
+export async function readUsages(tx: BudgetTx, job: Pick<Job, 'eeProject' | 'labels' | 'request'> & Partial<Pick<Job, 'tenantId'>>, budgets: readonly Budget[], at: string): Promise<BudgetUsage[]> {
   const month = monthOf(at);
   const out: BudgetUsage[] = [];
   for (const b of budgetsFor(job, budgets)) out.push((await tx.getBudgetUsage(budgetId(b, month))) ?? emptyUsage(b, month, at));

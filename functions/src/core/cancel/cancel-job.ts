@@ -7,6 +7,7 @@
 import { isTerminal, transition, type Job, eventsFor, releaseSlot, relayEvents, type LogEvents, type CloudEvent } from '../jobs/index.ts';
 import { isEarthEngineError } from '../kernel/index.ts';
 import type { Clock, EarthEngine, EventPublisher, JobStore } from '../ports.ts';
+import { ADMIN_SCOPE, canSee, type Scope } from '../tenants/index.ts';
 
 export interface CancelDeps {
   store: JobStore;
@@ -47,10 +48,11 @@ export function createCancelJob(deps: CancelDeps) {
     return r.job && isTerminal(r.job.state) ? { kind: 'already-terminal', job: r.job } : { kind: 'cancelling', job: r.job ?? job };
   }
 
-  async function cancelJob(jobId: string, reason = 'cancelled on request'): Promise<CancelOutcome> {
+  /** `scope`: whose jobs the caller may cancel; another tenant's job is "not found", exactly like a missing one. */
+  async function cancelJob(jobId: string, reason = 'cancelled on request', scope: Scope = ADMIN_SCOPE): Promise<CancelOutcome> {
     const r = await store.transact(async (tx) => {
       const cur = await tx.getJob(jobId);
-      if (!cur) return { kind: 'not-found' as const, job: null, events: [] as CloudEvent[] };
+      if (!cur || !canSee(scope, cur.tenantId)) return { kind: 'not-found' as const, job: null, events: [] as CloudEvent[] };
       if (isTerminal(cur.state)) return { kind: 'already-terminal' as const, job: cur, events: [] };
       if (cur.state === 'CANCELLING') return { kind: 'cancelling' as const, job: cur, events: [] };
       if (cur.state === 'QUEUED') {

@@ -23,6 +23,8 @@ export const EVENT_TYPES = Object.values(EVENT_KIND_BY_STATE).map((k) => `${EVEN
 /** The job summary an event carries: references (names, URIs), never data. */
 export interface JobEventData {
   jobId: string;
+  /** The job's tenant (TENANTS), null without; also the `tenant` attribute of the Pub/Sub message. */
+  tenantId: string | null;
   state: JobState;
   eeProject: string;
   operationName: string | null;
@@ -55,6 +57,7 @@ export interface CloudEvent<T = JobEventData> {
 export function eventSummary(job: Job): JobEventData {
   return {
     jobId: job.jobId,
+    tenantId: job.tenantId,
     state: job.state,
     eeProject: job.eeProject,
     operationName: job.operationName,
@@ -94,5 +97,7 @@ export function eventAttributes(ev: CloudEvent): Record<string, string> {
   const attrs: Record<string, string> = { 'ce-id': ev.id, 'ce-type': ev.type, 'ce-subject': ev.subject, 'ce-source': ev.source, 'ce-specversion': ev.specversion };
   // Budget events carry no job state; attributes must be strings.
   if (typeof ev.data?.state === 'string') attrs.state = ev.data.state;
+  // Subscribers filter on it (attributes.tenant = "forest"); absent for untenanted events.
+  if (typeof ev.data?.tenantId === 'string') attrs.tenant = ev.data.tenantId;
   return attrs;
 }

@@ -11,7 +11,9 @@ export type IdentityKey =
   | { kind: 'requestId'; eeProject: string; requestId: string }
   | { kind: 'message'; source: string; messageId: string }
   | { kind: 'upload'; bucket: string; name: string; generation: string }
-  | { kind: 'random'; value: string };
+  | { kind: 'random'; value: string }
+  /** Any of the above, inside one tenant: the same key in two tenants is two jobs. */
+  | { kind: 'tenant'; tenantId: string; of: IdentityKey };
 
 export function identityString(id: IdentityKey): string {
   switch (id.kind) {
@@ -25,7 +27,14 @@ export function identityString(id: IdentityKey): string {
       return `gcs:${id.bucket}/${id.name}#${id.generation}`;
     case 'random':
       return `rnd:${id.value}`;
+    case 'tenant':
+      return `tenant:${id.tenantId}/${identityString(id.of)}`;
   }
+}
+
+/** An identity namespaced by its tenant; untenanted identities (no TENANTS) stay as they were, and so do their job ids. */
+export function tenantIdentity(tenantId: string | null, id: IdentityKey): IdentityKey {
+  return tenantId === null ? id : { kind: 'tenant', tenantId, of: id };
 }
 
 /** 32 hex characters (128 bits): safe as a Firestore document id and short in URLs. */
@@ -44,3 +53,14 @@ export function derivedRequestId(jobId: string, submission = 0): string {
 }
 
 export const JOB_ID_PATTERN = /^[0-9a-f]{32}$/;
+
+/**
+ * The requestId eeport sends for a client's requestId. Earth Engine deduplicates per
+ * caller, and every tenant's exports are eeport's calls: two tenants' "nightly-1" would
+ * be one task. A tenant's requestId is therefore sent as a hash of tenant and id (the
+ * client's own stays in the job's request); untenanted ones are sent as they are.
+ */
+export function sentRequestId(tenantId: string | null, clientRequestId: string): string {
+  if (tenantId === null) return clientRequestId;
+  return `eeport-t-${createHash('sha256').update(`${tenantId}\n${clientRequestId}`).digest('hex').slice(0, 40)}`;
+}

@@ -2,7 +2,7 @@
 export { JOB_STATES, LIVE_STATES, WEBHOOK_ATTEMPTS_KEPT, isTerminal, newJob, transition } from './job.ts';
 export type { EstimateMethod, Job, JobEstimate, JobSource, JobState, RunawayStop, Verifying, WebhookAttempt } from './job.ts';
 export { eventsFor, slotDelta } from './transitions.ts';
-export { JOB_ID_PATTERN, derivedRequestId, identityString, jobIdFor } from './ids.ts';
+export { JOB_ID_PATTERN, derivedRequestId, identityString, jobIdFor, sentRequestId, tenantIdentity } from './ids.ts';
 export type { IdentityKey } from './ids.ts';
 export { EVENT_TYPES, EVENT_TYPE_PREFIX, eventAttributes } from './events.ts';
 export type { CloudEvent } from './events.ts';

@@ -155,6 +155,8 @@ export interface Job {
   labels: Record<string, string>;
   callbackUrl: string | null;
   source: JobSource;
+  /** The tenant whose job this is (TENANTS); null without tenants, or for the operators' own. Never changes. */
+  tenantId: string | null;
   progress: number | null;
   stages: Stage[];
   attempt: number | null;
@@ -258,6 +260,7 @@ export function newJob(init: Pick<Job, 'jobId' | 'state' | 'eeProject' | 'reques
     batchCurrent: true,
     slotShard: null,
     verifying: null,
+    tenantId: null,
     rawPreview: null,
     createTime: at,
     updateTime: at,

@@ -4,7 +4,7 @@
  * message that cannot be understood still becomes a REJECTED job, so nothing is lost.
  */
 import { parseExportRequest, type ExportImageRequest, ATTRIBUTE_NAMES, SubmitOptionsSchema, type Issue, type SubmitOptions, checkCallbackUrl, type CallbackUrlPolicy, destinationIssues, type DestinationRules } from '../requests/index.ts';
-import type { IdentityKey, JobSource } from '../jobs/index.ts';
+import { tenantIdentity, type IdentityKey, type JobSource } from '../jobs/index.ts';
 
 export interface IncomingMessage {
   /** The message payload bytes (already base64-decoded), or null when the message had none. */
@@ -25,6 +25,10 @@ export interface IntakePolicy {
   maxRequestBytes: number;
   /** What callback URLs may be registered (default: https only, no loopback). Checked again, with DNS, at delivery. */
   callbackPolicy?: CallbackUrlPolicy;
+  /** The tenant these submissions belong to (TENANTS): its jobs carry it, and their identities are namespaced by it. */
+  tenantId?: string | null;
+  /** Set: a callbackUrl is refused, for this reason (a tenant without webhook secrets). */
+  noCallbacks?: string;
 }
 
 export interface SubmitCommand {
@@ -34,15 +38,17 @@ export interface SubmitCommand {
   callbackUrl: string | null;
   identity: IdentityKey;
   source: JobSource;
+  tenantId: string | null;
 }
 
 export type IntakeResult =
   | { ok: true; command: SubmitCommand }
   | {
       ok: false;
-      code: 'EXPORT.INVALID_JSON' | 'EXPORT.INVALID_REQUEST' | 'EXPORT.INVALID_ENVELOPE' | 'EXPORT.UNKNOWN_PROJECT' | 'EXPORT.DESTINATION_NOT_ALLOWED' | 'EXPORT.TOO_LARGE';
+      code: 'EXPORT.INVALID_JSON' | 'EXPORT.INVALID_REQUEST' | 'EXPORT.INVALID_ENVELOPE' | 'EXPORT.UNKNOWN_PROJECT' | 'EXPORT.DESTINATION_NOT_ALLOWED' | 'EXPORT.UNKNOWN_TENANT' | 'EXPORT.TOO_LARGE';
       errors: Issue[];
       identity: IdentityKey;
+      tenantId: string | null;
       source: JobSource;
       eeProject: string;
       labels: Record<string, string>;
@@ -119,6 +125,8 @@ export function intakeBody(
   fallbackIdentity: IdentityKey,
   rawPreview: string | null,
 ): IntakeResult {
+  const tenantId = policy.tenantId ?? null;
+  fallbackIdentity = tenantIdentity(tenantId, fallbackIdentity);
   const issues: Issue[] = [...extraIssues];
   // Firestore stores only valid Unicode: such a request could never be recorded, so it is refused here.
   const illFormed = firstIllFormedString(body) ?? firstIllFormedString(extraOptions);
@@ -128,6 +136,7 @@ export function intakeBody(
       code: 'EXPORT.INVALID_REQUEST',
       errors: [{ path: illFormed, message: LONE_SURROGATE }],
       identity: fallbackIdentity,
+      tenantId,
       source,
       eeProject: policy.defaultEeProject,
       labels: {},
@@ -155,7 +164,8 @@ export function intakeBody(
   if (parsedOptions.success) options = parsedOptions.data;
   else issues.push(...issuesOf(parsedOptions.error, ''));
 
-  if (options.callbackUrl) {
+  if (options.callbackUrl && policy.noCallbacks) issues.push({ path: 'callbackUrl', message: `refused: ${policy.noCallbacks}` });
+  else if (options.callbackUrl) {
     const check = checkCallbackUrl(options.callbackUrl, policy.callbackPolicy ?? { allowHttp: false, allowLoopback: false });
     if (!check.ok) issues.push({ path: 'callbackUrl', message: `refused: ${check.reasons.join('; ')}` });
   }
@@ -165,15 +175,16 @@ export function intakeBody(
   const parsedRequest = parseExportRequest(requestInput);
   const requestId = parsedRequest.ok ? parsedRequest.value.requestId : undefined;
   const identity: IdentityKey = options.idempotencyKey
-    ? { kind: 'key', key: options.idempotencyKey }
+    ? tenantIdentity(tenantId, { kind: 'key', key: options.idempotencyKey })
     : requestId
-      ? { kind: 'requestId', eeProject, requestId }
+      ? tenantIdentity(tenantId, { kind: 'requestId', eeProject, requestId })
       : fallbackIdentity;
   const reject = (code: Extract<IntakeResult, { ok: false }>['code'], errors: Issue[]): IntakeResult => ({
     ok: false,
     code,
     errors,
     identity,
+    tenantId,
     source,
     eeProject,
     labels,
@@ -200,7 +211,7 @@ export function intakeBody(
   if (size > policy.maxRequestBytes) {
     return reject('EXPORT.TOO_LARGE', [{ path: 'request', message: `request is ${size} bytes; at most ${policy.maxRequestBytes} can be recorded` }]);
   }
-  return { ok: true, command: { request: parsedRequest.value, eeProject, labels, callbackUrl, identity, source } };
+  return { ok: true, command: { request: parsedRequest.value, eeProject, labels, callbackUrl, identity, source, tenantId } };
 }
 
 export function intakeMessage(msg: IncomingMessage, policy: IntakePolicy): IntakeResult {
@@ -227,7 +238,8 @@ export function intakeMessage(msg: IncomingMessage, policy: IntakePolicy): Intak
       ok: false,
       code,
       errors: [...errs, ...errors],
-      identity: opts.idempotencyKey ? { kind: 'key', key: opts.idempotencyKey } : fallback,
+      identity: tenantIdentity(policy.tenantId ?? null, opts.idempotencyKey ? { kind: 'key', key: opts.idempotencyKey } : fallback),
+      tenantId: policy.tenantId ?? null,
       source,
       eeProject,
       labels: opts.labels ?? {},

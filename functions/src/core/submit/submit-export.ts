@@ -12,7 +12,7 @@
  * ones are thrown (the trigger retries with the same requestId).
  */
 import { EeportError, isEarthEngineError } from '../kernel/index.ts';
-import { derivedRequestId, jobIdFor, newJob, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, slotDelta, identityString, relayEvents, type LogEvents, type CloudEvent, findFreeShard, probeOrder, releaseSlot, resolveFailure } from '../jobs/index.ts';
+import { derivedRequestId, sentRequestId, jobIdFor, newJob, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, slotDelta, identityString, relayEvents, type LogEvents, type CloudEvent, findFreeShard, probeOrder, releaseSlot, resolveFailure } from '../jobs/index.ts';
 import { intakeMessage, type IncomingMessage, type IntakePolicy, type IntakeResult, type SubmitCommand } from './intake.ts';
 import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, ProjectSlots } from '../ports.ts';
 import { findOwnOperation, type AdoptSettings } from './adopt-operation.ts';
@@ -35,6 +35,8 @@ export interface SubmitSettings {
   resubmitBackoffMs?: number;
   /** How a job whose requestId Earth Engine says was already used finds its operation. */
   adopt?: AdoptSettings;
+  /** A tenant's intake policy (TENANTS), checked again before its jobs reach Earth Engine; null: the tenant is no longer configured. */
+  intakeFor?: (tenantId: string) => IntakePolicy | null;
 }
 
 export interface SubmitDeps {
@@ -86,6 +88,7 @@ export function createSubmitExport(deps: SubmitDeps) {
           request: null,
           requestId: derivedRequestId(jobId),
           identity: identityString(r.identity),
+          tenantId: r.tenantId,
           labels: r.labels,
           callbackUrl: r.callbackUrl,
           source: r.source,
@@ -113,7 +116,8 @@ export function createSubmitExport(deps: SubmitDeps) {
       const existing = await tx.getJob(jobId);
       // Earth Engine deduplicates on the requestId, not on eeport's job: a client requestId
       // another job already sent makes this a publication of that job, never a second one.
-      const clientRequestId = cmd.request.requestId;
+      // Sent as given, or, for a tenant, namespaced by it (sentRequestId): ownership is of what Earth Engine sees.
+      const clientRequestId = cmd.request.requestId === undefined ? undefined : sentRequestId(cmd.tenantId, cmd.request.requestId);
       const owner = clientRequestId ? await tx.getRequestIdOwner(clientRequestId) : null;
       if (owner && owner !== jobId) {
         const ownerJob = await tx.getJob(owner);
@@ -134,13 +138,14 @@ export function createSubmitExport(deps: SubmitDeps) {
         jobId,
         eeProject: cmd.eeProject,
         request: cmd.request,
-        requestId: cmd.request.requestId ?? derivedRequestId(jobId),
+        requestId: clientRequestId ?? derivedRequestId(jobId),
         identity: identityString(cmd.identity),
+        tenantId: cmd.tenantId,
         labels: cmd.labels,
         callbackUrl: cmd.callbackUrl,
         source: cmd.source,
       };
-      const verdict = settings.budgets?.length ? await checkBudgets(tx, { eeProject: cmd.eeProject, labels: cmd.labels, request: cmd.request }, settings.budgets, now, settings.eventSource) : ({ ok: true } as const);
+      const verdict = settings.budgets?.length ? await checkBudgets(tx, { eeProject: cmd.eeProject, labels: cmd.labels, request: cmd.request, tenantId: cmd.tenantId }, settings.budgets, now, settings.eventSource) : ({ ok: true } as const);
       // Reads are done: from here on only writes. The job being created owns its client requestId.
       if (clientRequestId && !owner) tx.setRequestIdOwner(clientRequestId, jobId);
       if (!verdict.ok) {
@@ -181,7 +186,8 @@ export function createSubmitExport(deps: SubmitDeps) {
   /** Moves a SUBMITTING job whose lease this caller holds to wherever Earth Engine's answer puts it. */
   async function dispatch(job: Job): Promise<SubmitOutcome> {
     if (!job.request) throw new Error(`job ${job.jobId} has no request to submit`);
-    const refused = exportPolicyIssues(job.eeProject, job.request, settings.intake);
+    const policy = job.tenantId === null || !settings.intakeFor ? settings.intake : settings.intakeFor(job.tenantId);
+    const refused = policy ? exportPolicyIssues(job.eeProject, job.request, policy) : [{ path: 'tenantId', message: `tenant "${job.tenantId}" is no longer configured (TENANTS)` }];
     if (refused.length) return refuse(job, refused);
     let op: Operation;
     try {
@@ -197,7 +203,7 @@ export function createSubmitExport(deps: SubmitDeps) {
    * older configuration) fails without reaching Earth Engine.
    */
   async function refuse(job: Job, issues: Issue[]): Promise<SubmitOutcome> {
-    const code = issues.some((i) => i.path === 'eeProject') ? 'EXPORT.UNKNOWN_PROJECT' : 'EXPORT.DESTINATION_NOT_ALLOWED';
+    const code = issues.some((i) => i.path === 'tenantId') ? 'EXPORT.UNKNOWN_TENANT' : issues.some((i) => i.path === 'eeProject') ? 'EXPORT.UNKNOWN_PROJECT' : 'EXPORT.DESTINATION_NOT_ALLOWED';
     const message = issues.map((i) => `${i.path}: ${i.message}`).join('; ').slice(0, 2000);
     const out = await finish(job.jobId, 'FAILED', () => ({ error: { code, message, details: issues.slice(0, 50) }, endTime: iso(), submitLeaseUntil: null }), 'refused by the export policy');
     if (out.kind === 'failed') logs.exportSubmitFailed(out.job);
@@ -302,8 +308,8 @@ export function createSubmitExport(deps: SubmitDeps) {
 
   return {
     /** A Pub/Sub message: bad input becomes a REJECTED job, never an exception. */
-    submitMessage: (msg: IncomingMessage) => {
-      const intake = intakeMessage(msg, settings.intake);
+    submitMessage: (msg: IncomingMessage, policy: IntakePolicy = settings.intake) => {
+      const intake = intakeMessage(msg, policy);
       return intake.ok ? submitCommand(intake.command) : recordRejection(intake);
     },
     submitCommand,

@@ -13,7 +13,7 @@
  * Transient faults are thrown by submit, so the trigger redelivers.
  */
 import { intakeBody, type IntakePolicy, type SubmitExport, type SubmitOutcome } from '../submit/index.ts';
-import { jobIdFor, type IdentityKey, type JobSource } from '../jobs/index.ts';
+import { jobIdFor, tenantIdentity, type IdentityKey, type JobSource } from '../jobs/index.ts';
 import { buildUploadRequest, type StorageObject, type UploadRouter } from './upload-rules.ts';
 import type { UnusableEvent, UploadLogEvents } from './upload-log-events.ts';
 
@@ -24,6 +24,8 @@ export interface SubmitUploadDeps {
   logs: UploadLogEvents;
   router: UploadRouter;
   intake: IntakePolicy;
+  /** The intake of a rule naming a tenant (TENANTS); the configuration already checked the tenant exists. */
+  intakeFor?: (tenantId: string) => IntakePolicy | null;
 }
 
 export type UploadOutcome = SubmitOutcome | { kind: 'ignored' } | { kind: 'unusable' };
@@ -52,8 +54,10 @@ export function createSubmitUpload(deps: SubmitUploadDeps) {
     };
     // Rules can set neither requestId nor idempotencyKey, so the upload identity is the one intake picks.
     const preview = JSON.stringify({ rule: rule.name, object: obj, request }).slice(0, PREVIEW_CHARS);
-    const intake = intakeBody(request, options, [], deps.intake, source, identity, preview);
-    deps.logs.uploadMatched(obj, rule.name, jobIdFor(identity));
+    const policy = rule.tenant === undefined ? deps.intake : deps.intakeFor?.(rule.tenant);
+    if (!policy) throw new Error(`upload rule ${rule.name} names tenant "${rule.tenant}", which is not configured`);
+    const intake = intakeBody(request, options, [], policy, source, identity, preview);
+    deps.logs.uploadMatched(obj, rule.name, jobIdFor(tenantIdentity(policy.tenantId ?? null, identity)));
     return intake.ok ? deps.submit.submitCommand(intake.command) : deps.submit.recordRejection(intake);
   };
 }

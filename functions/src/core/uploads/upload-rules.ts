@@ -150,7 +150,8 @@ export const UploadRuleSchema = z
   .strictObject({
     name: z.string().regex(RULE_NAME, 'must be 1–63 letters, digits, ".", "_" or "-", starting with a letter or digit').describe('Names the rule in logs and errors'),
     match: MatchSchema,
-    eeProject: EeProjectSchema.optional().describe('Earth Engine project to run in; default EE_PROJECT'),
+    eeProject: EeProjectSchema.optional().describe('Earth Engine project to run in; default EE_PROJECT (or, with tenant, the tenant’s first)'),
+    tenant: z.string().min(1).optional().describe('The tenant (TENANTS) whose jobs these uploads become; its rules on projects, buckets and asset folders apply'),
     labels: LabelsSchema.optional().describe('Labels copied onto the job and its events'),
     callbackUrl: CallbackUrlSchema.optional().describe('Webhook called (signed) when the job ends'),
     request: RequestTemplateSchema,
@@ -205,7 +206,13 @@ function formatPath(path: readonly PropertyKey[], input: unknown): string {
 export type ParseUploadRulesResult = { ok: true; rules: UploadRule[] } | { ok: false; errors: string[] };
 
 /** Parses a rules document (JSON text). Never throws; errors name the rule and the path. */
-export function parseUploadRules(text: string, policy: { allowedEeProjects: readonly string[] } = { allowedEeProjects: [] }): ParseUploadRulesResult {
+/** What a rule may name: the deployment's projects, and each tenant's (by id). */
+export interface UploadRulesPolicy {
+  allowedEeProjects: readonly string[];
+  tenantProjects?: ReadonlyMap<string, readonly string[]>;
+}
+
+export function parseUploadRules(text: string, policy: UploadRulesPolicy = { allowedEeProjects: [] }): ParseUploadRulesResult {
   let json: unknown;
   try {
     json = JSON.parse(text);
@@ -215,11 +222,16 @@ export function parseUploadRules(text: string, policy: { allowedEeProjects: read
   const parsed = UploadRulesSchema.safeParse(json);
   if (!parsed.success) return { ok: false, errors: parsed.error.issues.map((i) => `${formatPath(i.path, json)}: ${i.message}`) };
   // Checked here as well as at intake, where it would reject every upload the rule claims.
-  const errors = parsed.data.rules.flatMap((r, i) =>
-    r.eeProject && policy.allowedEeProjects.length && !policy.allowedEeProjects.includes(r.eeProject)
+  const errors = parsed.data.rules.flatMap((r, i) => {
+    if (r.tenant !== undefined) {
+      const projects = policy.tenantProjects?.get(r.tenant);
+      if (!projects) return [`rules[${i}] (${r.name}).tenant: "${r.tenant}" is not a tenant in TENANTS`];
+      return r.eeProject && !projects.includes(r.eeProject) ? [`rules[${i}] (${r.name}).eeProject: "${r.eeProject}" is not one of tenant ${r.tenant}'s eeProjects (${projects.join(', ')})`] : [];
+    }
+    return r.eeProject && policy.allowedEeProjects.length && !policy.allowedEeProjects.includes(r.eeProject)
       ? [`rules[${i}] (${r.name}).eeProject: "${r.eeProject}" is not in EE_ALLOWED_PROJECTS (${policy.allowedEeProjects.join(', ')})`]
-      : [],
-  );
+      : [];
+  });
   return errors.length ? { ok: false, errors } : { ok: true, rules: parsed.data.rules };
 }
 
@@ -231,7 +243,7 @@ export function parseUploadRules(text: string, policy: { allowedEeProjects: read
 export function loadUploadRules(
   source: { inline?: string | undefined; file?: string | undefined },
   readFile: (path: string) => string,
-  policy: { allowedEeProjects: readonly string[] },
+  policy: UploadRulesPolicy,
 ): { rules: UploadRule[]; problems: string[] } {
   if (source.inline !== undefined && source.file !== undefined) {
     return { rules: [], problems: ['UPLOAD_RULES and UPLOAD_RULES_FILE are both set; set one of them'] };

@@ -18,6 +18,8 @@ export const WEBHOOK_FAILED_KIND = 'webhook_failed';
 export interface WebhookSettings {
   /** whsec_… secrets; every one signs (several during a rotation). */
   secrets: readonly string[];
+  /** Each tenant's own secrets (TENANTS): its callbacks are signed with these, never with another's or the deployment's. */
+  tenantSecrets?: Readonly<Record<string, readonly string[]>>;
   /** Delay before each attempt, in ms; its length is the number of attempts. */
   scheduleMs: readonly number[];
   /** 'terminal': only succeeded/failed/cancelled/rejected; 'all': every state change. */
@@ -44,8 +46,8 @@ export type WebhookOutcome =
 /** The small body a receiver gets: references (ids, URIs), not data. */
 export function webhookBody(ev: CloudEvent): string {
   if (ev.type.startsWith(BATCH_EVENT_PREFIX)) {
-    const { callbackUrl: _omit, ...data } = ev.data as unknown as Record<string, unknown>;
-    return JSON.stringify({ type: ev.type, id: ev.id, timestamp: ev.time, data });
+    const { callbackUrl: _omit, tenantId, ...data } = ev.data as unknown as Record<string, unknown>;
+    return JSON.stringify({ type: ev.type, id: ev.id, timestamp: ev.time, data: typeof tenantId === 'string' ? { tenantId, ...data } : data });
   }
   const d = ev.data;
   return JSON.stringify({
@@ -53,6 +55,7 @@ export function webhookBody(ev: CloudEvent): string {
     id: ev.id,
     timestamp: ev.time,
     data: {
+      ...(typeof d.tenantId === 'string' ? { tenantId: d.tenantId } : {}),
       jobId: d.jobId,
       state: d.state,
       eeProject: d.eeProject,
@@ -103,6 +106,8 @@ export function createDeliverWebhook(deps: WebhookDeps) {
       const base: WebhookDelivery = existing ?? {
         eventId,
         jobId: ev!.subject,
+        // The job's own record wins; a batch event's tenant is in its data (eeport's own topic).
+        tenantId: job ? job.tenantId : typeof ev!.data.tenantId === 'string' ? ev!.data.tenantId : null,
         url,
         eventType: ev!.type,
         body: webhookBody(ev!),
@@ -148,19 +153,22 @@ export function createDeliverWebhook(deps: WebhookDeps) {
       subject: job.jobId,
       time: iso(),
       datacontenttype: 'application/json',
-      data: { ...JSON.parse(d.body).data, callbackUrl: d.url, requestId: job.requestId, progress: job.progress, attempt: job.attempt, createTime: job.createTime, webhookError: d.lastError, webhookEventId: d.eventId },
+      data: { ...JSON.parse(d.body).data, tenantId: job.tenantId, callbackUrl: d.url, requestId: job.requestId, progress: job.progress, attempt: job.attempt, createTime: job.createTime, webhookError: d.lastError, webhookEventId: d.eventId },
     };
     tx.addEvents([ev]);
     return [ev];
   }
 
   async function attempt(d: WebhookDelivery): Promise<WebhookOutcome> {
-    const headers = signWebhook({ secrets: settings.secrets, id: webhookIdFor(d.eventId), timestamp: Math.floor(clock.now().getTime() / 1000), body: d.body });
+    const secrets = d.tenantId === null ? settings.secrets : (settings.tenantSecrets?.[d.tenantId] ?? []);
+    // A tenant without secrets (removed since the job was accepted) is never signed for with someone else's.
+    const headers = d.tenantId !== null && !secrets.length ? null : signWebhook({ secrets, id: webhookIdFor(d.eventId), timestamp: Math.floor(clock.now().getTime() / 1000), body: d.body });
     let status: number | null = null;
     let latencyMs: number | null = null;
     let error: string | null = null;
     let refused = false;
     try {
+      if (!headers) throw Object.assign(new Error(`tenant ${d.tenantId} has no webhookSecrets to sign with`), { retryable: false });
       const res = await sender.post(d.url, d.body, { ...headers, 'content-type': 'application/json', 'user-agent': 'eeport-webhooks/1' });
       status = res.status;
       latencyMs = res.latencyMs;
