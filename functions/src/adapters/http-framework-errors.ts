@@ -14,6 +14,11 @@
  * Express app created afterwards in this process gets it, which in a deployed function
  * means that function's one server. Installed by entry/api.entry.ts before the
  * framework builds its server.
+ *
+ * The api function's own requests meet http-request-gate.ts first, which refuses a
+ * compressed, oversized or non-JSON body and reads the body itself, so its parsers are
+ * left nothing to do; what is left for this module there is a route the app does not
+ * have, and every failure of the other targets served by the same process.
  */
 import { createRequire } from 'node:module';
 import type { IncomingMessage, ServerResponse } from 'node:http';
