@@ -232,7 +232,7 @@ resource "google_pubsub_topic_iam_member" "dead_letter_publisher" {
 }
 
 resource "google_pubsub_subscription_iam_member" "dead_letter_subscriber" {
-  for_each     = local.push_subscriptions
+  for_each     = local.push_deliveries
   subscription = google_pubsub_subscription.push[each.key].id
   # Pub/Sub acknowledges a message on the source subscription once it is dead-lettered.
   role   = "roles/pubsub.subscriber"

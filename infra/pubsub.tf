@@ -42,6 +42,19 @@ locals {
       ack_deadline          = local.webhook_timeout_seconds + local.ack_margin_seconds
     }
   }
+
+  # What is pushed: each target's subscription by its name, and one more to submitExport per
+  # tenant (tenants.tf), from the tenant's topic, with submitExport's policy and dead-letter topic.
+  push_deliveries = merge(
+    { for target, spec in local.push_subscriptions : target => merge(spec, { target = target, name = "${local.function_names[target]}-push" }) },
+    {
+      for id, t in local.tenants : "submitExport/${id}" => merge(local.push_subscriptions.submitExport, {
+        target = "submitExport"
+        name   = "${local.function_names.submitExport}-${id}-push"
+        topic  = google_pubsub_topic.tenant_requests[id]
+      })
+    },
+  )
 }
 
 resource "google_pubsub_topic" "dead_letter" {
@@ -67,8 +80,8 @@ resource "google_pubsub_subscription" "dead_letter_hold" {
 }
 
 resource "google_pubsub_subscription" "push" {
-  for_each = local.push_subscriptions
-  name     = "${local.function_names[each.key]}-push"
+  for_each = local.push_deliveries
+  name     = each.value.name
   topic    = each.value.topic.id
 
   # Pub/Sub redelivers when no answer came within this; above the function timeout, so a
@@ -82,16 +95,17 @@ resource "google_pubsub_subscription" "push" {
   }
 
   dead_letter_policy {
-    dead_letter_topic     = google_pubsub_topic.dead_letter[each.key].id
+    dead_letter_topic     = google_pubsub_topic.dead_letter[each.value.target].id
     max_delivery_attempts = each.value.max_delivery_attempts
   }
 
   push_config {
-    # The path names the topic, as an Eventarc event's source would (the framework reads it).
-    push_endpoint = "${local.run_url[each.key]}/projects/${var.project_id}/topics/${each.value.topic.name}"
+    # The path names the topic, as an Eventarc event's source would (the framework reads it, and
+    # the code reads a tenant's from it).
+    push_endpoint = "${local.run_url[each.value.target]}/projects/${var.project_id}/topics/${each.value.topic.name}"
     oidc_token {
       service_account_email = google_service_account.pubsub_push.email
-      audience              = local.run_url[each.key]
+      audience              = local.run_url[each.value.target]
     }
   }
 

@@ -1,10 +1,11 @@
 # Tenants (docs/tenants.md). Each tenant has its own requests topic, so the topic a
 # message came through — which its push subscription's endpoint names, and no
 # publisher can change — says whose the request is. Per tenant: one topic, one push
-# subscription to submitExport with the shared topic's retry and dead-letter policy,
-# and its publishers allowed on that topic only. What a tenant may do (API keys,
-# callers, projects, buckets, asset folders, webhook secrets) is TENANTS, read from
-# Secret Manager by every function, so no key or secret enters Terraform state.
+# subscription to submitExport with the shared topic's retry and dead-letter policy
+# (local.push_deliveries, pubsub.tf), and its publishers allowed on that topic only.
+# What a tenant may do (API keys, callers, projects, buckets, asset folders, webhook
+# secrets) is TENANTS, read from Secret Manager by every function, so no key or secret
+# enters Terraform state.
 
 locals {
   tenants = { for t in var.tenants : t.id => t }
@@ -21,54 +22,6 @@ resource "google_pubsub_topic" "tenant_requests" {
   message_retention_duration = "604800s"
 
   depends_on = [google_project_service.enabled]
-}
-
-resource "google_pubsub_subscription" "tenant_push" {
-  for_each = local.tenants
-  name     = "${local.function_names.submitExport}-${each.key}-push"
-  topic    = google_pubsub_topic.tenant_requests[each.key].id
-
-  # As the shared requests subscription (pubsub.tf): above the function timeout, retried for hours, then dead-lettered.
-  ack_deadline_seconds       = local.push_subscriptions.submitExport.ack_deadline
-  message_retention_duration = "604800s"
-
-  retry_policy {
-    minimum_backoff = "10s"
-    maximum_backoff = "600s"
-  }
-
-  dead_letter_policy {
-    # submitExport's dead-letter topic: the dead letter keeps its attributes and source subscription.
-    dead_letter_topic     = google_pubsub_topic.dead_letter["submitExport"].id
-    max_delivery_attempts = local.push_subscriptions.submitExport.max_delivery_attempts
-  }
-
-  push_config {
-    # The path names the tenant's topic; the framework makes it the event's source, and the code the tenant.
-    push_endpoint = "${local.run_url.submitExport}/projects/${var.project_id}/topics/${google_pubsub_topic.tenant_requests[each.key].name}"
-    oidc_token {
-      service_account_email = google_service_account.pubsub_push.email
-      audience              = local.run_url.submitExport
-    }
-  }
-
-  expiration_policy {
-    ttl = ""
-  }
-
-  depends_on = [
-    google_cloud_run_v2_service_iam_member.push_invoker,
-    google_service_account_iam_member.pubsub_token_creator,
-    google_pubsub_topic_iam_member.dead_letter_publisher,
-  ]
-}
-
-resource "google_pubsub_subscription_iam_member" "tenant_dead_letter_subscriber" {
-  for_each     = local.tenants
-  subscription = google_pubsub_subscription.tenant_push[each.key].id
-  # Pub/Sub acknowledges a message on the source subscription once it is dead-lettered.
-  role   = "roles/pubsub.subscriber"
-  member = local.pubsub_service_agent
 }
 
 resource "google_pubsub_topic_iam_member" "tenant_publisher" {

@@ -246,10 +246,15 @@ describe('infra/: function targets', () => {
     const topic = model.resource.google_pubsub_topic!.tenant_requests!;
     expect(topic.name).toBe('${google_pubsub_topic.requests.name}-${each.key}');
     expect((model.locals.env_common as Body).REQUESTS_TOPIC).toBe('${google_pubsub_topic.requests.name}');
-    const sub = model.resource.google_pubsub_subscription!.tenant_push!;
-    expect(block(sub, 'push_config').push_endpoint).toBe('${local.run_url.submitExport}/projects/${var.project_id}/topics/${google_pubsub_topic.tenant_requests[each.key].name}');
+    // One more push subscription per tenant, to submitExport, from the tenant's topic, with submitExport's policy.
+    const deliveries = String(model.locals.push_deliveries);
+    expect(deliveries).toContain('for id, t in local.tenants : "submitExport/${id}" => merge(local.push_subscriptions.submitExport, {');
+    expect(deliveries).toMatch(/target\s*=\s*"submitExport"[\s\S]*topic\s*=\s*google_pubsub_topic\.tenant_requests\[id\]/);
+    const push = model.resource.google_pubsub_subscription!.push!;
+    expect(push.for_each).toBe('${local.push_deliveries}');
+    expect(block(push, 'push_config').push_endpoint).toBe('${local.run_url[each.value.target]}/projects/${var.project_id}/topics/${each.value.topic.name}');
+    expect(model.resource.google_pubsub_subscription_iam_member!.dead_letter_subscriber!.for_each).toBe('${local.push_deliveries}');
     expect(model.resource.google_pubsub_topic_iam_member!.tenant_publisher!.topic).toBe('${google_pubsub_topic.tenant_requests[each.value.id].id}');
-    expect(model.resource.google_pubsub_subscription_iam_member!.tenant_dead_letter_subscriber!.member).toBe('${local.pubsub_service_agent}');
     for (const t of Object.keys(specs())) expect(secretKeys(t), t).toContain('TENANTS');
   });
 
