@@ -273,6 +273,7 @@ export async function coldStartFigures(opts: ColdStartOptions = {}): Promise<Res
       EE_PROJECT: 'ee-bench',
       EE_ACCESS_TOKEN: 'bench-token',
       LOG_LEVEL: 'error',
+      EEPORT_LOCAL: 'true',
       POLL_AUTH_DISABLED: 'true',
       POLL_WINDOW_SECONDS: '0',
       WEBHOOK_ALLOW_HTTP: 'true',

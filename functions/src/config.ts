@@ -60,12 +60,12 @@ export const CONFIG_VARIABLES = {
   },
   ADOPT_MAX_PAGES: { schema: int(20, 1, 200), doc: 'operations.list pages (500 each) read per search for such a job’s operation' },
   EE_OPERATION_MAX_AGE_DAYS: { schema: int(10, 1), doc: 'A job unfinished this long after submit is failed as lost (Earth Engine tasks live at most 10 days)' },
-  POLL_AUTH_DISABLED: { schema: bool(false), doc: 'Skip the OIDC check on pollExports (local stack only; refused when K_SERVICE is set)' },
+  POLL_AUTH_DISABLED: { schema: bool(false), doc: 'Skip the OIDC check on pollExports (local runs only: needs EEPORT_LOCAL=true; refused when K_SERVICE is set)' },
   POLL_OIDC_AUDIENCE: { schema: z.string().min(1).optional(), doc: 'Audience Cloud Scheduler puts in its OIDC token (the function URL)' },
   POLL_INVOKER_EMAIL: { schema: z.string().min(1).optional(), doc: 'Service account Cloud Scheduler signs as; other callers get 403' },
   // The api target checks these combinations itself when it starts (adapters/api-auth.ts), so other targets never trip on them.
   API_AUTH: { schema: z.enum(['none', 'api-key', 'oidc']).default('none'), doc: 'HTTP API check in code, on top of Cloud Functions IAM: none, api-key (x-api-key header) or oidc (Google ID token)' },
-  API_ALLOW_UNAUTHENTICATED: { schema: bool(false), doc: 'Accept API_AUTH=none on a deployed instance; set it only when Cloud Functions IAM keeps the api function private' },
+  API_ALLOW_UNAUTHENTICATED: { schema: bool(false), doc: 'Accept API_AUTH=none outside a local run (EEPORT_LOCAL); set it only when Cloud Functions IAM keeps the api function private' },
   API_KEYS: { schema: list, doc: 'Comma-separated API keys (API_AUTH=api-key; at least 16 characters each; from Secret Manager when deployed; never logged)' },
   API_OIDC_AUDIENCE: { schema: z.string().min(1).optional(), doc: 'Audience API callers put in their ID tokens, usually the function URL (API_AUTH=oidc)' },
   API_ALLOWED_CALLERS: { schema: list, doc: 'Comma-separated emails (service accounts) allowed to call the API (API_AUTH=oidc); others get 403' },
@@ -75,6 +75,10 @@ export const CONFIG_VARIABLES = {
     doc: 'Largest size (bytes of JSON) a batch’s children may take together, estimated from the spec (template size × children) before any is made; a larger batch is refused unexpanded',
   },
   K_SERVICE: { schema: z.string().optional(), doc: 'Set by Cloud Functions/Run; its presence marks a deployed instance' },
+  EEPORT_LOCAL: {
+    schema: bool(false),
+    doc: 'Marks a local run (the local stack and the test harnesses set it): the local-only switches POLL_AUTH_DISABLED, WEBHOOK_ALLOW_HTTP, WEBHOOK_ALLOW_LOOPBACK and API_AUTH=none without API_ALLOW_UNAUTHENTICATED need it; refused when K_SERVICE is set',
+  },
   MAX_RESUBMISSIONS: { schema: int(2, 0, 10), doc: 'Automatic resubmissions of a task that failed for a transient reason (Earth Engine internal error, deadline, exhausted resources); permanent failures never are' },
   RESUBMIT_BACKOFF_SECONDS: { schema: int(60, 0), doc: 'Wait before the first resubmission; doubles for each further one' },
   EECU_BUDGETS: {
@@ -127,8 +131,8 @@ export const CONFIG_VARIABLES = {
     doc: 'Delay before each delivery attempt (the Standard Webhooks schedule, ±10% jitter); its length is the number of attempts',
   },
   WEBHOOK_TIMEOUT_MS: { schema: int(15_000, 100, 60_000), doc: 'Timeout of one webhook request (a 2xx within it counts as delivered)' },
-  WEBHOOK_ALLOW_HTTP: { schema: bool(false), doc: 'Allow http:// callback URLs (local/test only; refused when K_SERVICE is set)' },
-  WEBHOOK_ALLOW_LOOPBACK: { schema: bool(false), doc: 'Allow loopback callback URLs (local/test only; refused when K_SERVICE is set)' },
+  WEBHOOK_ALLOW_HTTP: { schema: bool(false), doc: 'Allow http:// callback URLs (local runs only: needs EEPORT_LOCAL=true; refused when K_SERVICE is set)' },
+  WEBHOOK_ALLOW_LOOPBACK: { schema: bool(false), doc: 'Allow loopback callback URLs (local runs only: needs EEPORT_LOCAL=true; refused when K_SERVICE is set)' },
   WEBHOOK_ALLOWED_PORTS: {
     schema: z
       .string()
@@ -139,6 +143,13 @@ export const CONFIG_VARIABLES = {
   },
   UPLOAD_RULES_FILE: { schema: z.string().min(1).optional(), doc: 'Path of the JSON file of upload rules (see Uploads), read once per instance; relative paths start at the working directory (the deployed source root)' },
   UPLOAD_RULES: { schema: z.string().min(1).optional(), doc: 'The upload rules as inline JSON, instead of UPLOAD_RULES_FILE; neither set: every upload is ignored' },
+  WATCH_PENDING_SECONDS: { schema: int(7200, 0), doc: 'A task PENDING at Earth Engine longer than this is stalled: one stalled event and a badge (0: never)' },
+  WATCH_RUNNING_P95_FACTOR: { schema: z.coerce.number().min(0).default(3), doc: 'A task RUNNING longer than this many times the p95 of similar finished jobs (same project, workload tag or description pattern) is stalled (0: never)' },
+  WATCH_MIN_SAMPLES: { schema: int(5, 1), doc: 'Similar finished jobs needed before their p95 is used' },
+  WATCH_MIN_RUNNING_SECONDS: { schema: int(600, 0), doc: 'No running task is stalled before it has run this long, whatever its history' },
+  WATCH_HISTORY_JOBS: { schema: int(500, 1, 5000), doc: 'Recent SUCCEEDED jobs read per Earth Engine project to learn run times' },
+  WATCH_INTERVAL_SECONDS: { schema: int(60, 0), doc: 'How often the poller looks for stalled tasks (0: every cycle)' },
+  WATCH_STALL_RESUBMISSIONS: { schema: int(0, 0, 5), doc: 'Stalled tasks cancelled and resubmitted (through the queue, new requestId) per job, at most; 0: the watch only tells' },
   FIRESTORE_DATABASE: { schema: z.string().min(1).default('(default)'), doc: 'Firestore database id' },
   FIRESTORE_EMULATOR_HOST: { schema: z.string().optional(), doc: 'host:port of the Firestore emulator (local only)' },
   PUBSUB_EMULATOR_HOST: { schema: z.string().optional(), doc: 'host:port of the Pub/Sub emulator (local only)' },
@@ -223,6 +234,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (parsed.POLL_AUTH_DISABLED && parsed.K_SERVICE) problems.push('POLL_AUTH_DISABLED=true is for local runs only, but K_SERVICE says this is a deployed instance');
   if (parsed.K_SERVICE && (parsed.WEBHOOK_ALLOW_HTTP || parsed.WEBHOOK_ALLOW_LOOPBACK)) {
     problems.push('WEBHOOK_ALLOW_HTTP / WEBHOOK_ALLOW_LOOPBACK are for local runs only, but K_SERVICE says this is a deployed instance');
+  }
+  // A switch that weakens a check needs a run that says it is local, not merely one without K_SERVICE
+  // (a VM, a container or another runtime sets none).
+  if (parsed.EEPORT_LOCAL && parsed.K_SERVICE) problems.push('EEPORT_LOCAL=true marks a local run, but K_SERVICE says this is a deployed instance');
+  const localOnly = (['POLL_AUTH_DISABLED', 'WEBHOOK_ALLOW_HTTP', 'WEBHOOK_ALLOW_LOOPBACK'] as const).filter((name) => parsed[name]);
+  if (localOnly.length && !parsed.EEPORT_LOCAL && !parsed.K_SERVICE) {
+    problems.push(`${localOnly.join(', ')}: for local runs only, and EEPORT_LOCAL=true does not say this is one (the local stack and the test harnesses set it)`);
   }
   if (parsed.WEBHOOK_SECRETS.some((s) => !s.startsWith('whsec_'))) problems.push('WEBHOOK_SECRETS: every secret must look like whsec_<base64>');
   // Rules are validated here, at start, so a broken rules file fails the deploy instead of every upload.

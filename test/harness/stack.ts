@@ -29,6 +29,8 @@ export function testConfig(emu: Emulators, eeApiRoot: string, env: Record<string
     EE_RETRY_DEADLINE_MS: '1500',
     SUBMIT_LEASE_SECONDS: '3',
     LOG_LEVEL: 'error',
+    // A local run: the local-only switches (POLL_AUTH_DISABLED, WEBHOOK_ALLOW_*, API_AUTH=none) need it.
+    EEPORT_LOCAL: 'true',
     ...env,
   });
 }

@@ -503,11 +503,24 @@ describe.skipIf(!emu)('api authentication (API_AUTH=oidc)', () => {
 });
 
 describe.skipIf(!emu)('api configuration on a deployed instance (K_SERVICE set)', () => {
-  const api = useApiStack(emu, { env: { K_SERVICE: 'api', POLL_OIDC_AUDIENCE: 'https://x.example/pollExports', POLL_INVOKER_EMAIL: 'scheduler@x.iam.gserviceaccount.com' } });
+  // Not a local run: the harness's EEPORT_LOCAL=true would itself be refused next to K_SERVICE.
+  const api = useApiStack(emu, { env: { K_SERVICE: 'api', EEPORT_LOCAL: 'false', POLL_OIDC_AUDIENCE: 'https://x.example/pollExports', POLL_INVOKER_EMAIL: 'scheduler@x.iam.gserviceaccount.com' } });
 
   it('API_AUTH=none is refused (500 API.MISCONFIGURED, JSON) unless API_ALLOW_UNAUTHENTICATED=true', async () => {
     const err = await expectError(await api.call('/v1/jobs'), 500, 'API.MISCONFIGURED');
     expect(err.message).toMatch(/api\.misconfigured/);
+    await api.restart({ API_ALLOW_UNAUTHENTICATED: 'true' });
+    expect((await api.call('/v1/jobs')).status).toBe(200);
+  });
+});
+
+describe.skipIf(!emu)('api configuration on an instance that is neither deployed nor says it is local', () => {
+  const api = useApiStack(emu, { env: { EEPORT_LOCAL: 'false' } });
+
+  it('API_AUTH=none is refused without K_SERVICE too (a VM, a container): 500 API.MISCONFIGURED until EEPORT_LOCAL=true or API_ALLOW_UNAUTHENTICATED=true', async () => {
+    await expectError(await api.call('/v1/jobs'), 500, 'API.MISCONFIGURED');
+    await api.restart({ EEPORT_LOCAL: 'true' });
+    expect((await api.call('/v1/jobs')).status).toBe(200);
     await api.restart({ API_ALLOW_UNAUTHENTICATED: 'true' });
     expect((await api.call('/v1/jobs')).status).toBe(200);
   });

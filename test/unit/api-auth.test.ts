@@ -9,8 +9,13 @@ const deployed = { K_SERVICE: 'api', POLL_OIDC_AUDIENCE: 'https://x/poll', POLL_
 const settings = (env: Record<string, string>) => apiAuthSettings(loadConfig({ ...base, ...env }));
 
 describe('API auth settings', () => {
-  it('default: none, accepted locally', () => {
-    expect(settings({})).toMatchObject({ mode: 'none' });
+  it('default: none, accepted in a run that says it is local (EEPORT_LOCAL=true), or with API_ALLOW_UNAUTHENTICATED=true', () => {
+    expect(settings({ EEPORT_LOCAL: 'true' })).toMatchObject({ mode: 'none' });
+    expect(settings({ API_ALLOW_UNAUTHENTICATED: 'true' })).toMatchObject({ mode: 'none' });
+  });
+
+  it('none without the local marker is refused even where K_SERVICE is not set (a VM, a container)', () => {
+    expect(() => settings({})).toThrow(/API_AUTH=none outside a local run \(EEPORT_LOCAL=true is not set\)/);
   });
 
   it.each([

@@ -229,6 +229,13 @@ describe('infra/: function targets', () => {
     }
   });
 
+  it('sets none of the local-only switches on any function (EEPORT_LOCAL, POLL_AUTH_DISABLED, WEBHOOK_ALLOW_*)', async () => {
+    for (const [target, spec] of Object.entries(specs())) {
+      const keys = await envKeys(spec.env);
+      for (const k of ['EEPORT_LOCAL', 'POLL_AUTH_DISABLED', 'WEBHOOK_ALLOW_HTTP', 'WEBHOOK_ALLOW_LOOPBACK']) expect(keys, `${target} sets ${k}`).not.toContain(k);
+    }
+  });
+
   it('gives the poller what a deployed instance requires, and the webhook secret only to the functions that sign', async () => {
     const keys = await envKeys(specs().pollExports!.env);
     expect(keys).toContain('POLL_OIDC_AUDIENCE');

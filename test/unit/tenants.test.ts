@@ -8,7 +8,7 @@
 import { describe, it, expect, beforeEach } from 'vitest';
 import { ConfigError, loadConfig, type Config } from '../../functions/src/config.ts';
 import { buildServices, type Services } from '../../functions/src/composition-root.ts';
-import { tenantIntakePolicy } from '../../functions/src/composition/instance.ts';
+import { intakePolicy, tenantIntakePolicy } from '../../functions/src/composition/instance.ts';
 import { apiAuthSettings, apiKeyFingerprint } from '../../functions/src/adapters/api-auth.ts';
 import { createApiHandler, createApiLogEvents } from '../../functions/src/core/api/index.ts';
 import type { ApiRequest } from '../../functions/src/core/api/api-handler.ts';
@@ -142,7 +142,7 @@ describe('isolation, on the use cases as the composition wires them', () => {
   const now = new Date('2026-03-01T00:00:00Z');
 
   beforeEach(() => {
-    config = loadConfig({ ...BASE_ENV, WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOW_LOOPBACK: 'true' });
+    config = loadConfig({ ...BASE_ENV, EEPORT_LOCAL: 'true', WEBHOOK_ALLOW_HTTP: 'true', WEBHOOK_ALLOW_LOOPBACK: 'true' });
     store = new MemoryStore();
     ee = new FakeEarthEngine();
     publisher = new MemoryPublisher();
@@ -169,7 +169,7 @@ describe('isolation, on the use cases as the composition wires them', () => {
       logs,
       newId: () => `id-${++ids}`,
       openApi: () => ({}),
-      settings: { intake: { defaultEeProject: 'ee-ops', allowedEeProjects: config.allowedEeProjects, maxRequestBytes: 800_000 }, intakeFor: (t) => tenantIntakePolicy(config, t), maxBodyBytes: 1_000_000, staleSubmitSeconds: 300, budgets: config.EECU_BUDGETS },
+      settings: { intake: intakePolicy(config), intakeFor: (t) => tenantIntakePolicy(config, t), maxBodyBytes: 1_000_000, staleSubmitSeconds: 300, budgets: config.EECU_BUDGETS },
       tenants: createTenantDirectory(config.tenants, { adminCallers: config.API_KEYS.map(apiKeyFingerprint), callerIds: (t) => t.apiKeys.map(apiKeyFingerprint) }),
     });
   });

@@ -49,6 +49,8 @@ export function localEnv(i: LocalConfigInput): Record<string, string> {
     EE_RETRY_MAX_DELAY_MS: '2000',
     EE_RETRY_DEADLINE_MS: '20000',
     SUBMIT_LEASE_SECONDS: '40',
+    // Says this is a local run: without it the local-only switches below (and API_AUTH=none) are refused.
+    EEPORT_LOCAL: 'true',
     POLL_AUTH_DISABLED: 'true',
     // The scheduler stand-in ticks every few seconds; each tick keeps cycling until just before the next.
     POLL_WINDOW_SECONDS: String(Math.max(0, i.pollEverySeconds - 1)),

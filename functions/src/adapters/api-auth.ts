@@ -2,9 +2,10 @@
  * Who may call the HTTP API. Deployed, the function is private: Cloud Functions IAM
  * (roles/run.invoker) admits only authenticated callers before any code runs. API_AUTH
  * adds a check in code on top:
- *   none     trust IAM alone (the default). A deployed instance refuses it unless
- *            API_ALLOW_UNAUTHENTICATED=true says so on purpose, so that a function
- *            accidentally made public (allUsers) is not also open in code.
+ *   none     trust IAM alone (the default). Refused unless API_ALLOW_UNAUTHENTICATED=true
+ *            says so on purpose, so that a function accidentally made public
+ *            (allUsers) is not also open in code — or the run says it is local
+ *            (EEPORT_LOCAL=true; the absence of K_SERVICE alone is not enough).
  *   api-key  header x-api-key must equal one of API_KEYS (compared in constant time).
  *   oidc     Authorization: Bearer <Google ID token> for API_OIDC_AUDIENCE, from one of
  *            API_ALLOWED_CALLERS (the same verifier as the poller's).
@@ -39,7 +40,7 @@ const MIN_KEY_LENGTH = 16;
 
 /** The API's auth settings from the configuration, or a ConfigError naming the variables. */
 export function apiAuthSettings(
-  config: Pick<Config, 'API_AUTH' | 'API_ALLOW_UNAUTHENTICATED' | 'API_KEYS' | 'API_OIDC_AUDIENCE' | 'API_ALLOWED_CALLERS' | 'K_SERVICE'> & Partial<Pick<Config, 'tenants'>>,
+  config: Pick<Config, 'API_AUTH' | 'API_ALLOW_UNAUTHENTICATED' | 'API_KEYS' | 'API_OIDC_AUDIENCE' | 'API_ALLOWED_CALLERS' | 'K_SERVICE' | 'EEPORT_LOCAL'> & Partial<Pick<Config, 'tenants'>>,
 ): ApiAuthSettings {
   const problems: string[] = [];
   const tenants = config.tenants ?? [];
@@ -50,9 +51,11 @@ export function apiAuthSettings(
   }
   if (tenants.length && config.API_AUTH === 'api-key' && !apiKeys.length) problems.push('API_KEYS: API_AUTH=api-key needs at least one key, in API_KEYS or a tenant’s apiKeys');
   if (tenants.length && config.API_AUTH === 'oidc' && !allowedCallers.length) problems.push('API_ALLOWED_CALLERS: API_AUTH=oidc needs the emails allowed to call, in API_ALLOWED_CALLERS or a tenant’s callers');
-  if (config.API_AUTH === 'none' && config.K_SERVICE && !config.API_ALLOW_UNAUTHENTICATED) {
+  if (config.API_AUTH === 'none' && !config.API_ALLOW_UNAUTHENTICATED && (config.K_SERVICE || !config.EEPORT_LOCAL)) {
     problems.push(
-      'API_AUTH=none on a deployed instance (K_SERVICE is set): set API_AUTH=api-key or oidc, or API_ALLOW_UNAUTHENTICATED=true if Cloud Functions IAM keeps the function private',
+      config.K_SERVICE
+        ? 'API_AUTH=none on a deployed instance (K_SERVICE is set): set API_AUTH=api-key or oidc, or API_ALLOW_UNAUTHENTICATED=true if Cloud Functions IAM keeps the function private'
+        : 'API_AUTH=none outside a local run (EEPORT_LOCAL=true is not set): set API_AUTH=api-key or oidc, or API_ALLOW_UNAUTHENTICATED=true if Cloud Functions IAM keeps the function private',
     );
   }
   if (config.API_AUTH === 'api-key') {

@@ -45,6 +45,7 @@ export class SkewClock {
 
 /** Settings every reliability world starts from (tests add their own). */
 export const BASE_ENV: Record<string, string> = {
+  EEPORT_LOCAL: 'true',
   POLL_WINDOW_SECONDS: '0',
   POLL_AUTH_DISABLED: 'true',
   POLL_STALE_SUBMIT_SECONDS: '30',
