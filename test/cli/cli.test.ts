@@ -441,6 +441,9 @@ describe.skipIf(!emu)('eeport CLI (api function over emulators + simulator)', ()
         receivedMessages?: { ackId: string; message: { data: string; messageId: string; attributes?: Record<string, string> } }[];
       };
       expect(pulled.receivedMessages).toHaveLength(1);
+      // Acknowledged, or the subscription hands it back after its 10 s ack deadline, into a later pull.
+      const ack = (ackIds: string[]) => fetch(`${base}:acknowledge`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ackIds }) });
+      await ack([pulled.receivedMessages![0]!.ackId]);
       const m = pulled.receivedMessages![0]!.message;
       expect(JSON.parse(Buffer.from(m.data, 'base64').toString())).toMatchObject({ request: { description: 'asset export' }, labels: { via: 'pubsub' } });
       await stack.deliverUntilAcked('submitExport', { data: Buffer.from(m.data, 'base64'), attributes: m.attributes ?? {}, messageId: m.messageId });
@@ -455,9 +458,10 @@ describe.skipIf(!emu)('eeport CLI (api function over emulators + simulator)', ()
       const cancel = await cli(['cancel', id, '--via', 'pubsub', '--cloud-project', emu!.projectId, '--json'], { env: pubsubEnv });
       expect(cancel.code, cancel.stderr).toBe(0);
       const again = (await (await fetch(`${base}:pull`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ maxMessages: 10, returnImmediately: true }) })).json()) as {
-        receivedMessages?: { message: { attributes?: Record<string, string> } }[];
+        receivedMessages?: { ackId: string; message: { attributes?: Record<string, string> } }[];
       };
       expect(again.receivedMessages?.map((x) => x.message.attributes)).toEqual([{ action: 'cancel', jobId: id }]);
+      await ack(again.receivedMessages!.map((x) => x.ackId));
       const badBatch = await cli(['batch', 'submit', '-', '--via', 'pubsub', '--cloud-project', emu!.projectId], { env: pubsubEnv, input: JSON.stringify({ requests: [{ description: 'x' }] }) });
       expect(badBatch.code).toBe(2);
       expect(badBatch.stderr).toMatch(/batch\.children\[0\]/);
