@@ -87,6 +87,10 @@ describe('readJsonBody', () => {
     expect(readJsonBody(new Uint8Array(), type, MAX, false)).toMatchObject({ ok: false, status: 415, code: 'API.UNSUPPORTED_MEDIA_TYPE' });
   });
 
+  it.each(['"hello"', '42', 'null', 'true', '  "x"'])('a JSON body that is no object or array (%s) is API.MALFORMED_JSON, as the strict parser had it', (text) => {
+    expect(readJsonBody(enc(text), 'application/json', MAX, true)).toMatchObject({ ok: false, status: 400, code: 'API.MALFORMED_JSON', message: expect.stringMatching(/must be a JSON object; it starts with/) });
+  });
+
   it('mediaType drops parameters and case', () => {
     expect(mediaType('Application/Json ; charset=utf-8')).toBe('application/json');
     expect(mediaType(undefined)).toBeNull();
