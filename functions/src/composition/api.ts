@@ -11,6 +11,8 @@ import { instanceGraph, intakePolicy, perGraph, tenantIntakePolicy, type Graph }
 import { createTenantDirectory } from '../core/tenants/index.ts';
 import { wireCancelJob, wireSubmitExport } from './submit.ts';
 import { wireBatches } from './batches.ts';
+import { wireEstimates } from './estimates.ts';
+import { createEstimateApi } from '../core/estimates/index.ts';
 import { wirePipelineRoutes } from './pipelines.ts';
 import { dashboardAsset } from '../dashboard/dashboard-assets.ts';
 
@@ -48,6 +50,7 @@ export function wireApi(graph: Graph, trace?: string) {
       budgets: config.EECU_BUDGETS,
     },
     tenants: apiTenants(graph),
+    estimates: createEstimateApi({ estimates: wireEstimates(graph), submit: wireSubmitExport(graph, trace), newId: randomUUID }),
   });
   return createHttpApi({ handler, auth: authenticator(graph), logs, maxBodyBytes: config.API_MAX_BODY_BYTES, assets: dashboardAsset });
 }

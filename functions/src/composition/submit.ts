@@ -8,6 +8,9 @@ import { createSubmitExport, createRequestMessageHandler } from '../core/submit/
 import { createCancelJob } from '../core/cancel/index.ts';
 import { instanceGraph, intakePolicy, tenantDirectory, tenantIntakePolicy, type Graph } from './instance.ts';
 import { wireBatches } from './batches.ts';
+import { wireEstimates } from './estimates.ts';
+import { createEstimateApi, createEstimateMessages } from '../core/estimates/index.ts';
+import { randomUUID } from 'node:crypto';
 
 export function wireSubmitExport({ config, adapters }: Graph, trace?: string) {
   const { store, ee, publisher, clock, logSink } = adapters;
@@ -45,6 +48,20 @@ export function wireRequestMessages(graph: Graph, trace?: string) {
     logs: createLogEvents(graph.adapters.logSink, trace),
     defaultEeProject: graph.config.EE_PROJECT,
     tenancy: { requestsTopic: graph.config.REQUESTS_TOPIC, directory: tenantDirectory(graph), intakeFor: (tenantId) => tenantIntakePolicy(graph.config, tenantId) },
+    estimate: wireEstimateDryRun(graph, trace),
+  });
+}
+
+/** The topic's dry run (action=estimate): estimated with the same intake and batch check, answered as an event. */
+function wireEstimateDryRun(graph: Graph, trace?: string) {
+  const batches = wireBatches(graph, trace);
+  return createEstimateMessages({
+    api: createEstimateApi({ estimates: wireEstimates(graph), submit: wireSubmitExport(graph, trace), newId: randomUUID }),
+    publisher: graph.adapters.publisher,
+    clock: graph.adapters.clock,
+    eventSource: graph.config.eventSource,
+    intake: intakePolicy(graph.config),
+    checkBatch: (spec, tenantId) => batches.checkBatch(spec, tenantId),
   });
 }
 

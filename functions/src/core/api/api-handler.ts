@@ -27,6 +27,9 @@ import {
   parseBatchJobsQuery,
   parseBatchListQuery,
   parseListQuery,
+  estimateView,
+  parseEstimateAccuracyQuery,
+  parseEstimateQuery,
   type ApiErrorCode,
   type BatchJobsQuery,
 } from './api-contract.ts';
@@ -35,6 +38,7 @@ import { monthOf, type Budget } from '../budgets/index.ts';
 import type { ApiLogEvents, ApiCall } from './api-log-events.ts';
 import type { Clock, JobStore } from '../ports.ts';
 import type { CancelJob } from '../cancel/index.ts';
+import type { EstimateApi } from '../estimates/index.ts';
 
 export interface ApiRequest {
   method: string;
@@ -88,6 +92,8 @@ export interface ApiDeps {
    * as ids that do not exist, never 403. Absent: every caller sees everything.
    */
   tenants?: Pick<TenantDirectory, 'scopeOfCaller'>;
+  /** POST /v1/estimates and GET /v1/estimates/accuracy (docs/estimates.md); absent: those routes answer 404. */
+  estimates?: Pick<EstimateApi, 'estimateBody' | 'accuracy'>;
 }
 
 /** A capability's own routes: it gets the request and a reader of its JSON body (with the API's size and content-type checks). */
@@ -106,6 +112,8 @@ export type Route =
   | { route: 'batchRetry'; batchId: string }
   | { route: 'budgets' }
   | { route: 'stats' }
+  | { route: 'estimates' }
+  | { route: 'estimateAccuracy' }
   | { route: 'openapi' };
 
 /** Methods each route answers; HEAD goes with GET. */
@@ -120,6 +128,8 @@ export const ALLOWED_METHODS: Record<Route['route'], readonly string[]> = {
   batchRetry: ['POST'],
   budgets: ['GET', 'HEAD'],
   stats: ['GET', 'HEAD'],
+  estimates: ['POST'],
+  estimateAccuracy: ['GET', 'HEAD'],
   openapi: ['GET', 'HEAD'],
 };
 
@@ -136,6 +146,8 @@ export function matchRoute(rawPath: string): Route | null {
   if (path === '/v1/batches') return { route: 'batches' };
   if (path === '/v1/budgets') return { route: 'budgets' };
   if (path === '/v1/stats') return { route: 'stats' };
+  if (path === '/v1/estimates') return { route: 'estimates' };
+  if (path === '/v1/estimates/accuracy') return { route: 'estimateAccuracy' };
   if (path === '/v1/openapi.json') return { route: 'openapi' };
   // Custom methods follow Google's API style: POST /v1/jobs/{id}:cancel.
   const m = /^\/v1\/jobs\/([^/:]+)(?::([^/:]+))?$/.exec(path);
@@ -465,6 +477,36 @@ export function createApiHandler(deps: ApiDeps) {
     return { status: 200, body: { counts, total: Object.values(counts).reduce((a, b) => a + b, 0), time } };
   }
 
+  /** POST /v1/estimates: a job's or a batch's body, checked as its submission would be; nothing is stored (unless ?probe=true starts a probe). */
+  async function estimate(call: ApiCall, req: ApiRequest, scope: Scope, api: NonNullable<ApiDeps['estimates']>): Promise<ApiResponse> {
+    const q = parseEstimateQuery(req.query);
+    if (!q.ok) return fail(call, 400, 'API.INVALID_PARAMETER', `invalid query: ${summarise(q.issues)}`, q.issues);
+    const read = readJsonBody(req.body, req.header('content-type'), settings.maxBodyBytes, true);
+    if (!read.ok) return fail(call, read.status, read.code, read.message);
+    const tenantId = actingTenant(scope);
+    const policy = tenantId === null ? settings.intake : settings.intakeFor?.(tenantId);
+    if (!policy) throw new Error(`no intake policy for tenant ${tenantId}`);
+    const out = await api.estimateBody(read.value, {
+      intake: policy,
+      checkBatch: (spec) => deps.batches.checkBatch(spec, tenantId),
+      source: { kind: 'api', ...(req.caller ? { caller: req.caller } : {}) },
+      probe: q.query.probe,
+      visibleBudget: (b) => scope.kind === 'admin' || (b.tenant !== undefined && b.tenant === tenantId),
+    });
+    if (!out.ok) {
+      const code = out.code === 'EXPORT.INVALID_JSON' ? 'API.MALFORMED_JSON' : out.code;
+      return fail(call, out.code === 'EXPORT.TOO_LARGE' ? 413 : 400, code, `the ${code === 'BATCH.INVALID' ? 'batch' : 'submission'} is invalid: ${summarise(out.errors)}`, out.errors);
+    }
+    return { status: 200, body: estimateView(out.answer) };
+  }
+
+  async function estimateAccuracy(call: ApiCall, req: ApiRequest, scope: Scope, api: NonNullable<ApiDeps['estimates']>): Promise<ApiResponse> {
+    const q = parseEstimateAccuracyQuery(req.query);
+    if (!q.ok) return fail(call, 400, 'API.INVALID_PARAMETER', `invalid query: ${summarise(q.issues)}`, q.issues);
+    const tenantId = listFilter(scope);
+    return { status: 200, body: await api.accuracy({ ...q.query, ...(tenantId !== undefined ? { tenantId } : {}) }) };
+  }
+
   /** Runs `then` on the batch a route names, or answers why there is none. */
   async function withBatch(call: ApiCall, ref: string, scope: Scope, then: (b: Batch) => Promise<ApiResponse>): Promise<ApiResponse> {
     const found = await findBatch(call, ref, scope);
@@ -480,7 +522,9 @@ export function createApiHandler(deps: ApiDeps) {
         const name = JSON.stringify(reserved);
         return fail(call, 400, 'API.INVALID_PARAMETER', `invalid query: ${name} is not a parameter of any route`, [{ path: reserved, message: 'a reserved name; no route takes it' }]);
       }
-      for (const extra of deps.routes ?? []) {
+      // Pipelines (schedules) are the deployment's own until they are tenant-scoped: a tenant's caller does not reach them.
+      const extras = deps.tenants && deps.tenants.scopeOfCaller(req.caller)?.kind !== 'admin' ? [] : (deps.routes ?? []);
+      for (const extra of extras) {
         const answer = await extra.handle(req, (required) => readJsonBody(req.body, req.header('content-type'), settings.maxBodyBytes, required));
         if (answer) {
           if (answer.status >= 400) logs.apiRejected(call, answer.status, (answer.body as { error: { code: ApiErrorCode } }).error.code, (answer.body as { error: { message: string } }).error.message);
@@ -519,6 +563,12 @@ export function createApiHandler(deps: ApiDeps) {
           return await budgets(scope);
         case 'stats':
           return await stats(scope);
+        case 'estimates':
+        case 'estimateAccuracy': {
+          const api = deps.estimates;
+          if (!api) return fail(call, 404, 'API.NOT_FOUND', `no such resource: ${req.method} ${call.path}`);
+          return route.route === 'estimates' ? await estimate(call, req, scope, api) : await estimateAccuracy(call, req, scope, api);
+        }
       }
     } catch (err) {
       logs.apiFailed(call, err);

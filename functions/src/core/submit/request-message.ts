@@ -3,7 +3,8 @@
  * request, or `{"batch": {...}}` for a batch), or, with the attribute `action=cancel`,
  * the cancellation of a job named by `jobId`, `idempotencyKey`, or `requestId`
  * (+ optional `eeProject`) — or of a batch named by `batchId`; `action=retry` with
- * `batchId` resubmits a batch's transiently failed children.
+ * `batchId` resubmits a batch's transiently failed children; `action=estimate` is a dry
+ * run, answered with an event and nothing stored.
  */
 import { JOB_ID_PATTERN, jobIdFor, tenantIdentity, type IdentityKey, type LogEvents } from '../jobs/index.ts';
 import type { IncomingMessage, IntakePolicy } from './intake.ts';
@@ -12,7 +13,10 @@ import type { SubmitExport } from './submit-export.ts';
 import type { CancelJob } from '../cancel/index.ts';
 import type { Batches } from '../batches/index.ts';
 
-export const ACTIONS = ['submit', 'cancel', 'retry'] as const;
+/** Answers an action=estimate message (core/estimates' createEstimateMessages; wired by the composition, so submit does not depend on estimates). */
+export type EstimateDryRun = (msg: IncomingMessage, tenantId: string | null, intake?: IntakePolicy) => Promise<unknown>;
+
+export const ACTIONS = ['submit', 'cancel', 'retry', 'estimate'] as const;
 
 /** The `batch` member of a message whose data is `{"batch": {...}}`, if it is one. */
 function batchBody(data: Uint8Array | null): { batch: unknown } | null {
@@ -47,7 +51,7 @@ export interface TopicTenancy {
   intakeFor(tenantId: string): IntakePolicy | null;
 }
 
-export function createRequestMessageHandler(deps: { submit: SubmitExport; cancel: CancelJob; batches: Batches; logs: LogEvents; defaultEeProject: string; tenancy?: TopicTenancy }) {
+export function createRequestMessageHandler(deps: { submit: SubmitExport; cancel: CancelJob; batches: Batches; logs: LogEvents; defaultEeProject: string; tenancy?: TopicTenancy; estimate?: EstimateDryRun }) {
   return async (msg: IncomingMessage): Promise<unknown> => {
     const tenancy = deps.tenancy?.directory.enabled ? deps.tenancy : undefined;
     const route = tenancy ? tenantOfTopic(topicOfSource(msg.eventSource), tenancy.requestsTopic, tenancy.directory) : ({ kind: 'shared' } as const);
@@ -93,6 +97,8 @@ export function createRequestMessageHandler(deps: { submit: SubmitExport; cancel
       if (out.kind === 'not-found') deps.logs.cancelUnresolvable(msg.messageId, `no job ${jobId}`);
       return out;
     }
+    // A dry run (docs/estimates.md): answered as an event, nothing stored; its intake is the tenant's, as a submission's would be.
+    if (action === 'estimate' && deps.estimate) return deps.estimate(msg, tenantId, ...(intake ? [intake] : []));
     if (action !== 'submit') {
       // Not silently dropped: an unknown action becomes a REJECTED job like any bad message.
       return rejectMessage(
