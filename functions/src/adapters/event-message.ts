@@ -3,7 +3,7 @@
  * publisher writes structured-mode JSON as the message data).
  */
 import { z } from 'zod';
-import { JOB_STATES, type CloudEvent } from '../core/jobs/index.ts';
+import type { CloudEvent } from '../core/jobs/index.ts';
 
 const CloudEventSchema = z
   .object({
@@ -14,7 +14,10 @@ const CloudEventSchema = z
     subject: z.string(),
     time: z.string(),
     datacontenttype: z.literal('application/json'),
-    data: z.object({ jobId: z.string(), state: z.enum(JOB_STATES), callbackUrl: z.string().nullable().optional() }).loose(),
+    // Every eeport event: a job's, a batch's, a budget's, a chain's, an estimate's answer. Which ones
+    // call back is the core's decision (deliver-webhook.ts), not the parser's: requiring a job's
+    // fields here dropped every batch event as a bad message, so batch callbacks never went out.
+    data: z.record(z.string(), z.unknown()),
   })
   .loose();
 
