@@ -11,6 +11,7 @@ import { EVENT_TYPES } from '../functions/src/core/jobs/index.ts';
 import { JOB_STATES } from '../functions/src/core/jobs/index.ts';
 import { BATCH_STATES } from '../functions/src/core/batches/index.ts';
 import { BUDGET_EVENT_TYPE } from '../functions/src/core/budgets/index.ts';
+import { STALLED_EVENT_TYPE } from '../functions/src/core/watch/index.ts';
 import { batchJsonSchema } from './cli/schemas.ts';
 
 const nullable = <T extends z.ZodType>(t: T) => t.nullable();
@@ -33,6 +34,22 @@ const JobEventDataSchema = z.object({
   startTime: nullable(z.string()),
   endTime: nullable(z.string()),
   callbackUrl: nullable(z.string()),
+  stall: z
+    .object({
+      kind: z.enum(['pending', 'running']),
+      attempt: z.number().int(),
+      operationName: nullable(z.string()),
+      at: z.string(),
+      elapsedSeconds: z.number(),
+      limitSeconds: z.number(),
+      basis: z.string(),
+      samples: z.number().int(),
+      p95Seconds: nullable(z.number()),
+      action: z.enum(['none', 'resubmitted']),
+      cancelPending: z.boolean(),
+    })
+    .optional()
+    .describe('Only on …export.v1.stalled (one per attempt; id {jobId}.stalled, then {jobId}.stalled.r{n}): the stalled-task watch’s finding (docs/watch.md)'),
 });
 
 const cloudEvent = (types: readonly string[], data: Record<string, unknown>, description: string) => ({
@@ -127,7 +144,7 @@ export function asyncApiDocument(): Record<string, unknown> {
         cancel: { name: 'cancel', summary: 'No data; attributes action=cancel and jobId | idempotencyKey | requestId | batchId', headers: { $ref: '#/components/schemas/RequestAttributes' } },
         jobEvent: {
           name: 'jobEvent',
-          payload: cloudEvent([...EVENT_TYPES, 'dev.eeport.export.v1.webhook_failed'], { $ref: '#/components/schemas/JobEventData' }, 'A job changed state'),
+          payload: cloudEvent([...EVENT_TYPES, 'dev.eeport.export.v1.webhook_failed', STALLED_EVENT_TYPE], { $ref: '#/components/schemas/JobEventData' }, 'A job changed state, or the stalled-task watch found its task stalled'),
           headers: { $ref: '#/components/schemas/EventAttributes' },
         },
         batchEvent: {

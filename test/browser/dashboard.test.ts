@@ -268,6 +268,21 @@ describe.skipIf(!emu || !haveChromium)('dashboard (chromium, emulators + simulat
     expect(await page.textContent('#detail')).toMatch(/taking it once a search/);
   });
 
+  it('a job the stalled-task watch found stalled shows a stalled badge, and its detail says why', async () => {
+    const id = await submit({ request: { ...assetLoadRequest('projects/p/assets/stuck'), description: 'stuck in the queue' } });
+    const cur = await job(id);
+    expect(cur.state).toBe('PENDING');
+    // What the watch writes (core/watch), written here directly: this stack runs no poller.
+    const stalled = { kind: 'pending', attempt: 0, operationName: cur.operationName, at: new Date().toISOString(), elapsedSeconds: 7300, limitSeconds: 7200, basis: 'PENDING longer than the threshold of 7200 s', samples: 0, p95Seconds: null, action: 'none', cancelPending: false };
+    await stack.firestore.collection('jobs').doc(id).update({ stalled });
+    expect((await job(id)).stalled).toMatchObject({ kind: 'pending' });
+    await page.keyboard.press('Escape'); // the previous test's detail
+    await page.waitForSelector(`${rowSel(id, 'PENDING')} .state.stalled`);
+    await page.click(`${rowSel(id)} td.desc`);
+    await page.waitForSelector('#detail dt:text("Stalled")');
+    expect(await page.textContent('#detail')).toMatch(/PENDING 7300 s, past 7200 s: PENDING longer than the threshold/);
+  });
+
   it('screenshot of the whole page; no script errors or policy violations on the way', async () => {
     // A refresh can catch a job in the middle of its submit (SUBMITTING); wait for the state the API answered.
     await page.waitForSelector(rowSel(ids.hostile, 'PENDING'));

@@ -31,4 +31,10 @@ describe('AsyncAPI document', () => {
     const types = ((doc.components as { messages: { jobEvent: { payload: { properties: { type: { enum: string[] } } } } } }).messages.jobEvent.payload.properties.type.enum);
     for (const t of EVENT_TYPES) expect(types).toContain(t);
   });
+
+  it('lists the stalled-task watch’s stalled event, and the finding it carries', () => {
+    const components = doc.components as { messages: { jobEvent: { payload: { properties: { type: { enum: string[] } } } } }; schemas: { JobEventData: { properties: Record<string, { properties?: Record<string, unknown> }> } } };
+    expect(components.messages.jobEvent.payload.properties.type.enum).toContain('dev.eeport.export.v1.stalled');
+    expect(Object.keys(components.schemas.JobEventData.properties.stall!.properties!)).toEqual(expect.arrayContaining(['kind', 'elapsedSeconds', 'limitSeconds', 'basis', 'action']));
+  });
 });

@@ -148,6 +148,23 @@ const JobDocSchema = z.object({
     .object({ guard: z.enum(['eecu', 'time']), capSource: z.enum(['job', 'batch', 'budget']), limitEecuSeconds: z.number(), usedEecuSeconds: z.number().nullable(), runSeconds: z.number(), at: str })
     .nullable()
     .default(null),
+  stalled: z
+    .object({
+      kind: z.enum(['pending', 'running']),
+      attempt: z.number().int(),
+      operationName: nstr,
+      at: str,
+      elapsedSeconds: z.number(),
+      limitSeconds: z.number(),
+      basis: str,
+      samples: z.number().int(),
+      p95Seconds: z.number().nullable(),
+      action: z.enum(['none', 'resubmitted']),
+      cancelPending: z.boolean(),
+    })
+    .nullable()
+    .default(null),
+  stallResubmissions: z.number().int().default(0),
   rawPreview: nstr,
   createTime: str,
   updateTime: str,

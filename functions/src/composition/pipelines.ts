@@ -5,6 +5,7 @@
  */
 import { createLogEvents } from '../core/jobs/index.ts';
 import { createScheduleRoutes, createSchedules } from '../core/schedules/index.ts';
+import { createWatch } from '../core/watch/index.ts';
 import { intakePolicy, type Graph } from './instance.ts';
 
 export function wireSchedules(graph: Graph, trace?: string) {
@@ -25,10 +26,35 @@ export function wireSchedules(graph: Graph, trace?: string) {
   });
 }
 
+/** The stalled-task watch (docs/watch.md): one `stalled` event per stalled attempt, optionally a bounded resubmission. */
+export function wireWatch(graph: Graph, trace?: string) {
+  const { config, adapters } = graph;
+  return createWatch({
+    store: adapters.store,
+    ee: adapters.ee,
+    publisher: adapters.publisher,
+    clock: adapters.clock,
+    logs: createLogEvents(adapters.logSink, trace),
+    logSink: adapters.logSink,
+    settings: {
+      eventSource: config.eventSource,
+      pendingSeconds: config.WATCH_PENDING_SECONDS,
+      runningFactor: config.WATCH_RUNNING_P95_FACTOR,
+      minSamples: config.WATCH_MIN_SAMPLES,
+      minRunningSeconds: config.WATCH_MIN_RUNNING_SECONDS,
+      historyJobs: config.WATCH_HISTORY_JOBS,
+      intervalSeconds: config.WATCH_INTERVAL_SECONDS,
+      maxResubmissions: config.WATCH_STALL_RESUBMISSIONS,
+      maxJobs: config.POLL_MAX_JOBS,
+    },
+  });
+}
+
 /** What the poller runs each cycle. */
 export function wirePipelineTick(graph: Graph, trace?: string): () => Promise<number> {
   const schedules = wireSchedules(graph, trace);
-  return async () => schedules.tickSchedules();
+  const watch = wireWatch(graph, trace);
+  return async () => (await schedules.tickSchedules()) + (await watch.tickWatch());
 }
 
 /** The API's pipeline routes (/v1/schedules…). */

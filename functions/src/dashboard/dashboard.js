@@ -67,6 +67,9 @@ function safeLink(uri, text = uri) {
 const badge = (state) => h('span', { class: 'state', 'data-state': state }, state.replace('_', ' ').toLowerCase());
 /** A SUBMITTING job whose task exists but is not identified yet (Earth Engine said "already exists"). */
 const verifyingBadge = (job) => (job.verifying ? h('span', { class: 'state verifying', title: job.verifying.note }, 'verifying') : null);
+/** The stalled-task watch's finding on the job's current attempt (docs/watch.md). */
+const stalledNow = (job) => !!job.stalled && job.stalled.attempt === job.resubmissions && (job.state === 'PENDING' || job.state === 'RUNNING');
+const stalledBadge = (job) => (stalledNow(job) ? h('span', { class: 'state stalled', title: `${job.stalled.basis} (${job.stalled.elapsedSeconds} s)` }, 'stalled') : null);
 
 function progressBar(fraction, state) {
   const pct = Math.round(Math.max(0, Math.min(1, fraction ?? 0)) * 100);
@@ -165,7 +168,7 @@ function renderJobs(page) {
     h(
       'tr',
       { 'data-job-id': job.jobId, 'data-state': job.state, tabindex: 0, title: 'Show details' },
-      h('td', {}, badge(job.state), verifyingBadge(job)),
+      h('td', {}, badge(job.state), verifyingBadge(job), stalledBadge(job)),
       h('td', {}, progressBar(job.state === 'SUCCEEDED' ? 1 : job.progress, job.state)),
       h('td', { class: 'desc', title: job.description ?? job.jobId }, h('span', { class: 'desc-text' }, job.description ?? job.jobId), job.batchId ? h('span', { class: 'muted small' }, ` batch #${job.batchIndex}`) : null),
       h('td', { class: 'mono small' }, job.eeProject),
@@ -298,6 +301,7 @@ function renderJobDetail(job) {
         ['Queued because', job.state === 'QUEUED' ? job.queuedReason : null],
         ['Verifying', job.verifying ? h('span', {}, `${job.verifying.note} (${job.verifying.checks} search${job.verifying.checks === 1 ? '' : 'es'} since `, when(job.verifying.since), ')') : null],
         ['Candidate operations', job.verifying?.candidates.length ? h('ul', { class: 'plain mono small' }, job.verifying.candidates.map((o) => h('li', {}, o))) : null],
+        ['Stalled', job.stalled ? h('span', {}, `${job.stalled.kind === 'pending' ? 'PENDING' : 'RUNNING'} ${job.stalled.elapsedSeconds} s, past ${job.stalled.limitSeconds} s: ${job.stalled.basis}${job.stalled.action === 'resubmitted' ? '; cancelled and resubmitted' : ''}${stalledNow(job) ? '' : ' (an earlier attempt)'} — `, when(job.stalled.at)) : null],
         ['Error', failure(job.error)],
         ['Resubmissions', job.resubmissions || null],
         ['Last failure', failure(job.lastFailure)],
@@ -335,7 +339,7 @@ function renderBatchDetail(batch, children) {
       'tr',
       { 'data-job-id': job.jobId, 'data-state': job.state, tabindex: 0, class: 'clickable', title: 'Show the job' },
       h('td', { class: 'num' }, job.batchIndex),
-      h('td', {}, badge(job.state), verifyingBadge(job)),
+      h('td', {}, badge(job.state), verifyingBadge(job), stalledBadge(job)),
       h('td', {}, progressBar(job.state === 'SUCCEEDED' ? 1 : job.progress, job.state)),
       h('td', {}, job.description ?? job.jobId),
       h('td', { class: 'num' }, eecu(job.eecuSeconds)),

@@ -182,6 +182,24 @@ export const JobViewSchema = z
       .nullable()
       .optional()
       .describe('Set once the runaway guard cancelled the job (error code EECU_CAP)'),
+    stalled: z
+      .object({
+        kind: z.enum(['pending', 'running']).describe('pending: PENDING at Earth Engine past WATCH_PENDING_SECONDS; running: RUNNING past WATCH_RUNNING_P95_FACTOR × the p95 of similar finished jobs'),
+        attempt: z.number().int().describe('The attempt it is about (the job’s resubmissions then); the badge shows while it is the current one'),
+        operationName: nstr,
+        at: z.string(),
+        elapsedSeconds: z.number(),
+        limitSeconds: z.number(),
+        basis: z.string().describe('What the limit rests on: the threshold, or the similar jobs (workload tag or description pattern, count, p95)'),
+        samples: z.number().int(),
+        p95Seconds: z.number().nullable(),
+        action: z.enum(['none', 'resubmitted']).describe('resubmitted: the task was cancelled and the job sent back to QUEUED with a new requestId (WATCH_STALL_RESUBMISSIONS)'),
+        cancelPending: z.boolean().describe('After a resubmission: the stalled task’s cancel has not reached Earth Engine yet'),
+      })
+      .nullable()
+      .optional()
+      .describe('The stalled-task watch’s latest finding (docs/watch.md); one `stalled` event per attempt'),
+    stallResubmissions: z.number().int().optional().describe('Resubmissions the stalled-task watch made'),
     version: z.number().int(),
   })
   .meta({ title: 'Job', description: 'One requested export and everything eeport knows about it (the Firestore job document).' });

@@ -139,6 +139,26 @@ export interface RunawayStop {
   at: string;
 }
 
+/** The stalled-task watch's finding on one attempt of a job (core/watch; docs/watch.md). */
+export interface StallMark {
+  /** pending: queued at Earth Engine past the threshold; running: past a multiple of the p95 of similar finished jobs. */
+  kind: 'pending' | 'running';
+  /** The attempt it is about (the job's `resubmissions` then) and its operation. */
+  attempt: number;
+  operationName: string | null;
+  at: string;
+  elapsedSeconds: number;
+  limitSeconds: number;
+  /** What the limit rests on: the threshold, or the similar jobs (their key, count and p95). */
+  basis: string;
+  samples: number;
+  p95Seconds: number | null;
+  /** What the policy did: nothing, or cancelled the task and resubmitted the job through the queue. */
+  action: 'none' | 'resubmitted';
+  /** Set after a resubmission until operations.cancel of the stalled task has reached Earth Engine. */
+  cancelPending: boolean;
+}
+
 export interface Job {
   jobId: string;
   state: JobState;
@@ -204,6 +224,10 @@ export interface Job {
   maxEecuSeconds?: number | null;
   /** Set once the runaway guard cancelled the job. */
   runaway?: RunawayStop | null;
+  /** The stalled-task watch's latest finding (core/watch); the badge shows while its attempt is the job's current one. */
+  stalled?: StallMark | null;
+  /** Resubmissions the stalled-task watch made (bounded by WATCH_STALL_RESUBMISSIONS). */
+  stallResubmissions?: number;
   /** Incremented by every write; the number of the next event id. */
   version: number;
 }
