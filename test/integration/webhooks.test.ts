@@ -97,6 +97,26 @@ describe.skipIf(!emu)('deliverWebhook (emulators + simulator + local receiver)',
     expect(received.filter((r) => r.path === '/flaky')).toHaveLength(3);
   });
 
+  it('a batch calls back once, when its last child ends, through the same push path; its children call none', async () => {
+    const path = '/batch-done';
+    const batch = { batchId: `wb-${Date.now()}`, requests: [assetLoadRequest('projects/p/assets/a'), assetLoadRequest('projects/p/assets/b')], callbackUrl: `${receiverUrl}${path}` };
+    await stack.deliverUntilAcked('submitExport', pushMessage({ batch }));
+    for (let round = 0; round < 6 && !received.some((r) => r.path === path); round++) {
+      await poll(); // releases the children, then follows them
+      sim.clock.advance(200_000);
+      await poll();
+      await pump();
+    }
+    const calls = received.filter((r) => r.path === path);
+    expect(calls).toHaveLength(1);
+    const payload = new Webhook(SECRET).verify(calls[0]!.body, calls[0]!.headers) as { type: string; data: { batchId: string; state: string; total: number } };
+    expect(payload).toMatchObject({ type: 'dev.eeport.batch.v1.succeeded', data: { state: 'SUCCEEDED', total: 2 } });
+    expect(payload.data.batchId).toMatch(/^[0-9a-f]{32}$/);
+    await pump();
+    await poll();
+    expect(received.filter((r) => r.path === path)).toHaveLength(1);
+  });
+
   it('410 Gone disables the endpoint and records the failure, with a webhook_failed event', async () => {
     answers.set('/gone', [410]);
     const first = await runJob('/gone');
