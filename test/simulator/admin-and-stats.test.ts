@@ -26,7 +26,7 @@ describe('admin endpoints and counters', () => {
     sim.clock.advance(5_000);
 
     const expected: SimulatorStats = {
-      requests: { algorithms: 1, export: 3, get: 3, list: 1, wait: 1, cancel: 1, delete: 1 },
+      requests: { algorithms: 1, export: 3, get: 3, list: 1, wait: 1, cancel: 1, delete: 1, listImages: 0 },
       totalRequests: 11,
       errorsByStatus: { 404: 1, 409: 1 },
       droppedConnections: 0,

@@ -11,8 +11,11 @@
  *   GET    /_sim/clock            {"mode","scale","now"}
  *   POST   /_sim/clock/advance    {"ms":N} → {"now":"RFC3339"}
  *   POST   /_sim/reset            {}
+ *   GET    /_sim/assets           {"collections":[{"collection","images"}…]}
+ *   POST   /_sim/assets/images    {"collection","images":[{"id","startTime","endTime"?,"properties"?}…]} → {"images":N}
  */
 import { z } from 'zod';
+import { addImagesSchema, type AssetCatalog } from './assets.ts';
 import type { SimClock } from './clock.ts';
 import { ApiError } from './errors.ts';
 import type { FaultRegistry } from './faults.ts';
@@ -25,6 +28,7 @@ export interface AdminContext {
   tasks(project?: string): TaskSnapshot[];
   stats(): SimulatorStats;
   reset(): void;
+  assets: AssetCatalog;
 }
 
 const advanceBody = z.object({ ms: z.number().nonnegative().finite() }).strict();
@@ -67,6 +71,12 @@ export function handleAdmin(httpMethod: string, pathname: string, query: URLSear
     case 'POST /_sim/reset':
       ctx.reset();
       return {};
+    case 'GET /_sim/assets':
+      return { collections: ctx.assets.summary() };
+    case 'POST /_sim/assets/images': {
+      const b = parseWith(addImagesSchema, body);
+      return { images: ctx.assets.add(b.collection, b.images) };
+    }
   }
   const fault = /^DELETE \/_sim\/faults\/([^/]+)$/.exec(route);
   if (fault) {

@@ -4,6 +4,7 @@
  * an ApiError; HTTP concerns live in server.ts.
  */
 import type { AlgorithmSignature } from './algorithms.ts';
+import type { AssetCatalog } from './assets.ts';
 import type { SimClock } from './clock.ts';
 import { ApiError, badRequest, invalidField } from './errors.ts';
 import { type FilterView, parseFilter } from './list-filter.ts';
@@ -20,6 +21,7 @@ export interface ApiContext {
   options: ResolvedOptions;
   algorithms: readonly AlgorithmSignature[];
   signatures: ReadonlyMap<string, AlgorithmSignature>;
+  assets: AssetCatalog;
 }
 
 export async function handleApi(route: ApiRoute, query: URLSearchParams, body: unknown, ctx: ApiContext, closed: Promise<void>, caller = 'anonymous'): Promise<unknown> {
@@ -41,6 +43,8 @@ export async function handleApi(route: ApiRoute, query: URLSearchParams, body: u
       return {};
     case 'wait':
       return waitOperation(route, body, ctx, closed);
+    case 'listImages':
+      return ctx.assets.listImages(`projects/${route.project}/assets/${route.assetPath ?? ''}`, query, ctx.options.maxPageSize);
   }
 }
 

@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { ApiError, type RpcStatusName, errorInfo, statusNameForHttp } from './errors.ts';
 
-export const API_METHODS = ['export', 'get', 'list', 'cancel', 'wait', 'delete', 'algorithms'] as const;
+export const API_METHODS = ['export', 'get', 'list', 'cancel', 'wait', 'delete', 'algorithms', 'listImages'] as const;
 /** The REST methods the simulator serves, as counted in stats and matched by faults. */
 export type ApiMethod = (typeof API_METHODS)[number];
 

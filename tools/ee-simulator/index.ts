@@ -11,6 +11,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { ALGORITHMS, type AlgorithmSignature } from './algorithms.ts';
+import { AssetCatalog, type SimImage } from './assets.ts';
 import { SimClock, type SimulatorClock } from './clock.ts';
 import { type FaultControls, FaultRegistry } from './faults.ts';
 import { type TaskSnapshot, snapshotTask } from './operation-view.ts';
@@ -26,6 +27,7 @@ export type { FaultControls, FaultSpec, ApiMethod } from './faults.ts';
 export type { TaskSnapshot, Operation, OperationMetadata } from './operation-view.ts';
 export type { SimulatorStats } from './stats.ts';
 export type { StageSpec, TaskState } from './task.ts';
+export type { SimImage, ImageResource } from './assets.ts';
 export type { ExportImageRequest, ExportDestination } from './validate-export.ts';
 export { DEFAULT_STAGES } from './options.ts';
 export { ALGORITHMS } from './algorithms.ts';
@@ -45,7 +47,9 @@ export interface Simulator {
   tasks(project?: string): TaskSnapshot[];
   /** Request counts per method, error counts, tasks started and dispatched. */
   stats(): SimulatorStats;
-  /** Forgets all tasks, faults, counters and rate-limit state; the clock keeps its time. */
+  /** Image collections for `projects.assets.listImages`: `addImages(collection, images)` → how many it holds; `list()`. */
+  readonly assets: { addImages(collection: string, images: readonly SimImage[]): number; list(): Array<{ collection: string; images: number }> };
+  /** Forgets all tasks, faults, counters, rate-limit state and image collections; the clock keeps its time. */
   reset(): void;
   /** Stops listening, drops open connections and timers. */
   close(): Promise<void>;
@@ -59,6 +63,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   const stats = new StatsCounter();
   const limiter = new RateLimiter(opts.rateLimitPerSecond);
   const engine = new TaskEngine(clock, opts, faults);
+  const assets = new AssetCatalog(() => clock.now());
   engine.onCreated = () => {
     stats.tasksStarted += 1;
   };
@@ -76,11 +81,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     faults.clear();
     stats.reset();
     limiter.reset();
+    assets.reset();
   };
 
   const server = createSimulatorServer({
-    api: { engine, clock, options: opts, algorithms, signatures },
-    admin: { faults, clock, tasks, stats: snapshotStats, reset },
+    api: { engine, clock, options: opts, algorithms, signatures, assets },
+    admin: { faults, clock, tasks, stats: snapshotStats, reset, assets },
     faults,
     stats,
     limiter,
@@ -102,6 +108,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     options: opts,
     clock,
     faults,
+    assets: { addImages: (collection, images) => assets.add(collection, images), list: () => assets.summary() },
     tasks,
     stats: snapshotStats,
     reset,

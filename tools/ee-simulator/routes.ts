@@ -7,6 +7,8 @@ export interface ApiRoute {
   version: ApiVersion;
   project: string;
   operationId?: string;
+  /** listImages: the collection's path under `projects/{project}/assets/`. */
+  assetPath?: string;
   /** Fully qualified RPC name, as the service reports it in ErrorInfo metadata. */
   rpc: string;
 }
@@ -21,6 +23,7 @@ const RPC: Record<ApiMethod, string> = {
   cancel: 'google.longrunning.Operations.CancelOperation',
   wait: 'google.longrunning.Operations.WaitOperation',
   delete: 'google.longrunning.Operations.DeleteOperation',
+  listImages: 'google.earthengine.v1.EarthEngine.ListImages',
 };
 
 /**
@@ -40,6 +43,11 @@ export function matchRoute(httpMethod: string, pathname: string): ApiRoute | 'me
   if (rest === 'algorithms') return make('algorithms', 'GET');
   if (rest === 'image:export') return make('export', 'POST');
   if (rest === 'operations') return make('list', 'GET');
+  const images = /^assets\/(.+):listImages$/.exec(rest);
+  if (images) {
+    const r = make('listImages', 'GET');
+    return r === 'method-not-allowed' ? r : { ...r, assetPath: images[1] as string };
+  }
   const op = /^operations\/([^/:]+)(?::(cancel|wait))?$/.exec(rest);
   if (!op) return undefined;
   const id = op[1] as string;
