@@ -11,6 +11,7 @@ import { EVENT_TYPES } from '../functions/src/core/jobs/index.ts';
 import { JOB_STATES } from '../functions/src/core/jobs/index.ts';
 import { BATCH_STATES } from '../functions/src/core/batches/index.ts';
 import { BUDGET_EVENT_TYPE } from '../functions/src/core/budgets/index.ts';
+import { CHAIN_EVENT_TYPES, CHAIN_STATES, STEP_STATES, ThenSchema } from '../functions/src/core/chains/index.ts';
 import { STALLED_EVENT_TYPE } from '../functions/src/core/watch/index.ts';
 import { batchJsonSchema } from './cli/schemas.ts';
 
@@ -70,6 +71,14 @@ const cloudEvent = (types: readonly string[], data: Record<string, unknown>, des
 
 const attr = (description: string) => ({ type: 'string', description });
 
+/** `then` (a chain, docs/chains.md), checked by core/chains' schema. */
+function thenJsonSchema(): Record<string, unknown> {
+  const then = z.toJSONSchema(ThenSchema, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+  delete then.$schema;
+  return then;
+}
+const withThen = (envelope: Record<string, unknown>) => ({ ...envelope, properties: { ...(envelope.properties as Record<string, unknown>), then: { $ref: '#/components/schemas/Then' } } });
+
 export function asyncApiDocument(): Record<string, unknown> {
   const jobData = z.toJSONSchema(JobEventDataSchema, { target: 'draft-2020-12' }) as Record<string, unknown>;
   delete jobData.$schema;
@@ -97,7 +106,7 @@ export function asyncApiDocument(): Record<string, unknown> {
       events: {
         address: 'eeport-events',
         description: 'EVENTS_TOPIC. One CloudEvent (structured JSON) per job state change, plus batch completion and budget events.',
-        messages: { jobEvent: { $ref: '#/components/messages/jobEvent' }, batchEvent: { $ref: '#/components/messages/batchEvent' }, budgetEvent: { $ref: '#/components/messages/budgetEvent' } },
+        messages: { jobEvent: { $ref: '#/components/messages/jobEvent' }, batchEvent: { $ref: '#/components/messages/batchEvent' }, budgetEvent: { $ref: '#/components/messages/budgetEvent' }, chainEvent: { $ref: '#/components/messages/chainEvent' } },
       },
     },
     operations: {
@@ -107,7 +116,8 @@ export function asyncApiDocument(): Record<string, unknown> {
     components: {
       schemas: {
         ExportImageRequest: exportRequestJsonSchema(),
-        SubmitEnvelope: submitEnvelopeJsonSchema(EXPORT_REQUEST_SCHEMA_ID),
+        SubmitEnvelope: withThen(submitEnvelopeJsonSchema(EXPORT_REQUEST_SCHEMA_ID)),
+        Then: thenJsonSchema(),
         Batch: batchJsonSchema(),
         RequestAttributes: {
           type: 'object',
@@ -151,6 +161,28 @@ export function asyncApiDocument(): Record<string, unknown> {
           name: 'batchEvent',
           headers: { $ref: '#/components/schemas/EventAttributes' },
           payload: cloudEvent(batchTypes, { type: 'object', properties: { batchId: { type: 'string' }, tenantId: { type: ['string', 'null'] }, state: { enum: BATCH_STATES }, total: { type: 'integer' }, counts: { type: 'object' }, progress: { type: 'number' }, eecuSeconds: { type: 'number' }, destinationUris: { type: 'array', items: { type: 'string' } } } }, 'A batch was submitted or ended'),
+        },
+        chainEvent: {
+          name: 'chainEvent',
+          headers: { $ref: '#/components/schemas/EventAttributes' },
+          payload: cloudEvent(
+            CHAIN_EVENT_TYPES,
+            {
+              type: 'object',
+              properties: {
+                chainId: { type: 'string', description: 'The root job’s (or batch’s) id; the event id is chain.{chainId}.completed or .failed' },
+                tenantId: { type: ['string', 'null'] },
+                state: { enum: [...CHAIN_STATES] },
+                steps: {
+                  type: 'array',
+                  items: { type: 'object', properties: { step: { type: 'string' }, kind: { enum: ['job', 'batch'] }, id: { type: 'string' }, state: { enum: [...STEP_STATES] }, reason: { type: ['string', 'null'] }, assetId: { type: ['string', 'null'] }, destinationUris: { type: 'array', items: { type: 'string' } } } },
+                },
+                createTime: { type: 'string' },
+                endTime: { type: ['string', 'null'] },
+              },
+            },
+            'A chain ended: completed (every step SUCCEEDED) or failed (a step failed, was cancelled, rejected or skipped); one per chain',
+          ),
         },
         budgetEvent: {
           name: 'budgetEvent',

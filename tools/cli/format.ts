@@ -19,6 +19,7 @@ const STATE_COLOURS: Record<string, keyof typeof ANSI> = {
   SUCCEEDED: 'green',
   FAILED: 'red',
   REJECTED: 'red',
+  SKIPPED: 'yellow',
   PARTIALLY_FAILED: 'yellow',
   CANCELLED: 'magenta',
   CANCELLING: 'magenta',

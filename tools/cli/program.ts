@@ -12,6 +12,7 @@ import { DEFAULT_API_URL } from './client.ts';
 import { cancelCommand, listCommand, statusCommand, submitCommand, watchCommand } from './commands/jobs.ts';
 import { batchActionCommand, batchListCommand, batchStatusCommand, batchSubmitCommand } from './commands/batches.ts';
 import { budgetsCommand, schemaCommand, simCommand, statsCommand } from './commands/misc.ts';
+import { chainShowCommand } from './commands/chains.ts';
 import { scheduleBackfillCommand, scheduleCreateCommand, scheduleDeleteCommand, scheduleListCommand, schedulePauseCommand, scheduleResumeCommand, scheduleShowCommand } from './commands/schedules.ts';
 import { estimateAccuracyCommand, estimateCommand } from './commands/estimates.ts';
 import { SCHEMAS, type SchemaName } from './schemas.ts';
@@ -151,7 +152,7 @@ export function buildProgram(): Command {
   program
     .command('list')
     .description('list jobs, most recently updated first')
-    .option('--state <state>', 'only these states (repeatable or comma-separated): QUEUED, SUBMITTING, PENDING, RUNNING, CANCELLING, SUCCEEDED, FAILED, CANCELLED, REJECTED', collect)
+    .option('--state <state>', 'only these states (repeatable or comma-separated): QUEUED, SUBMITTING, PENDING, RUNNING, CANCELLING, SUCCEEDED, FAILED, CANCELLED, REJECTED, SKIPPED', collect)
     .option('--label <key=value>', 'only jobs with this label')
     .option('--project <eeProject>', 'only jobs of this Earth Engine project')
     .option('--updated-after <time>', 'RFC 3339 time, inclusive')
@@ -231,6 +232,9 @@ export function buildProgram(): Command {
     .requiredOption('--from <instant>', 'ISO date or date-time')
     .option('--to <instant>', 'ISO date or date-time (default: the schedule’s next run)')
     .action(act(scheduleBackfillCommand));
+
+  const chain = program.command('chain').description('chains: steps submitted when the job or batch before them succeeds (docs/chains.md)');
+  chain.command('show').description('a chain: its steps, their states, outputs and why a step was skipped').argument('<chain>', 'chain id (its root job’s or batch’s id)').action(act(chainShowCommand));
 
   program
     .command('estimate')

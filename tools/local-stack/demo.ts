@@ -34,7 +34,7 @@ export interface DemoResult {
   problems: string[];
 }
 
-const TERMINAL = new Set<JobState>(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']);
+const TERMINAL = new Set<JobState>(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED', 'SKIPPED']);
 
 const bar = (p: number) => '█'.repeat(Math.round(p * 10)).padEnd(10, '░');
 

@@ -9,6 +9,7 @@ import { type Job, JOB_STATES, LIVE_STATES, eventAttributes, type CloudEvent, ty
 import type { BudgetUsage } from '../../functions/src/core/budgets/index.ts';
 import type { Batch, BatchState, BatchStats } from '../../functions/src/core/batches/index.ts';
 import type { Schedule } from '../../functions/src/core/schedules/index.ts';
+import type { Chain } from '../../functions/src/core/chains/index.ts';
 import type { BatchListQuery, EventPublisher, JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots, WebhookDelivery, WebhookEndpoint } from '../../functions/src/core/ports.ts';
 import type { Broker } from './broker.ts';
 
@@ -24,6 +25,7 @@ export class MemoryStore implements JobStore {
   budgets = new Map<string, BudgetUsage>();
   batches = new Map<string, Batch>();
   schedules = new Map<string, Schedule>();
+  chains = new Map<string, Chain>();
   endpoints = new Map<string, WebhookEndpoint>();
   outbox = new Map<string, { event: CloudEvent; sent: boolean; createTime: string }>();
   transactions = 0;
@@ -77,6 +79,11 @@ export class MemoryStore implements JobStore {
         setSchedule: (sc) => {
           wrote = true;
           writes.push(() => this.schedules.set(sc.scheduleId, clone(sc)));
+        },
+        getChain: async (id) => (read(), clone(this.chains.get(id) ?? null)),
+        setChain: (ch) => {
+          wrote = true;
+          writes.push(() => this.chains.set(ch.chainId, clone(ch)));
         },
         getBudgetUsage: async (id) => (read(), clone(this.budgets.get(id) ?? null)),
         setBudgetUsage: (u) => {
@@ -165,6 +172,12 @@ export class MemoryStore implements JobStore {
   }
   async getSchedule(id: string) {
     return clone(this.schedules.get(id) ?? null);
+  }
+  async getChain(id: string) {
+    return clone(this.chains.get(id) ?? null);
+  }
+  async listDueChains(now: string, limit: number) {
+    return [...this.chains.values()].filter((c) => c.state === 'ACTIVE' && c.dueAt !== null && c.dueAt <= now).sort((a, b) => a.dueAt!.localeCompare(b.dueAt!)).slice(0, limit).map(clone);
   }
   async listDueSchedules(now: string, limit: number) {
     return [...this.schedules.values()].filter((s) => s.state === 'ACTIVE' && s.dueAt !== null && s.dueAt <= now).sort((a, b) => a.dueAt!.localeCompare(b.dueAt!)).slice(0, limit).map(clone);

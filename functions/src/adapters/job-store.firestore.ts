@@ -10,6 +10,7 @@
  *   budgets/{project~scope~yyyy-mm}  EECU-seconds used against a monthly budget
  *   batches/{batchId}     a batch's state and aggregates; its children are jobs with batchId
  *   schedules/{scheduleId}  a schedule's template, cadence, cursors and last runs (its runs are jobs)
+ *   chains/{chainId}      a chain's steps (templates, states, outputs); its id is its root job's or batch's
  * Every document read back goes through a schema: a hand-edited or older document
  * fails loudly here instead of deep in the core.
  */
@@ -22,8 +23,9 @@ import type { BatchListQuery, JobListQuery, JobStore, JobTransaction, Lease, Out
 import { parseExportRequest } from '../core/requests/index.ts';
 import { decodePageToken, encodePageToken, InvalidPageTokenError } from '../core/kernel/index.ts';
 import { CadenceSchema, SCHEDULE_STATES, type Schedule } from '../core/schedules/index.ts';
+import { CHAIN_STATES, STEP_STATES, type Chain } from '../core/chains/index.ts';
 
-export const COLLECTIONS = { jobs: 'jobs', outbox: 'outbox', eeProjects: 'eeProjects', leases: 'leases', webhookDeliveries: 'webhookDeliveries', webhookEndpoints: 'webhookEndpoints', budgets: 'budgets', batches: 'batches', requestIds: 'requestIds', schedules: 'schedules' } as const;
+export const COLLECTIONS = { jobs: 'jobs', outbox: 'outbox', eeProjects: 'eeProjects', leases: 'leases', webhookDeliveries: 'webhookDeliveries', webhookEndpoints: 'webhookEndpoints', budgets: 'budgets', batches: 'batches', requestIds: 'requestIds', schedules: 'schedules', chains: 'chains' } as const;
 
 /**
  * Firestore TTL (infra/ enables a policy on this field for these collections only):
@@ -79,6 +81,7 @@ export const FIRESTORE_INDEXES = [
   { collection: COLLECTIONS.batches, fields: [['tenantId', 'ASCENDING'], ['state', 'ASCENDING'], ['createTime', 'DESCENDING']], usedBy: 'listBatchPage by tenant and state' },
   { collection: COLLECTIONS.webhookDeliveries, fields: [['state', 'ASCENDING'], ['nextAttemptAt', 'ASCENDING']], usedBy: 'listDueDeliveries' },
   { collection: COLLECTIONS.schedules, fields: [['state', 'ASCENDING'], ['dueAt', 'ASCENDING']], usedBy: 'listDueSchedules' },
+  { collection: COLLECTIONS.chains, fields: [['state', 'ASCENDING'], ['dueAt', 'ASCENDING']], usedBy: 'listDueChains' },
 ] as const;
 
 const str = z.string();
@@ -144,6 +147,7 @@ const JobDocSchema = z.object({
     .nullable()
     .default(null),
   maxEecuSeconds: z.number().nullable().default(null),
+  chain: z.object({ chainId: str, step: str }).nullable().default(null),
   runaway: z
     .object({ guard: z.enum(['eecu', 'time']), capSource: z.enum(['job', 'batch', 'budget']), limitEecuSeconds: z.number(), usedEecuSeconds: z.number().nullable(), runSeconds: z.number(), at: str })
     .nullable()
@@ -299,6 +303,37 @@ function scheduleFromDoc(data: unknown): Schedule {
   return { ...rest, request: JSON.parse(requestJson) as Record<string, unknown> };
 }
 const scheduleToDoc = ({ request, ...rest }: Schedule) => ({ ...rest, requestJson: JSON.stringify(request) });
+/** The steps are kept as one JSON string: their templates nest as deep as any request. */
+const ChainStepDocSchema = z.object({
+  step: str,
+  after: z.array(str),
+  kind: z.enum(['job', 'batch']),
+  id: str,
+  request: z.record(z.string(), z.unknown()).nullable(),
+  eeProject: str,
+  labels: z.record(z.string(), z.string()),
+  state: z.enum(STEP_STATES),
+  reason: nstr,
+  outputs: z.object({ jobId: nstr, batchId: nstr, assetId: nstr, destinationUris: z.array(str) }).nullable(),
+  endTime: nstr,
+});
+const ChainDocSchema = z.object({
+  chainId: str,
+  tenantId: nstr,
+  state: z.enum(CHAIN_STATES),
+  stepsJson: str,
+  callbackUrl: nstr,
+  dueAt: nstr,
+  createTime: str,
+  updateTime: str,
+  endTime: nstr,
+  version: z.number().int(),
+});
+function chainFromDoc(data: unknown): Chain {
+  const { stepsJson, ...rest } = ChainDocSchema.parse(data);
+  return { ...rest, steps: z.array(ChainStepDocSchema).parse(JSON.parse(stepsJson)) };
+}
+const chainToDoc = ({ steps, ...rest }: Chain) => ({ ...rest, stepsJson: JSON.stringify(steps) });
 /** Shard 0 keeps the plain project id, so a single-shard setup reads like one counter per project. */
 const slotDocId = (eeProject: string, shard: number) => (shard === 0 ? eeProject : `${eeProject}~${shard}`);
 const LeaseDocSchema = z.object({ name: str, holder: str, token: z.number().int(), expiresAt: str });
@@ -316,6 +351,7 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
   const batches = db.collection(COLLECTIONS.batches);
   const requestIds = db.collection(COLLECTIONS.requestIds);
   const schedules = db.collection(COLLECTIONS.schedules);
+  const chains = db.collection(COLLECTIONS.chains);
 
   function txAdapter(t: Transaction): JobTransaction {
     return {
@@ -365,6 +401,11 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
         return snap.exists ? scheduleFromDoc(snap.data()) : null;
       },
       setSchedule: (sc) => void t.set(schedules.doc(sc.scheduleId), scheduleToDoc(sc)),
+      async getChain(id) {
+        const snap = await t.get(chains.doc(id));
+        return snap.exists ? chainFromDoc(snap.data()) : null;
+      },
+      setChain: (c) => void t.set(chains.doc(c.chainId), chainToDoc(c)),
       setDelivery: (d) =>
         void t.set(deliveries.doc(d.eventId), {
           ...d,
@@ -472,6 +513,14 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
     async getSchedule(id) {
       const snap = await schedules.doc(id).get();
       return snap.exists ? scheduleFromDoc(snap.data()) : null;
+    },
+    async getChain(id) {
+      const snap = await chains.doc(id).get();
+      return snap.exists ? chainFromDoc(snap.data()) : null;
+    },
+    async listDueChains(at, limit) {
+      const snap = await chains.where('state', '==', 'ACTIVE').where('dueAt', '<=', at).orderBy('dueAt').limit(limit).get();
+      return snap.docs.map((d) => chainFromDoc(d.data()));
     },
     async listDueSchedules(at, limit) {
       const snap = await schedules.where('state', '==', 'ACTIVE').where('dueAt', '<=', at).orderBy('dueAt').limit(limit).get();

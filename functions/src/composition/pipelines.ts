@@ -5,6 +5,7 @@
  */
 import { createLogEvents } from '../core/jobs/index.ts';
 import { createScheduleRoutes, createSchedules } from '../core/schedules/index.ts';
+import { createChainRoutes, createChains } from '../core/chains/index.ts';
 import { createWatch } from '../core/watch/index.ts';
 import { intakePolicy, type Graph } from './instance.ts';
 
@@ -50,14 +51,21 @@ export function wireWatch(graph: Graph, trace?: string) {
   });
 }
 
-/** What the poller runs each cycle. */
-export function wirePipelineTick(graph: Graph, trace?: string): () => Promise<number> {
-  const schedules = wireSchedules(graph, trace);
-  const watch = wireWatch(graph, trace);
-  return async () => (await schedules.tickSchedules()) + (await watch.tickWatch());
+/** Chains (docs/chains.md): steps submitted, or skipped, as the steps before them end. */
+export function wireChains(graph: Graph, trace?: string) {
+  const { config, adapters } = graph;
+  return createChains({ store: adapters.store, publisher: adapters.publisher, clock: adapters.clock, logs: createLogEvents(adapters.logSink, trace), settings: { eventSource: config.eventSource } });
 }
 
-/** The API's pipeline routes (/v1/schedules…). */
+/** What the poller runs each cycle. */
+export function wirePipelineTick(graph: Graph, trace?: string): () => Promise<number> {
+  const chains = wireChains(graph, trace);
+  const schedules = wireSchedules(graph, trace);
+  const watch = wireWatch(graph, trace);
+  return async () => (await chains.tickChains()) + (await schedules.tickSchedules()) + (await watch.tickWatch());
+}
+
+/** The API's pipeline routes (/v1/schedules…, /v1/chains/{id}). */
 export function wirePipelineRoutes(graph: Graph, trace: string | undefined, newId: () => string) {
-  return [createScheduleRoutes({ schedules: wireSchedules(graph, trace), store: graph.adapters.store, clock: graph.adapters.clock, newId })];
+  return [createScheduleRoutes({ schedules: wireSchedules(graph, trace), store: graph.adapters.store, clock: graph.adapters.clock, newId }), createChainRoutes({ store: graph.adapters.store })];
 }

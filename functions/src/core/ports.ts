@@ -8,6 +8,7 @@ import type { BudgetUsage } from './budgets/index.ts';
 import type { Batch, BatchState, BatchStats } from './batches/index.ts';
 import type { ExportImageRequest } from './requests/index.ts';
 import type { Schedule } from './schedules/index.ts';
+import type { Chain } from './chains/index.ts';
 
 /** How many in-flight slots of an Earth Engine project are taken (admission control). */
 /** One shard of an Earth Engine project's in-flight slots (see slots.ts). */
@@ -81,6 +82,8 @@ export interface JobTransaction {
   setBatch(batch: Batch): void;
   getSchedule(scheduleId: string): Promise<Schedule | null>;
   setSchedule(schedule: Schedule): void;
+  getChain(chainId: string): Promise<Chain | null>;
+  setChain(chain: Chain): void;
 }
 
 export interface OutboxEntry {
@@ -145,6 +148,9 @@ export interface JobStore {
   listDueSchedules(now: string, limit: number): Promise<Schedule[]>;
   /** One page of schedules (deleted ones included), newest first. Throws InvalidPageTokenError for a bad token. */
   listSchedules(query: { pageSize: number; pageToken?: string }): Promise<{ schedules: Schedule[]; nextPageToken: string | null }>;
+  getChain(chainId: string): Promise<Chain | null>;
+  /** ACTIVE chains due to be looked at (dueAt <= now), longest due first. */
+  listDueChains(now: string, limit: number): Promise<Chain[]>;
   /** Webhook deliveries waiting for a retry whose time has come, oldest first. */
   listDueDeliveries(now: string, limit: number): Promise<WebhookDelivery[]>;
 }

@@ -15,7 +15,7 @@ import { jobDuration } from './job-times.js';
 /** The API's root: this module is served at <root>/dashboard/dashboard.js. */
 const API_ROOT = new URL('../', import.meta.url);
 const KEY_STORAGE = 'eeport.apiKey';
-const JOB_STATES = ['QUEUED', 'SUBMITTING', 'PENDING', 'RUNNING', 'CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED'];
+const JOB_STATES = ['QUEUED', 'SUBMITTING', 'PENDING', 'RUNNING', 'CANCELLING', 'SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED', 'SKIPPED'];
 const BATCHES_PER_PAGE = 8;
 const CHILDREN_PER_PAGE = 20;
 
@@ -262,6 +262,17 @@ const table = (head, rows, empty) =>
 
 const failure = (f) => (f ? h('span', {}, h('span', { class: 'mono' }, f.code), ` ${f.message}`, f.failureClass ? h('span', { class: 'muted' }, ` (${f.failureClass}, rule ${f.rule})`) : null) : null);
 
+/** A chain's steps, in order, with their states and why a step was skipped; the job shown is marked. */
+const chainSection = (chain, jobId) =>
+  section(
+    `Chain (${chain.state.toLowerCase()})`,
+    table(
+      ['Step', 'After', 'State', 'Job', 'Reason'],
+      chain.steps.map((s) => [s.id === jobId ? h('strong', {}, s.step) : s.step, s.after.join(', ') || '—', badge(s.state), h('span', { class: 'mono small' }, s.id), s.reason ?? '']),
+      'No steps.',
+    ),
+  );
+
 function renderJobDetail(job) {
   $('detail-title').replaceChildren(badge(job.state), ' ', job.description ?? job.jobId);
   const source = job.source.kind === 'upload' ? `upload gs://${job.source.bucket}/${job.source.name}` : job.source.kind === 'pubsub' ? `pubsub message ${job.source.messageId}` : `api${job.source.caller ? ` (${job.source.caller})` : ''}`;
@@ -402,8 +413,13 @@ async function refreshDetail() {
   if (!d) return;
   if (d.kind === 'job') {
     const job = await api(`v1/jobs/${encodeURIComponent(d.id)}`);
+    // The chain a job is a step of (docs/chains.md); an older API without chains, or a tenant's caller, has no such route.
+    const chain = job.chain ? await api(`v1/chains/${encodeURIComponent(job.chain.chainId)}`).catch(() => null) : null;
     // The dialog may have moved on (closed, another row) while this was on its way.
-    if (view.detail === d) renderJobDetail(job);
+    if (view.detail === d) {
+      renderJobDetail(job);
+      if (chain) $('detail-body').append(chainSection(chain, job.jobId));
+    }
   } else {
     const [batch, children] = await Promise.all([api(`v1/batches/${encodeURIComponent(d.id)}`), api(`v1/batches/${encodeURIComponent(d.id)}/jobs${query({ pageSize: CHILDREN_PER_PAGE, pageToken: d.tokens[d.page] })}`)]);
     if (view.detail === d) renderBatchDetail(batch, children);

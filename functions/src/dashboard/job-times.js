@@ -13,7 +13,7 @@
  * Pure: no DOM, no clock of its own, so Node tests it as it is.
  */
 
-const ENDED = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']);
+const ENDED = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED', 'SKIPPED']);
 const LIVE_AFTER_START = new Set(['RUNNING', 'CANCELLING']);
 
 /** Milliseconds the job ran (or has been running, at `nowMs`), or null when there is no such span. */

@@ -94,6 +94,7 @@ const KIND_STATE: Record<string, JobState> = {
   failed: 'FAILED',
   cancelled: 'CANCELLED',
   rejected: 'REJECTED',
+  skipped: 'SKIPPED',
 };
 
 const TASK_STATE_FOR: Partial<Record<JobState, string>> = { SUCCEEDED: 'SUCCEEDED', FAILED: 'FAILED', CANCELLED: 'CANCELLED' };
@@ -118,7 +119,8 @@ function parseEventId(ev: CloudEvent): { version: number; suffix: string | null 
 }
 
 function allowedNext(prev: JobState | null, next: JobState): boolean {
-  if (prev === null) return ['QUEUED', 'PENDING', 'FAILED', 'REJECTED'].includes(next);
+  // A chain's step that will never run is born SKIPPED (core/chains).
+  if (prev === null) return ['QUEUED', 'PENDING', 'FAILED', 'REJECTED', 'SKIPPED'].includes(next);
   // Between a queued event and the next one the job passed SUBMITTING, which has no event.
   if (prev === 'QUEUED') return ['PENDING', 'FAILED', 'QUEUED', 'CANCELLED'].includes(next);
   if (prev === next) return false;

@@ -289,7 +289,7 @@ export class World {
       else await this.collect();
       if ((await this.isQuiet(o.webhooks ?? false)) && ++calm >= 2) return round;
     }
-    const left = (await this.jobs()).filter((j) => !['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED'].includes(j.state));
+    const left = (await this.jobs()).filter((j) => !['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED', 'SKIPPED'].includes(j.state));
     throw new Error(`did not settle within ${maxRounds} rounds: ${left.length} job(s) live (${left.slice(0, 5).map((j) => `${j.jobId} ${j.state}`).join(', ')})`);
   }
 

@@ -54,7 +54,7 @@ export async function submitCommand(ctx: Context, file: string, o: SubmitOptions
   return outcomeExit([job!.state]);
 }
 
-const ENDED_BADLY: ReadonlySet<string> = new Set(['FAILED', 'REJECTED', 'CANCELLED']);
+const ENDED_BADLY: ReadonlySet<string> = new Set(['FAILED', 'REJECTED', 'CANCELLED', 'SKIPPED']);
 
 interface Sent {
   /** null when it cannot be known (published with a requestId, no --project). */

@@ -78,6 +78,7 @@ const JobSourceSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('api'), caller: z.string().optional().describe('Who called, when the API authenticates in code (service account email, or api-key:<fingerprint>)') }),
   z.object({ kind: z.literal('upload'), bucket: z.string(), name: z.string(), generation: z.string() }),
   z.object({ kind: z.literal('schedule'), scheduleId: z.string(), windowStart: z.string(), windowEnd: z.string() }).describe('A schedule’s run for one window'),
+  z.object({ kind: z.literal('chain'), chainId: z.string(), step: z.string() }).describe('A chain’s step, submitted (or skipped) when the steps before it ended'),
 ]);
 
 const JobErrorSchema = z.object({
@@ -169,6 +170,11 @@ export const JobViewSchema = z
       .nullable()
       .describe('Set while the job is SUBMITTING and its task may exist but eeport cannot yet tell which operation it is (Earth Engine answered the requestId "already exists"); cleared once found'),
     estimate: EstimateSchema.nullable().optional().describe('What the job was expected to cost, recorded when the poller first followed it (docs/estimates.md); compare with eecuSeconds'),
+    chain: z
+      .object({ chainId: z.string(), step: z.string() })
+      .nullable()
+      .optional()
+      .describe('The chain this job is a step of (its root is step "root"): GET /v1/chains/{chainId} (docs/chains.md)'),
     maxEecuSeconds: z.number().nullable().optional().describe('The job’s own EECU cap (envelope maxEecuSeconds): a running task past it is cancelled (EECU_CAP)'),
     runaway: z
       .object({

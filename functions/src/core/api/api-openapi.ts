@@ -9,6 +9,7 @@ import { exportRequestJsonSchema, submitEnvelopeJsonSchema } from '../requests/i
 import { JOB_STATES } from '../jobs/index.ts';
 import { BATCH_STATES, BatchSpecSchema } from '../batches/index.ts';
 import { scheduleOpenApi } from '../schedules/index.ts';
+import { chainOpenApi } from '../chains/index.ts';
 import {
   ApiErrorBodySchema,
   BATCH_JOBS_PARAMETERS,
@@ -136,6 +137,9 @@ function listParameters(): Json[] {
   ];
 }
 
+/** The envelope with `then` (a chain: core/chains, which intake checks it with). */
+const withThen = (envelope: Json): Json => ({ ...envelope, properties: { ...(envelope.properties as Json), then: { $ref: '#/components/schemas/Then' } } });
+
 export function apiOpenApiDocument(): Json {
   const { $schema: _schema, $id: _id, ...envelope } = submitEnvelopeJsonSchema('#/components/schemas/ExportImageRequest');
   return {
@@ -151,6 +155,7 @@ export function apiOpenApiDocument(): Json {
     security: [{}, { apiKey: [] }, { googleIdToken: [] }],
     paths: {
       ...scheduleOpenApi().paths,
+      ...chainOpenApi().paths,
       '/v1/jobs': {
         post: {
           operationId: 'submitJob',
@@ -168,7 +173,7 @@ export function apiOpenApiDocument(): Json {
               'A new job. Its state says how far it got: PENDING/RUNNING (Earth Engine accepted it), QUEUED (waiting for a slot), FAILED (Earth Engine refused it), or SUBMITTING with a notice (Earth Engine was unreachable; the poller submits it)',
             ),
             '200': json(ref('SubmitResponse'), 'The idempotency key or requestId named an existing job (duplicate: true); nothing new was started'),
-            '400': error('Malformed JSON (API.MALFORMED_JSON) or an invalid submission (EXPORT.INVALID_REQUEST, EXPORT.INVALID_ENVELOPE, EXPORT.UNKNOWN_PROJECT), with details'),
+            '400': error('Malformed JSON (API.MALFORMED_JSON) or an invalid submission (EXPORT.INVALID_REQUEST, EXPORT.INVALID_ENVELOPE, EXPORT.UNKNOWN_PROJECT), or an invalid `then` (CHAIN.INVALID: cycles, unknown steps or placeholders, a step’s request), with details'),
             '413': error('Body larger than API_MAX_BODY_BYTES (API.BODY_TOO_LARGE), or a request too large to record (EXPORT.TOO_LARGE)'),
             '415': error('Content-Type is not application/json (API.UNSUPPORTED_MEDIA_TYPE)'),
             ...COMMON_ERRORS,
@@ -345,7 +350,7 @@ export function apiOpenApiDocument(): Json {
       },
     },
     components: {
-      schemas: { ...requestComponents(), SubmitEnvelope: envelope, ...contractComponents(), ...scheduleOpenApi().schemas },
+      schemas: { ...requestComponents(), SubmitEnvelope: withThen(envelope), ...contractComponents(), ...scheduleOpenApi().schemas, ...chainOpenApi().schemas },
       securitySchemes: {
         apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'API_AUTH=api-key: one of API_KEYS' },
         googleIdToken: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'API_AUTH=oidc: a Google-signed ID token for API_OIDC_AUDIENCE, from a caller in API_ALLOWED_CALLERS' },

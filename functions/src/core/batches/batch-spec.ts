@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { parseExportRequest, type ExportImageRequest, CallbackUrlSchema, EeProjectSchema, LabelsSchema, type Issue } from '../requests/index.ts';
+import { ThenSchema } from '../chains/index.ts';
 
 export const MAX_BATCH_CHILDREN = 10_000;
 
@@ -34,6 +35,7 @@ export const BatchSpecSchema = z
     eeProject: EeProjectSchema.optional(),
     labels: LabelsSchema.optional(),
     callbackUrl: CallbackUrlSchema.optional().describe('Called once, when the last child ends'),
+    then: ThenSchema.optional().describe('Requests to submit once the whole batch SUCCEEDS (every child): a chain, docs/chains.md; {{previous.batchId}} and {{previous.destinationUris[N]}} name the batch’s outputs'),
     requests: z.array(jsonObject).min(1).max(MAX_BATCH_CHILDREN).optional(),
     template: jsonObject.optional().describe('An ExportImageRequest whose strings may hold {{value}}, {{index}}, {{tile}}, {{row}}, {{col}}'),
     fanOut: z.strictObject({ values: z.array(z.union([z.string(), z.number()])).min(1).max(MAX_BATCH_CHILDREN) }).optional(),

@@ -14,6 +14,7 @@ import { derivedRequestId, identityString, jobIdFor, type IdentityKey, isTermina
 import { ADMIN_SCOPE, canSee, type Scope } from '../tenants/index.ts';
 import type { Clock, EventPublisher, JobStore } from '../ports.ts';
 import type { CancelJob } from '../cancel/index.ts';
+import { CHAIN_MAX_BYTES, checkThen, newChain, stepJobId, type ChainPlan } from '../chains/index.ts';
 
 /** What a batch may name: the deployment's rules, or its tenant's. */
 export interface BatchPolicy {
@@ -50,7 +51,7 @@ export type BatchSubmitOutcome = { kind: 'accepted' | 'duplicate' | 'rejected'; 
 
 /** checkBatch's verdict: the expanded children and the batch's fields, or every problem (by path). */
 export type BatchCheck =
-  | { ok: true; spec: BatchSpec; children: ExportImageRequest[]; eeProject: string; init: Partial<Batch> }
+  | { ok: true; spec: BatchSpec; children: ExportImageRequest[]; eeProject: string; init: Partial<Batch>; then?: ChainPlan }
   | { ok: false; errors: Issue[]; init: Partial<Batch> };
 
 /** Problems reported about one batch at most (one refused bucket in a 10,000-child fan-out would otherwise be 10,000). */
@@ -141,8 +142,11 @@ export function createBatches(deps: BatchDeps) {
       if (problems.length >= MAX_ISSUES) break;
       problems.push(...destinationIssues(child, policy.destinations ?? {}).map((e) => ({ path: `batch.children[${i}].${e.path}`, message: e.message })));
     }
+    // `then`: a chain after the whole batch (core/chains), checked like a job's.
+    const chain = b.then ? checkThen(b.then, { kind: 'batch', eeProject, labels: b.labels ?? {}, request: null }, { ...policy, maxRequestBytes: CHAIN_MAX_BYTES }, 'batch.then') : null;
+    if (chain && !chain.ok) problems.push(...chain.errors);
     if (problems.length) return { ok: false, errors: problems.slice(0, MAX_ISSUES), init: { ...init, callbackUrl: null } };
-    return { ok: true, spec: b, children, eeProject, init };
+    return { ok: true, spec: b, children, eeProject, init, ...(chain?.ok ? { then: chain.plan } : {}) };
   }
 
   /**
@@ -165,6 +169,8 @@ export function createBatches(deps: BatchDeps) {
       if (existing && existing.state !== 'WRITING') return { batch: existing, go: false };
       const batch = existing ?? emptyBatch(batchId, identityString(identity), init);
       if (!existing) tx.setBatch(batch);
+      // A chain is written with its root; it waits for the batch to end (core/chains).
+      if (!existing && check.then) tx.setChain(newChain({ rootId: batchId, kind: 'batch', tenantId, eeProject, labels: b.labels ?? {}, callbackUrl: b.callbackUrl ?? null, plan: check.then, stepId: (step) => stepJobId(batchId, step) }, iso()));
       return { batch, go: true };
     });
     if (!start.go) return { kind: 'duplicate', batch: start.batch };

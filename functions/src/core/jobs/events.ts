@@ -16,6 +16,7 @@ export const EVENT_KIND_BY_STATE: Partial<Record<JobState, string>> = {
   FAILED: 'failed',
   CANCELLED: 'cancelled',
   REJECTED: 'rejected',
+  SKIPPED: 'skipped',
 };
 
 export const EVENT_TYPES = Object.values(EVENT_KIND_BY_STATE).map((k) => `${EVENT_TYPE_PREFIX}${k}`);

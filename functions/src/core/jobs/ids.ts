@@ -12,6 +12,8 @@ export type IdentityKey =
   | { kind: 'message'; source: string; messageId: string }
   | { kind: 'upload'; bucket: string; name: string; generation: string }
   | { kind: 'random'; value: string }
+  /** A chain's step (core/chains): the chain (its root's id, already the tenant's) and the step's name. */
+  | { kind: 'chain'; chainId: string; step: string }
   /** Any of the above, inside one tenant: the same key in two tenants is two jobs. */
   | { kind: 'tenant'; tenantId: string; of: IdentityKey };
 
@@ -27,6 +29,8 @@ export function identityString(id: IdentityKey): string {
       return `gcs:${id.bucket}/${id.name}#${id.generation}`;
     case 'random':
       return `rnd:${id.value}`;
+    case 'chain':
+      return `chain:${id.chainId}/${id.step}`;
     case 'tenant':
       return `tenant:${id.tenantId}/${identityString(id.of)}`;
   }

@@ -15,10 +15,12 @@ export const JOB_STATES = [
   'FAILED',
   'CANCELLED',
   'REJECTED',
+  // A chain's step that never ran: a step it comes after failed, was cancelled or was skipped (core/chains).
+  'SKIPPED',
 ] as const;
 export type JobState = (typeof JOB_STATES)[number];
 
-export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED']);
+export const TERMINAL_STATES: ReadonlySet<JobState> = new Set(['SUCCEEDED', 'FAILED', 'CANCELLED', 'REJECTED', 'SKIPPED']);
 /** States in which the job holds one of its Earth Engine project's in-flight slots. */
 export const IN_FLIGHT_STATES: ReadonlySet<JobState> = new Set(['SUBMITTING', 'PENDING', 'RUNNING', 'CANCELLING']);
 /** States the poller looks at: the job has (or should have) a live operation. */
@@ -38,6 +40,8 @@ const NEXT: Record<JobState, readonly JobState[]> = {
   FAILED: [],
   CANCELLED: [],
   REJECTED: [],
+  // Like REJECTED, a job is born SKIPPED (newJob) and never leaves it.
+  SKIPPED: [],
 };
 
 export function canTransition(from: JobState, to: JobState): boolean {
@@ -91,7 +95,9 @@ export type JobSource =
   | { kind: 'api'; caller?: string }
   | { kind: 'upload'; bucket: string; name: string; generation: string }
   /** A schedule's run for one window (core/schedules). */
-  | { kind: 'schedule'; scheduleId: string; windowStart: string; windowEnd: string };
+  | { kind: 'schedule'; scheduleId: string; windowStart: string; windowEnd: string }
+  /** A chain's step, submitted (or skipped) once the steps it comes after ended (core/chains). */
+  | { kind: 'chain'; chainId: string; step: string };
 
 /**
  * Why a SUBMITTING job's task can't be told yet: Earth Engine answered its requestId
@@ -228,6 +234,8 @@ export interface Job {
   stalled?: StallMark | null;
   /** Resubmissions the stalled-task watch made (bounded by WATCH_STALL_RESUBMISSIONS). */
   stallResubmissions?: number;
+  /** The chain this job is a step of (its root: step "root"); see GET /v1/chains/{chainId}. Absent or null: none. */
+  chain?: { chainId: string; step: string } | null;
   /** Incremented by every write; the number of the next event id. */
   version: number;
 }

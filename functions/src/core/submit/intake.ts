@@ -5,6 +5,7 @@
  */
 import { parseExportRequest, type ExportImageRequest, ATTRIBUTE_NAMES, SubmitOptionsSchema, type Issue, type SubmitOptions, checkCallbackUrl, type CallbackUrlPolicy, destinationIssues, type DestinationRules } from '../requests/index.ts';
 import { tenantIdentity, type IdentityKey, type JobSource } from '../jobs/index.ts';
+import { checkThen, type ChainPlan } from '../chains/index.ts';
 
 export interface IncomingMessage {
   /** The message payload bytes (already base64-decoded), or null when the message had none. */
@@ -39,13 +40,15 @@ export interface SubmitCommand {
   identity: IdentityKey;
   source: JobSource;
   tenantId: string | null;
+  /** The envelope's `then`, checked: the job is the root of a chain (core/chains). */
+  then?: ChainPlan;
 }
 
 export type IntakeResult =
   | { ok: true; command: SubmitCommand }
   | {
       ok: false;
-      code: 'EXPORT.INVALID_JSON' | 'EXPORT.INVALID_REQUEST' | 'EXPORT.INVALID_ENVELOPE' | 'EXPORT.UNKNOWN_PROJECT' | 'EXPORT.DESTINATION_NOT_ALLOWED' | 'EXPORT.UNKNOWN_TENANT' | 'EXPORT.TOO_LARGE';
+      code: 'EXPORT.INVALID_JSON' | 'EXPORT.INVALID_REQUEST' | 'EXPORT.INVALID_ENVELOPE' | 'EXPORT.UNKNOWN_PROJECT' | 'EXPORT.DESTINATION_NOT_ALLOWED' | 'EXPORT.UNKNOWN_TENANT' | 'EXPORT.TOO_LARGE' | 'CHAIN.INVALID';
       errors: Issue[];
       identity: IdentityKey;
       tenantId: string | null;
@@ -146,11 +149,13 @@ export function intakeBody(
   }
   let requestInput: unknown = body;
   let envelopeOptions: Record<string, unknown> = {};
+  let then: unknown;
   // An envelope is an object with `request` and none of the request's own required keys.
   if (isPlainObject(body) && 'request' in body && !('expression' in body)) {
-    const { request, ...rest } = body;
+    const { request, then: chainSteps, ...rest } = body;
     requestInput = request;
     envelopeOptions = rest;
+    then = chainSteps;
   }
   // Envelope and attributes may both say something; if they disagree, say so rather than pick one.
   for (const [k, v] of Object.entries(extraOptions)) {
@@ -211,7 +216,13 @@ export function intakeBody(
   if (size > policy.maxRequestBytes) {
     return reject('EXPORT.TOO_LARGE', [{ path: 'request', message: `request is ${size} bytes; at most ${policy.maxRequestBytes} can be recorded` }]);
   }
-  return { ok: true, command: { request: parsedRequest.value, eeProject, labels, callbackUrl, identity, source, tenantId } };
+  let plan: ChainPlan | undefined;
+  if (then !== undefined) {
+    const chain = checkThen(then, { kind: 'job', eeProject, labels, request: parsedRequest.value }, policy);
+    if (!chain.ok) return reject('CHAIN.INVALID', chain.errors);
+    plan = chain.plan;
+  }
+  return { ok: true, command: { request: parsedRequest.value, eeProject, labels, callbackUrl, identity, source, tenantId, ...(plan ? { then: plan } : {}) } };
 }
 
 export function intakeMessage(msg: IncomingMessage, policy: IntakePolicy): IntakeResult {

@@ -18,6 +18,7 @@ import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, Proj
 import { findOwnOperation, type AdoptSettings } from './adopt-operation.ts';
 import { checkBudgets, notifyExceeded, type Budget } from '../budgets/index.ts';
 import { exportPolicyIssues, type Issue } from '../requests/index.ts';
+import { newChain, stepJobId } from '../chains/index.ts';
 
 export interface SubmitSettings {
   eventSource: string;
@@ -144,10 +145,13 @@ export function createSubmitExport(deps: SubmitDeps) {
         labels: cmd.labels,
         callbackUrl: cmd.callbackUrl,
         source: cmd.source,
+        ...(cmd.then ? { chain: { chainId: jobId, step: 'root' } } : {}),
       };
       const verdict = settings.budgets?.length ? await checkBudgets(tx, { eeProject: cmd.eeProject, labels: cmd.labels, request: cmd.request, tenantId: cmd.tenantId }, settings.budgets, now, settings.eventSource) : ({ ok: true } as const);
       // Reads are done: from here on only writes. The job being created owns its client requestId.
       if (clientRequestId && !owner) tx.setRequestIdOwner(clientRequestId, jobId);
+      // A chain is written with its root; the poller's tick moves it on (core/chains).
+      if (cmd.then) tx.setChain(newChain({ rootId: jobId, kind: 'job', tenantId: cmd.tenantId, eeProject: cmd.eeProject, labels: cmd.labels, callbackUrl: cmd.callbackUrl, plan: cmd.then, stepId: (step) => stepJobId(jobId, step) }, now));
       if (!verdict.ok) {
         const budgetEvents = notifyExceeded(tx, verdict, now);
         const job =
