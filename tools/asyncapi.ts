@@ -12,6 +12,7 @@ import { JOB_STATES } from '../functions/src/core/jobs/index.ts';
 import { BATCH_STATES } from '../functions/src/core/batches/index.ts';
 import { BUDGET_EVENT_TYPE } from '../functions/src/core/budgets/index.ts';
 import { CHAIN_EVENT_TYPES, CHAIN_STATES, STEP_STATES, ThenSchema } from '../functions/src/core/chains/index.ts';
+import { ESTIMATE_EVENT_TYPE } from '../functions/src/core/estimates/index.ts';
 import { STALLED_EVENT_TYPE } from '../functions/src/core/watch/index.ts';
 import { batchJsonSchema } from './cli/schemas.ts';
 
@@ -101,12 +102,13 @@ export function asyncApiDocument(): Record<string, unknown> {
           envelope: { $ref: '#/components/messages/envelope' },
           batch: { $ref: '#/components/messages/batch' },
           cancel: { $ref: '#/components/messages/cancel' },
+          estimate: { $ref: '#/components/messages/estimate' },
         },
       },
       events: {
         address: 'eeport-events',
         description: 'EVENTS_TOPIC. One CloudEvent (structured JSON) per job state change, plus batch completion and budget events.',
-        messages: { jobEvent: { $ref: '#/components/messages/jobEvent' }, batchEvent: { $ref: '#/components/messages/batchEvent' }, budgetEvent: { $ref: '#/components/messages/budgetEvent' }, chainEvent: { $ref: '#/components/messages/chainEvent' } },
+        messages: { jobEvent: { $ref: '#/components/messages/jobEvent' }, batchEvent: { $ref: '#/components/messages/batchEvent' }, budgetEvent: { $ref: '#/components/messages/budgetEvent' }, chainEvent: { $ref: '#/components/messages/chainEvent' }, estimateEvent: { $ref: '#/components/messages/estimateEvent' } },
       },
     },
     operations: {
@@ -126,7 +128,8 @@ export function asyncApiDocument(): Record<string, unknown> {
             [ATTRIBUTE_NAMES.labels]: attr('Labels as a JSON object string'),
             [ATTRIBUTE_NAMES.callbackUrl]: attr('Webhook called when the job ends'),
             [ATTRIBUTE_NAMES.idempotencyKey]: attr('Same key, same job'),
-            action: { enum: ['submit', 'cancel', 'retry'] },
+            action: { enum: ['submit', 'cancel', 'retry', 'estimate'] },
+            correlationId: attr('estimate: echoed in the answer (its subject and data.correlationId)'),
             jobId: attr('cancel: the job'),
             requestId: attr('cancel: the job by its requestId (+ eeProject)'),
             batchId: attr('cancel / retry: the batch'),
@@ -152,6 +155,30 @@ export function asyncApiDocument(): Record<string, unknown> {
         envelope: { name: 'envelope', payload: { $ref: '#/components/schemas/SubmitEnvelope' }, headers: { $ref: '#/components/schemas/RequestAttributes' } },
         batch: { name: 'batch', payload: { type: 'object', required: ['batch'], properties: { batch: { $ref: '#/components/schemas/Batch' } } } },
         cancel: { name: 'cancel', summary: 'No data; attributes action=cancel and jobId | idempotencyKey | requestId | batchId', headers: { $ref: '#/components/schemas/RequestAttributes' } },
+        estimate: {
+          name: 'estimate',
+          summary: 'A dry run: attribute action=estimate (and optionally correlationId); data as a submission’s (a request, an envelope, or {"batch": …}; options in the envelope, not attributes). Nothing is stored; the answer is an estimateEvent.',
+          headers: { $ref: '#/components/schemas/RequestAttributes' },
+        },
+        estimateEvent: {
+          name: 'estimateEvent',
+          headers: { $ref: '#/components/schemas/EventAttributes' },
+          payload: cloudEvent(
+            [ESTIMATE_EVENT_TYPE],
+            {
+              type: 'object',
+              properties: {
+                messageId: { type: 'string', description: 'The action=estimate message answered (the event id is estimate.{messageId})' },
+                correlationId: { type: ['string', 'null'] },
+                tenantId: { type: ['string', 'null'] },
+                ok: { type: 'boolean' },
+                estimate: { type: 'object', description: 'When ok: what POST /v1/estimates answers (eecuSeconds {low, expected, high}, tasks, pixels, method, basis, budget)' },
+                error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'array' } }, description: 'When not ok: why' },
+              },
+            },
+            'The answer to an action=estimate message',
+          ),
+        },
         jobEvent: {
           name: 'jobEvent',
           payload: cloudEvent([...EVENT_TYPES, 'dev.eeport.export.v1.webhook_failed', STALLED_EVENT_TYPE], { $ref: '#/components/schemas/JobEventData' }, 'A job changed state, or the stalled-task watch found its task stalled'),
