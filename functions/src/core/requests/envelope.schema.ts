@@ -70,6 +70,14 @@ export const ATTRIBUTE_NAMES = { eeProject: 'eeProject', labels: 'labels', callb
 
 export const SUBMIT_ENVELOPE_SCHEMA_ID = 'urn:eeport:schema:submit-envelope:v1';
 
+const THEN_OUTLINE = {
+  type: 'array',
+  minItems: 1,
+  maxItems: 20,
+  items: { type: 'object', required: ['request'], properties: { step: { type: 'string' }, after: { type: 'array', items: { type: 'string' } }, request: { type: 'object' }, eeProject: { type: 'string' }, labels: { type: 'object' } }, additionalProperties: false },
+  description: 'Requests to submit once this job SUCCEEDS, with {{previous.assetId}}, {{previous.jobId}}, {{previous.destinationUris[N]}} placeholders: a chain (docs/chains.md)',
+};
+
 /**
  * JSON Schema of the envelope `{request, eeProject?, labels?, callbackUrl?, idempotencyKey?}`;
  * `request` refers to the ExportImageRequest schema by its $id. Refinements that JSON
@@ -82,7 +90,8 @@ export function submitEnvelopeJsonSchema(requestSchemaId: string): Record<string
     $id: SUBMIT_ENVELOPE_SCHEMA_ID,
     title: 'eeport submit envelope',
     description: 'An ExportImageRequest with the options eeport adds. Publish it as the message data (or POST it to the API); the options may instead travel as message attributes.',
-    properties: { request: { $ref: requestSchemaId }, ...options.properties },
+    // `then` (a chain) is checked by core/chains, which depends on this capability; here only its outline (the OpenAPI and AsyncAPI documents give the whole Then schema).
+    properties: { request: { $ref: requestSchemaId }, ...options.properties, then: THEN_OUTLINE },
     required: ['request'],
   };
 }
