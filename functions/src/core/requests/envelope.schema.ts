@@ -78,14 +78,6 @@ const THEN_OUTLINE = {
   description: 'Requests to submit once this job SUCCEEDS, with {{previous.assetId}}, {{previous.jobId}}, {{previous.destinationUris[N]}} placeholders: a chain (docs/chains.md)',
 };
 
-const THEN_OUTLINE = {
-  type: 'array',
-  minItems: 1,
-  maxItems: 20,
-  items: { type: 'object', required: ['request'], properties: { step: { type: 'string' }, after: { type: 'array', items: { type: 'string' } }, request: { type: 'object' }, eeProject: { type: 'string' }, labels: { type: 'object' } }, additionalProperties: false },
-  description: 'Requests to submit once this job SUCCEEDS, with {{previous.assetId}}, {{previous.jobId}}, {{previous.destinationUris[N]}} placeholders: a chain (docs/chains.md)',
-};
-
 /**
  * JSON Schema of the envelope `{request, eeProject?, labels?, callbackUrl?, idempotencyKey?}`;
  * `request` refers to the ExportImageRequest schema by its $id. Refinements that JSON
