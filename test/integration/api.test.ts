@@ -376,10 +376,18 @@ describe.skipIf(!emu)('api (emulators + simulator, API_AUTH=none)', () => {
         '/v1/batches/{batchId}:cancel',
         '/v1/batches/{batchId}:retry',
         '/v1/budgets',
+        '/v1/chains/{chainId}',
+        '/v1/estimates',
+        '/v1/estimates/accuracy',
         '/v1/jobs',
         '/v1/jobs/{jobId}',
         '/v1/jobs/{jobId}:cancel',
         '/v1/openapi.json',
+        '/v1/schedules',
+        '/v1/schedules/{scheduleId}',
+        '/v1/schedules/{scheduleId}:backfill',
+        '/v1/schedules/{scheduleId}:pause',
+        '/v1/schedules/{scheduleId}:resume',
         '/v1/stats',
       ]);
       const refs = JSON.stringify(doc).match(/"\$ref":"[^"]+"/g) ?? [];
