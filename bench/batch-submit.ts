@@ -35,6 +35,7 @@ export async function batchSubmitFigure(emu: EmulatorHosts, notes: string[]): Pr
       getOperation: () => Promise.reject(new Error('not used')),
       listOperations: () => Promise.reject(new Error('not used')),
       cancelOperation: () => Promise.reject(new Error('not used')),
+      listImages: () => Promise.reject(new Error('not used')),
     };
     const batches = createBatches({
       store,

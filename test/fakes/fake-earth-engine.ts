@@ -3,7 +3,7 @@
  * (same requestId → same operation), and fails on demand.
  */
 import { EarthEngineError } from '../../functions/src/core/kernel/errors.ts';
-import type { EarthEngine } from '../../functions/src/core/ports.ts';
+import type { EarthEngine, EeImage, ListImagesPage } from '../../functions/src/core/ports.ts';
 import type { Operation } from '../../functions/src/core/jobs/operation.ts';
 
 export class FakeEarthEngine implements EarthEngine {
@@ -56,6 +56,20 @@ export class FakeEarthEngine implements EarthEngine {
   }
   async cancelOperation(name: string) {
     this.calls.push({ method: 'cancel', arg: name });
+  }
+  /** Collections for listImages: name → images (any order). */
+  collections = new Map<string, EeImage[]>();
+  async listImages(collection: string, page: { startTime?: string; pageSize?: number; pageToken?: string }): Promise<ListImagesPage> {
+    this.calls.push({ method: 'listImages', arg: collection });
+    const f = this.failures.shift();
+    if (f) throw f;
+    const all = this.collections.get(collection);
+    if (!all) throw new EarthEngineError('not-found', 'EE.NOT_FOUND', `Asset '${collection}' not found`, 404);
+    const from = page.startTime ? Date.parse(page.startTime) : -Infinity;
+    const list = all.filter((i) => Date.parse(i.startTime) >= from).sort((a, b) => Date.parse(a.startTime) - Date.parse(b.startTime) || a.name.localeCompare(b.name));
+    const offset = Number(page.pageToken ?? 0);
+    const size = page.pageSize ?? 1000;
+    return { images: list.slice(offset, offset + size).map((i) => ({ ...i })), nextPageToken: offset + size < list.length ? String(offset + size) : null };
   }
   tasksStarted() {
     return this.operations.size;

@@ -7,7 +7,7 @@
 import { GoogleAuth, gaxios } from 'google-auth-library';
 import { EarthEngineError, type EarthEngineFailureKind, type ErrorCode } from '../core/kernel/index.ts';
 import { OperationSchema, type Operation } from '../core/jobs/index.ts';
-import type { EarthEngine, ListOperationsPage } from '../core/ports.ts';
+import type { EarthEngine, ListImagesPage, ListOperationsPage } from '../core/ports.ts';
 import type { ExportImageRequest } from '../core/requests/index.ts';
 import { z } from 'zod';
 
@@ -40,6 +40,16 @@ const RETRYABLE_STATUS = new Set([408, 429, 500, 502, 503, 504]);
 
 const ErrorBodySchema = z.object({ error: z.object({ code: z.number().optional(), message: z.string().optional(), status: z.string().optional(), details: z.array(z.unknown()).optional() }) });
 const ListSchema = z.object({ operations: z.array(OperationSchema).optional(), nextPageToken: z.string().optional() });
+const ImagesSchema = z.object({
+  images: z.array(z.object({ name: z.string(), id: z.string().optional(), startTime: z.string().optional(), endTime: z.string().optional() }).loose()).optional(),
+  nextPageToken: z.string().optional(),
+});
+
+/** A collection's asset name: projects/{p}/assets/{path} as given; a legacy id (LANDSAT/…) is the public catalog's. */
+export const collectionName = (collection: string) => {
+  const c = collection.replace(/^\/+|\/+$/g, '');
+  return c.startsWith('projects/') ? c : `projects/earthengine-public/assets/${c}`;
+};
 
 function errorBody(data: unknown) {
   const parsed = ErrorBodySchema.safeParse(typeof data === 'string' ? safeJson(data) : data);
@@ -186,6 +196,19 @@ export function createEarthEngineRest(options: EarthEngineRestOptions): EarthEng
     },
     async cancelOperation(name: string) {
       await call('POST', `${name}:cancel`, 'operations.cancel', {});
+    },
+    async listImages(collection, page): Promise<ListImagesPage> {
+      const data = await call('GET', `${collectionName(collection).split('/').map(encodeURIComponent).join('/')}:listImages`, 'assets.listImages', undefined, {
+        startTime: page.startTime,
+        pageSize: page.pageSize,
+        pageToken: page.pageToken,
+      });
+      const r = ImagesSchema.safeParse(data ?? {});
+      if (!r.success) throw new EarthEngineError('transient', 'EE.BAD_RESPONSE', `unexpected assets.listImages response: ${r.error.issues[0]?.message}`, 200);
+      // Oldest first, whatever order the service lists them in: the caller's cursor moves forward.
+      const images = (r.data.images ?? []).filter((i) => i.startTime).map((i) => ({ name: i.name, id: i.id ?? i.name, startTime: i.startTime!, endTime: i.endTime ?? null }));
+      images.sort((a, b) => Date.parse(a.startTime) - Date.parse(b.startTime) || a.name.localeCompare(b.name));
+      return { images, nextPageToken: r.data.nextPageToken || null };
     },
   };
 }

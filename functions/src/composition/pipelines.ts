@@ -14,6 +14,7 @@ export function wireSchedules(graph: Graph, trace?: string) {
   const policy = intakePolicy(config);
   return createSchedules({
     store: adapters.store,
+    ee: adapters.ee,
     publisher: adapters.publisher,
     clock: adapters.clock,
     logs: createLogEvents(adapters.logSink, trace),

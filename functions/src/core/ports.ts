@@ -170,6 +170,22 @@ export interface ListOperationsPage {
   nextPageToken: string | null;
 }
 
+/** One image of a collection, as projects.assets.listImages describes it. */
+export interface EeImage {
+  /** projects/{project}/assets/{path} */
+  name: string;
+  /** The asset id (the path for the public catalog: LANDSAT/…). */
+  id: string;
+  /** system:time_start (RFC 3339). */
+  startTime: string;
+  endTime: string | null;
+}
+
+export interface ListImagesPage {
+  images: EeImage[];
+  nextPageToken: string | null;
+}
+
 /**
  * Earth Engine's export API. Failures are thrown as EarthEngineError with a kind that
  * says whether retrying can help (see errors.ts); transient faults are retried inside
@@ -180,6 +196,8 @@ export interface EarthEngine {
   getOperation(name: string): Promise<Operation>;
   listOperations(eeProject: string, page: { pageSize?: number; pageToken?: string; filter?: string }): Promise<ListOperationsPage>;
   cancelOperation(name: string): Promise<void>;
+  /** projects.assets.listImages of a collection (projects/{p}/assets/{path}, or a public catalog id), oldest first from `startTime` (inclusive). */
+  listImages(collection: string, page: { startTime?: string; pageSize?: number; pageToken?: string }): Promise<ListImagesPage>;
 }
 
 export interface Clock {

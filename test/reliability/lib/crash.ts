@@ -38,7 +38,7 @@ export interface TxInfo {
 
 export type CrashSpec =
   | { at: 'tx-after-commit' | 'tx-before-commit'; step: string; match: (tx: TxInfo) => boolean; skip?: number }
-  | { at: 'ee-after'; step: string; method: 'exportImage' | 'getOperation' | 'listOperations' | 'cancelOperation'; skip?: number }
+  | { at: 'ee-after'; step: string; method: 'exportImage' | 'getOperation' | 'listOperations' | 'cancelOperation' | 'listImages'; skip?: number }
   | { at: 'publish-after'; step: string; skip?: number }
   | { at: 'mark-sent-before'; step: string; skip?: number }
   | { at: 'send-after'; step: string; skip?: number };
@@ -207,7 +207,7 @@ export function crashableAdapters(a: Adapters, c: CrashController): Adapters {
   };
 
   const eeCall =
-    <K extends 'exportImage' | 'getOperation' | 'listOperations' | 'cancelOperation'>(method: K) =>
+    <K extends 'exportImage' | 'getOperation' | 'listOperations' | 'cancelOperation' | 'listImages'>(method: K) =>
     async (...args: Parameters<Adapters['ee'][K]>): Promise<Awaited<ReturnType<Adapters['ee'][K]>>> => {
       c.guard();
       const r = await (ee[method] as (...x: unknown[]) => Promise<Awaited<ReturnType<Adapters['ee'][K]>>>)(...args);
@@ -224,6 +224,7 @@ export function crashableAdapters(a: Adapters, c: CrashController): Adapters {
       getOperation: eeCall('getOperation'),
       listOperations: eeCall('listOperations'),
       cancelOperation: eeCall('cancelOperation'),
+      listImages: eeCall('listImages'),
     },
     publisher: {
       async publish(events) {

@@ -9,14 +9,15 @@ import { readJsonInput } from '../input.ts';
 interface ScheduleAnswer {
   scheduleId: string;
   state: string;
-  cadence: { cron?: string; everyDays?: number; timeZone: string };
+  cadence: { cron?: string; everyDays?: number; newImages?: string; per?: string; timeZone: string };
   nextRunAt: string;
   runCount: number;
   nextRuns?: { windowStart: string; windowEnd: string }[];
   runs?: { windowStart: string; windowEnd: string; jobId: string; state: string | null }[];
 }
 
-const cadence = (s: ScheduleAnswer) => (s.cadence.cron ? `cron "${s.cadence.cron}" ${s.cadence.timeZone}` : `every ${s.cadence.everyDays} days`);
+const cadence = (s: ScheduleAnswer) =>
+  s.cadence.cron ? `cron "${s.cadence.cron}" ${s.cadence.timeZone}` : s.cadence.newImages ? `new ${s.cadence.per === 'date' ? 'dates' : 'images'} in ${s.cadence.newImages}` : `every ${s.cadence.everyDays} days`;
 const path = (id: string) => `/v1/schedules/${encodeURIComponent(id)}`;
 
 function show(ctx: Context, s: ScheduleAnswer): void {

@@ -1,5 +1,5 @@
 /** Public face of the schedules capability: template requests run on a cadence, one job per window. */
-export { SCHEDULE_STATES, ScheduleSpecSchema, CadenceSchema, PLACEHOLDERS, nextFire, previousFire, upcomingWindows, substitute, placeholderIssues, stamped } from './schedule.ts';
+export { SCHEDULE_STATES, ScheduleSpecSchema, CadenceSchema, PLACEHOLDERS, IMAGE_PLACEHOLDERS, isImageCadence, nextFire, previousFire, upcomingWindows, substitute, placeholderIssues, stamped } from './schedule.ts';
 export type { Cadence, Schedule, ScheduleRun, ScheduleSpec, ScheduleState } from './schedule.ts';
 export { createSchedules, runIdentity } from './schedules.ts';
 export type { ScheduleDeps, Schedules } from './schedules.ts';

@@ -23,10 +23,11 @@ const scheduleSchema: Json = {
   properties: {
     scheduleId: { type: 'string' },
     state: { type: 'string', enum: ['ACTIVE', 'PAUSED', 'DELETED'] },
-    nextRunAt: { type: 'string', format: 'date-time', description: 'The end of the next window to submit' },
+    nextRunAt: { type: 'string', format: 'date-time', description: 'The end of the next window to submit (newImages: when the collection is listed next)' },
+    imageCursor: { type: ['string', 'null'], description: 'newImages: images starting at or after this instant are looked for next' },
     runCount: { type: 'integer' },
     nextRuns: { type: 'array', items: window },
-    runs: { type: 'array', items: { type: 'object', properties: { windowStart: { type: 'string' }, windowEnd: { type: 'string' }, jobId: { type: 'string' }, submitTime: { type: 'string' }, state: { type: ['string', 'null'] } } } },
+    runs: { type: 'array', items: { type: 'object', properties: { windowStart: { type: 'string' }, windowEnd: { type: 'string' }, jobId: { type: 'string' }, submitTime: { type: 'string' }, imageId: { type: 'string', description: 'newImages: the image the run is for' }, state: { type: ['string', 'null'] } } } },
   },
 };
 

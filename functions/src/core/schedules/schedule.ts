@@ -4,7 +4,9 @@
  * schedule id + window start, so no window is ever submitted twice.
  *
  * Cadences: cron with a time zone (cron-parser), or every N days from an anchor instant
- * (N × 24 h, which cron cannot say: Landsat's 16-day revisit).
+ * (N × 24 h, which cron cannot say: Landsat's 16-day revisit), or new data: every new
+ * image of an Earth Engine collection (by its system:time_start), one run per image or
+ * per date, found by polling projects.assets.listImages from a cursor.
  */
 import { CronExpressionParser } from 'cron-parser';
 import { z } from 'zod';
@@ -25,8 +27,16 @@ export const CadenceSchema = z.union([
     anchor: z.iso.datetime({ offset: true }).or(z.iso.date()).describe('An instant the cadence passes through (a date alone is midnight UTC)'),
     timeZone: z.string().max(64).default('UTC').describe('Time zone of {{window.startDate}} and {{window.endDate}}'),
   }),
+  z.strictObject({
+    newImages: z.string().min(1).max(500).regex(/^[A-Za-z0-9][A-Za-z0-9_./-]*$/, 'an asset name: projects/{project}/assets/{path}, or a public catalog id').describe('An image collection: projects/{project}/assets/{path}, or a public catalog id such as LANDSAT/LC09/C02/T1_L2'),
+    per: z.enum(['image', 'date']).default('image').describe('One run per new image, or per date (the first image of each new date)'),
+    checkEveryMinutes: z.number().int().min(1).max(10_080).default(60).describe('How often the collection is listed for new images'),
+    timeZone: z.string().max(64).default('UTC').describe('Time zone of {{image.date}}'),
+  }),
 ]);
 export type Cadence = z.infer<typeof CadenceSchema>;
+export type ImageCadence = Extract<Cadence, { newImages: string }>;
+export const isImageCadence = (c: Cadence): c is ImageCadence => 'newImages' in c;
 
 export const SCHEDULE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 
@@ -35,20 +45,22 @@ export const ScheduleSpecSchema = z.strictObject({
   scheduleId: z.string().regex(SCHEDULE_NAME_PATTERN).optional().describe('A name for the schedule; the same name is the same schedule (a second create is a duplicate)'),
   description: z.string().max(500).optional(),
   cadence: CadenceSchema,
-  request: z.record(z.string(), z.unknown()).describe('An ExportImageRequest whose strings may hold {{window.start}}, {{window.end}}, {{window.startDate}}, {{window.endDate}}, {{run.id}}, {{schedule.id}}'),
+  request: z.record(z.string(), z.unknown()).describe('An ExportImageRequest whose strings may hold {{window.start}}, {{window.end}}, {{window.startDate}}, {{window.endDate}}, {{run.id}}, {{schedule.id}} — or, for a newImages cadence, {{image.id}}, {{image.name}}, {{image.startTime}}, {{image.date}}, {{run.id}}, {{schedule.id}}'),
   eeProject: EeProjectSchema.optional(),
   labels: LabelsSchema.optional(),
   callbackUrl: CallbackUrlSchema.optional(),
-  backfillFrom: z.iso.datetime({ offset: true }).or(z.iso.date()).optional().describe('Also submit every window that ends after this instant (oldest first, bounded per scheduler tick)'),
+  backfillFrom: z.iso.datetime({ offset: true }).or(z.iso.date()).optional().describe('Also submit every window that ends after this instant (oldest first, bounded per scheduler tick); for newImages, every image that starts at or after it'),
 });
 export type ScheduleSpec = z.infer<typeof ScheduleSpecSchema>;
 
-/** One submitted window. */
+/** One submitted window (for a newImages cadence: the image's start and end). */
 export interface ScheduleRun {
   windowStart: string;
   windowEnd: string;
   jobId: string;
   submitTime: string;
+  /** newImages: the image the run is for (per date: the date's first image). */
+  imageId?: string;
 }
 
 export interface Schedule {
@@ -66,6 +78,8 @@ export interface Schedule {
   nextRunAt: string;
   /** A backfill in progress: windows ending from nextRunAt up to until, submitted before the main cursor's. */
   backfill: { nextRunAt: string; until: string } | null;
+  /** newImages: images starting at or after this instant are looked for next (the newest start time run so far). */
+  imageCursor?: string | null;
   /** When the next run is due (the earlier cursor); null unless ACTIVE. Kept for the store's due query. */
   dueAt: string | null;
   /** The last runs, newest last. */
@@ -91,7 +105,7 @@ export function cadenceIssues(c: Cadence): Issue[] {
   } catch {
     return [{ path: 'cadence.timeZone', message: `unknown time zone "${c.timeZone}"` }];
   }
-  if ('cron' in c) {
+  if ('cron' in c && c.cron) {
     try {
       cron(c, new Date(0)).next();
     } catch (err) {
@@ -103,6 +117,7 @@ export function cadenceIssues(c: Cadence): Issue[] {
 
 /** The first fire time strictly after `at`. */
 export function nextFire(c: Cadence, at: Date): Date {
+  if (isImageCadence(c)) return new Date(at.getTime() + c.checkEveryMinutes * 60_000);
   if ('cron' in c) return cron(c, at).next().toDate();
   const anchor = Date.parse(isoInstant(c.anchor));
   const period = c.everyDays * DAY_MS;
@@ -112,6 +127,7 @@ export function nextFire(c: Cadence, at: Date): Date {
 
 /** The fire time before `fire` (a window's start). */
 export function previousFire(c: Cadence, fire: Date): Date {
+  if (isImageCadence(c)) return new Date(fire.getTime() - c.checkEveryMinutes * 60_000);
   if ('cron' in c) return cron(c, fire).prev().toDate();
   return new Date(fire.getTime() - c.everyDays * DAY_MS);
 }
@@ -123,6 +139,8 @@ export function windowOf(c: Cadence, fire: Date): { start: Date; end: Date } {
 
 /** The next `n` windows from a cursor (the preview). */
 export function upcomingWindows(c: Cadence, nextRunAt: string, n: number): { windowStart: string; windowEnd: string }[] {
+  // New data has no windows ahead: the next check is nextRunAt.
+  if (isImageCadence(c)) return [];
   const out: { windowStart: string; windowEnd: string }[] = [];
   let fire = new Date(nextRunAt);
   for (let i = 0; i < n; i++) {
@@ -141,6 +159,16 @@ export const dateIn = (d: Date, timeZone: string) => new Intl.DateTimeFormat('en
 
 export const PLACEHOLDERS = ['window.start', 'window.end', 'window.startDate', 'window.endDate', 'run.id', 'schedule.id'] as const;
 export type Placeholder = (typeof PLACEHOLDERS)[number];
+/** The placeholders of a newImages schedule's runs. */
+export const IMAGE_PLACEHOLDERS = ['image.id', 'image.name', 'image.startTime', 'image.date', 'run.id', 'schedule.id'] as const;
+export type ImagePlaceholder = (typeof IMAGE_PLACEHOLDERS)[number];
+export const placeholdersOf = (c: Cadence): readonly string[] => (isImageCadence(c) ? IMAGE_PLACEHOLDERS : PLACEHOLDERS);
+
+/** The placeholder values of a newImages run. */
+export function imageValues(s: Pick<Schedule, 'scheduleId' | 'cadence'>, image: { id: string; name: string; startTime: string }, runJobId: string): Record<ImagePlaceholder, string> {
+  const start = new Date(image.startTime);
+  return { 'image.id': image.id, 'image.name': image.name, 'image.startTime': instant(start), 'image.date': dateIn(start, s.cadence.timeZone), 'run.id': runJobId, 'schedule.id': s.scheduleId };
+}
 
 const PLACEHOLDER = /\{\{\s*([^{}]*?)\s*\}\}/g;
 

@@ -7,24 +7,34 @@
  * control like a batch child) in the same transaction that moves the schedule's cursor;
  * its id is derived from schedule id + window start, so a repeated tick, a crash
  * between the two, or a backfill over windows already run never submits a window twice.
+ *
+ * A newImages schedule runs on new data instead: each due tick lists the collection's
+ * images from its cursor (projects.assets.listImages, start time inclusive) and writes one
+ * run per new image (or per new date), identified by schedule id + image name (or date),
+ * in the transaction that moves the cursor to the newest start time run.
  */
 import { derivedRequestId, eventsFor, identityString, jobIdFor, newJob, relayEvents, type CloudEvent, type Job, type LogEvents, type IdentityKey } from '../jobs/index.ts';
 import { parseExportRequest, checkCallbackUrl, destinationIssues, type CallbackUrlPolicy, type DestinationRules, type Issue } from '../requests/index.ts';
-import type { Clock, EventPublisher, JobStore } from '../ports.ts';
+import type { Clock, EarthEngine, EeImage, EventPublisher, JobStore } from '../ports.ts';
 import {
   cadenceIssues,
   cursorOf,
+  dateIn,
+  imageValues,
+  isImageCadence,
+  placeholdersOf,
   stamped,
   isoInstant,
   nextFire,
-  PLACEHOLDERS,
   placeholderIssues,
   RUNS_KEPT,
   runValues,
   ScheduleSpecSchema,
   substitute,
   windowOf,
+  type ImageCadence,
   type Schedule,
+  type ScheduleRun,
 } from './schedule.ts';
 
 export interface ScheduleDeps {
@@ -32,6 +42,8 @@ export interface ScheduleDeps {
   publisher: EventPublisher;
   clock: Clock;
   logs: LogEvents;
+  /** Lists collections for newImages schedules (only the poller's tick needs it). */
+  ee?: Pick<EarthEngine, 'listImages'>;
   settings: {
     eventSource: string;
     defaultEeProject: string;
@@ -60,7 +72,7 @@ export function createSchedules(deps: ScheduleDeps) {
     const parsed = ScheduleSpecSchema.safeParse(body);
     if (!parsed.success) return { ok: false, errors: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) };
     const spec = parsed.data;
-    const errors: Issue[] = [...cadenceIssues(spec.cadence), ...placeholderIssues(spec.request, PLACEHOLDERS)];
+    const errors: Issue[] = [...cadenceIssues(spec.cadence), ...placeholderIssues(spec.request, placeholdersOf(spec.cadence))];
     if ('requestId' in spec.request) errors.push({ path: 'request.requestId', message: 'a schedule’s runs each get their own requestId; leave it out of the template' });
     const eeProject = spec.eeProject ?? settings.defaultEeProject;
     if (settings.allowedEeProjects.length && !settings.allowedEeProjects.includes(eeProject)) {
@@ -74,7 +86,9 @@ export function createSchedules(deps: ScheduleDeps) {
       // The template must make a valid request for a window: try the next one.
       const probe = { scheduleId: spec.scheduleId ?? 'probe', cadence: spec.cadence };
       const fire = nextFire(spec.cadence, clock.now());
-      const r = parseExportRequest(substitute(spec.request, runValues(probe, windowOf(spec.cadence, fire), '0'.repeat(32))));
+      const sample = { id: 'COLLECTION/IMAGE_20240501', name: 'projects/p/assets/COLLECTION/IMAGE_20240501', startTime: clock.now().toISOString() };
+      const values = isImageCadence(spec.cadence) ? imageValues(probe, sample, '0'.repeat(32)) : runValues(probe, windowOf(spec.cadence, fire), '0'.repeat(32));
+      const r = parseExportRequest(substitute(spec.request, values));
       if (!r.ok) errors.push(...r.errors.map((e) => ({ path: `request.${e.path}`, message: e.message })));
       else errors.push(...destinationIssues(r.value, settings.destinations ?? {}).map((e) => ({ path: `request.${e.path}`, message: e.message })));
     }
@@ -98,8 +112,9 @@ export function createSchedules(deps: ScheduleDeps) {
       eeProject: spec.eeProject ?? settings.defaultEeProject,
       labels: spec.labels ?? {},
       callbackUrl: spec.callbackUrl ?? null,
-      // Windows that end after backfillFrom (or, without it, after now).
-      nextRunAt: nextFire(spec.cadence, from).toISOString(),
+      // Windows that end after backfillFrom (or, without it, after now); new data is looked for at once.
+      nextRunAt: isImageCadence(spec.cadence) ? now.toISOString() : nextFire(spec.cadence, from).toISOString(),
+      ...(isImageCadence(spec.cadence) ? { imageCursor: from.toISOString() } : {}),
       backfill: null,
       dueAt: null,
       runs: [],
@@ -135,11 +150,21 @@ export function createSchedules(deps: ScheduleDeps) {
   const pause = (id: string, tenantId?: string | null) => change(id, tenantId, (s) => (s.state === 'PAUSED' ? null : { ...s, state: 'PAUSED' }));
   /** Resumes; windows that closed while paused are skipped unless catchUp asks for them. */
   const resume = (id: string, opts: { catchUp?: boolean } = {}, tenantId?: string | null) =>
-    change(id, tenantId, (s, now) => (s.state === 'ACTIVE' ? null : { ...s, state: 'ACTIVE', nextRunAt: opts.catchUp ? s.nextRunAt : nextFire(s.cadence, new Date(Math.max(now.getTime(), Date.parse(s.nextRunAt) - 1))).toISOString() }));
+    change(id, tenantId, (s, now) => {
+      if (s.state === 'ACTIVE') return null;
+      // New data: images that started while paused are run only with catchUp.
+      if (isImageCadence(s.cadence)) return { ...s, state: 'ACTIVE', nextRunAt: now.toISOString(), imageCursor: opts.catchUp ? (s.imageCursor ?? now.toISOString()) : now.toISOString() };
+      return { ...s, state: 'ACTIVE', nextRunAt: opts.catchUp ? s.nextRunAt : nextFire(s.cadence, new Date(Math.max(now.getTime(), Date.parse(s.nextRunAt) - 1))).toISOString() };
+    });
   const remove = (id: string, tenantId?: string | null) => change(id, tenantId, (s) => ({ ...s, state: 'DELETED', backfill: null }));
   /** Submits the windows ending after `from` and up to `to` (default: the main cursor); windows already run are not run again. */
   const backfill = (id: string, range: { from: string; to?: string }, tenantId?: string | null) =>
-    change(id, tenantId, (s) => {
+    change(id, tenantId, (s, now) => {
+      // New data: the cursor moves back; images already run are not run again (their runs' identities).
+      if (isImageCadence(s.cadence)) {
+        const from = new Date(isoInstant(range.from)).toISOString();
+        return { ...s, nextRunAt: now.toISOString(), imageCursor: s.imageCursor && s.imageCursor < from ? s.imageCursor : from };
+      }
       const until = range.to ? new Date(isoInstant(range.to)).toISOString() : s.nextRunAt;
       return { ...s, backfill: { nextRunAt: nextFire(s.cadence, new Date(isoInstant(range.from))).toISOString(), until } };
     });
@@ -190,11 +215,103 @@ export function createSchedules(deps: ScheduleDeps) {
     });
   }
 
+  /** A newImages run: one job per image (or date), identified by the schedule and the image's name (or the date). */
+  function imageRunJob(s: Schedule, c: ImageCadence, image: EeImage, at: string): Job {
+    const unit = c.per === 'date' ? `date:${dateIn(new Date(image.startTime), c.timeZone)}` : `image:${image.name}`;
+    const identity: IdentityKey = { kind: 'key', key: inTenant(s.tenantId, `schedule:${s.scheduleId}@${unit}`) };
+    const jobId = jobIdFor(identity);
+    const base = { jobId, eeProject: s.eeProject, requestId: derivedRequestId(jobId), identity: identityString(identity), tenantId: s.tenantId, labels: { ...s.labels }, callbackUrl: s.callbackUrl, source: { kind: 'schedule' as const, scheduleId: s.scheduleId, windowStart: image.startTime, windowEnd: image.endTime ?? image.startTime } };
+    const parsed = parseExportRequest(substitute(s.request, imageValues(s, image, jobId)));
+    if (!parsed.ok) {
+      const details = parsed.errors.slice(0, 50);
+      return newJob({ ...base, state: 'REJECTED', request: null, endTime: at, error: { code: 'EXPORT.INVALID_REQUEST', message: `the schedule's template made an invalid request: ${details.map((e) => `${e.path}: ${e.message}`).join('; ').slice(0, 1000)}`, details } }, at);
+    }
+    return newJob({ ...base, state: 'QUEUED', request: parsed.value, queuedReason: `schedule ${s.scheduleId}: new image ${image.id}` }, at);
+  }
+
+  /** Lists a due newImages schedule's collection from its cursor and writes a run per new image (or date), at most `budget`; returns how many it wrote. */
+  async function checkImages(s0: Schedule, budget: number): Promise<number> {
+    const c = s0.cadence as ImageCadence;
+    const found: EeImage[] = [];
+    let truncated = false;
+    try {
+      if (!deps.ee) throw new Error('no Earth Engine client to list images with');
+      let pageToken: string | undefined;
+      do {
+        const page = await deps.ee.listImages(c.newImages, { ...(s0.imageCursor ? { startTime: s0.imageCursor } : {}), pageSize: 200, ...(pageToken ? { pageToken } : {}) });
+        found.push(...page.images);
+        pageToken = page.nextPageToken ?? undefined;
+      } while (pageToken && found.length < budget * 4 + 200);
+      truncated = !!pageToken;
+    } catch (err) {
+      // A collection that cannot be listed now is looked at again at the next check, not in a hot loop.
+      deps.logs.unexpected(`schedule ${s0.scheduleId}: listing ${c.newImages}`, err);
+      await change(s0.scheduleId, undefined, (s, now) => (s.state === 'ACTIVE' ? { ...s, nextRunAt: nextFire(s.cadence, now).toISOString() } : null));
+      return 0;
+    }
+    // Per date, the date's first image stands for it.
+    const units: EeImage[] = [];
+    const seen = new Set<string>();
+    for (const img of found) {
+      const key = c.per === 'date' ? dateIn(new Date(img.startTime), c.timeZone) : img.name;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      units.push(img);
+    }
+    const r = await store.transact(async (tx) => {
+      const s = await tx.getSchedule(s0.scheduleId);
+      // Another tick moved the cursor (or the schedule was paused): it starts over from the new one next time.
+      if (!s || s.state !== 'ACTIVE' || s.imageCursor !== s0.imageCursor) return { created: 0, events: [] as CloudEvent[] };
+      const now = clock.now();
+      const at = now.toISOString();
+      const candidates = units.slice(0, budget * 4).map((img) => ({ img, job: imageRunJob(s, c, img, at) }));
+      const existing = await Promise.all(candidates.map((x) => tx.getJob(x.job.jobId)));
+      const events: CloudEvent[] = [];
+      const runs: ScheduleRun[] = [];
+      let cursor = s.imageCursor ?? null;
+      let created = 0;
+      let done = 0;
+      for (const [i, x] of candidates.entries()) {
+        if (!existing[i]) {
+          if (created >= budget) break;
+          tx.createJob(x.job);
+          events.push(...eventsFor(null, x.job, settings.eventSource));
+          runs.push({ windowStart: x.img.startTime, windowEnd: x.img.endTime ?? x.img.startTime, jobId: x.job.jobId, submitTime: at, imageId: x.img.id });
+          created++;
+        }
+        done++;
+        if (!cursor || x.img.startTime > cursor) cursor = x.img.startTime;
+      }
+      const more = done < units.length || truncated;
+      tx.setSchedule(
+        stamped({
+          ...s,
+          imageCursor: cursor,
+          // More new images than one tick runs: due again at once; otherwise at the next check.
+          nextRunAt: more ? at : nextFire(s.cadence, now).toISOString(),
+          runs: [...s.runs, ...runs].slice(-RUNS_KEPT),
+          runCount: s.runCount + created,
+          updateTime: at,
+          version: s.version + 1,
+        }),
+      );
+      if (events.length) tx.addEvents(events);
+      return { created, events };
+    });
+    await relayEvents(deps, r.events);
+    return r.created;
+  }
+
   /** The poller's tick: submits closed windows of active schedules, oldest first, at most maxRunsPerTick. */
   async function tickSchedules(): Promise<number> {
     let runs = 0;
     const due = await store.listDueSchedules(iso(), maxRuns);
     for (const s of due) {
+      if (isImageCadence(s.cadence)) {
+        runs += await checkImages(s, maxRuns - runs);
+        if (runs >= maxRuns) break;
+        continue;
+      }
       for (let guard = 0; runs < maxRuns && guard < maxRuns * 4; guard++) {
         const r = await runOne(s.scheduleId);
         await relayEvents(deps, r.events);
