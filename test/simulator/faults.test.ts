@@ -1,6 +1,6 @@
 /** Every fault kind, through sim.faults and through POST /_sim/faults. */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Operation, type Simulator, startSimulator } from '../../tools/ee-simulator/index.ts';
+import { type Simulator, startSimulator } from '../../tools/ee-simulator/index.ts';
 import { type GoogleErrorBody, PROJECT, call, exportBody, getOp, submit } from './helpers.ts';
 
 const listPath = `/v1/projects/${PROJECT}/operations`;
