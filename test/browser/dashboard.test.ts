@@ -22,6 +22,7 @@ import { emulatorsOrSkip } from '../harness/emulators.ts';
 import { startTestStack, testConfig, type TestStack } from '../harness/stack.ts';
 import { assetLoadRequest } from '../fakes/requests.ts';
 import { BatchSubmitResponseSchema, JobViewSchema, SubmitResponseSchema } from '../../functions/src/core/api/api-contract.ts';
+import { JOB_STATES } from '../../functions/src/core/jobs/job.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run', '--disable-sync', '--disable-quic'];
@@ -118,7 +119,8 @@ describe.skipIf(!emu || !haveChromium)('dashboard (chromium, emulators + simulat
     await page.waitForSelector('#refresh-status[data-ok="true"]');
     expect(await page.textContent('#refresh-status')).toMatch(/^Updated \d{1,2}:\d{2}:\d{2}.* · every 1 s$/);
     await page.waitForSelector('#count-total:text-is("0")');
-    expect(await page.locator('#counts button.count').count()).toBe(9);
+    // One chip per job state.
+    expect(await page.locator('#counts button.count').count()).toBe(JOB_STATES.length);
     expect(await page.textContent('#jobs tbody')).toMatch(/No jobs yet/);
     expect(await page.locator('#budgets .budget').count()).toBe(2);
     expect(await page.textContent('#budgets')).toMatch(/0 of 3,600 EECU-s/);

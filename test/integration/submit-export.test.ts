@@ -41,7 +41,9 @@ describe.skipIf(!emu)('submitExport (emulators + simulator)', () => {
 
   beforeAll(async () => {
     sim = await startSimulator({ clock: { mode: 'manual' } });
-    stack = await startTestStack(testConfig(emu!, sim.url, { EE_ALLOWED_PROJECTS: 'ee-test-project,ee-other-project', MAX_IN_FLIGHT_PER_PROJECT: '50' }), crashable);
+    // The simulator answers a repeated requestId with 409 (its default): the retries below adopt their
+    // task's operation, at once here (the confirmation wait is covered in test/unit/adopt-operation.test.ts).
+    stack = await startTestStack(testConfig(emu!, sim.url, { EE_ALLOWED_PROJECTS: 'ee-test-project,ee-other-project', MAX_IN_FLIGHT_PER_PROJECT: '50', ADOPT_CONFIRM_SECONDS: '0' }), crashable);
   });
   afterAll(async () => {
     await stack?.close();
@@ -109,6 +111,7 @@ describe.skipIf(!emu)('submitExport (emulators + simulator)', () => {
     expect(job!.operationName).toBe(sim.tasks()[0]!.name);
     expect(sim.stats().tasksStarted).toBe(1);
     expect(sim.stats().requests.export).toBe(2);
+    expect(job!.history.at(-1)?.reason).toMatch(/adopted .*already exists/);
     expect((await stack.drainEvents()).filter((e) => e.type.endsWith('submitted'))).toHaveLength(1);
   });
 
@@ -118,6 +121,7 @@ describe.skipIf(!emu)('submitExport (emulators + simulator)', () => {
     expect(sim.stats().tasksStarted).toBe(1);
     expect(sim.stats().requests.export).toBe(2);
     expect((await jobs())[0]!.state).toBe('PENDING');
+    expect((await jobs())[0]!.operationName).toBe(sim.tasks()[0]!.name);
   });
 
   it('a 429 storm from Earth Engine ends in success (retried with backoff inside one delivery)', async () => {
