@@ -5,42 +5,20 @@
  * step with the first's asset id once the first has SUCCEEDED, and skips it when the
  * first fails (the simulator fails the task).
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { candidateSdkRoots, locateEmulator } from '../../tools/emulators/emulators.ts';
-import { startLocalStack, type LocalStack } from '../../tools/local-stack/stack.ts';
+import { describe, expect, it } from 'vitest';
+import { missingEmulators, stateDirFor, apiCaller, until } from '../harness/local-stack.ts';
+import { startLocalStack } from '../../tools/local-stack/stack.ts';
 import { LOCAL_EE_PROJECT } from '../../tools/local-stack/local-config.ts';
 
-const roots = candidateSdkRoots();
-const missing = (['firestore', 'pubsub'] as const).map((k) => locateEmulator(k, roots)).flatMap((l) => ('missing' in l ? [l.missing] : []));
-if (missing.length) console.warn(`SKIPPING the local stack's chain runs: ${missing.join('; ')}`);
+const missing = missingEmulators(`the local stack's chain runs`);
 
-const stateDir = mkdtempSync(join(tmpdir(), 'eeport-chains-'));
-afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
+const stateDir = stateDirFor('chains');
 
 const KEY = 'chains-test-key-0123456789abcdef';
 
-async function api(stack: LocalStack, method: string, path: string, body?: unknown) {
-  const res = await fetch(new URL(path, stack.functions.get('api')!.url), {
-    method,
-    headers: { 'x-api-key': KEY, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : null };
-}
+const api = apiCaller(KEY);
 
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const wait = <T>(what: string, fn: () => Promise<T | null | undefined | false>) => until(what, fn, 60_000);
 
 const load = (id: string) => ({ result: '0', values: { '0': { functionInvocationValue: { functionName: 'Image.load', arguments: { id: { constantValue: id } } } } } });
 const chainBody = (name: string) => ({
@@ -73,7 +51,7 @@ describe.skipIf(missing.length > 0)('chains on the local stack', () => {
       const ok = await api(stack, 'POST', '/v1/jobs', chainBody('ndvi'));
       expect(ok.status, JSON.stringify(ok.body)).toBe(202);
       const rootId = (ok.body!.job as { jobId: string }).jobId;
-      const done = await until('the chain to succeed', async () => {
+      const done = await wait('the chain to succeed', async () => {
         const v = (await api(stack, 'GET', `/v1/chains/${rootId}`)).body as ChainView | null;
         return v?.state === 'SUCCEEDED' && v;
       });
@@ -93,7 +71,7 @@ describe.skipIf(missing.length > 0)('chains on the local stack', () => {
       const bad = await api(stack, 'POST', '/v1/jobs', chainBody('broken'));
       expect(bad.status, JSON.stringify(bad.body)).toBe(202);
       const badId = (bad.body!.job as { jobId: string }).jobId;
-      const failed = await until('the chain to fail', async () => {
+      const failed = await wait('the chain to fail', async () => {
         const v = (await api(stack, 'GET', `/v1/chains/${badId}`)).body as ChainView | null;
         return v?.state === 'FAILED' && v;
       });
@@ -108,7 +86,7 @@ describe.skipIf(missing.length > 0)('chains on the local stack', () => {
       const batch = await api(stack, 'POST', '/v1/batches', { batchId: 'tiles', requests: [gcs('tile-0'), gcs('tile-1')], then: [{ step: 'index', request: gcs('index-{{previous.batchId}}') }] });
       expect(batch.status, JSON.stringify(batch.body)).toBe(202);
       const batchId = batch.body!.batchId as string;
-      const fanIn = await until('the batch chain to succeed', async () => {
+      const fanIn = await wait('the batch chain to succeed', async () => {
         const v = (await api(stack, 'GET', `/v1/chains/${batchId}`)).body as ChainView | null;
         return v?.state === 'SUCCEEDED' && v;
       });

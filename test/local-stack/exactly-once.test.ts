@@ -4,21 +4,15 @@
  * export whose answer is lost, retried with the same requestId, ends SUCCEEDED with
  * exactly one task — the job adopts its operation instead of failing for it.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { candidateSdkRoots, locateEmulator } from '../../tools/emulators/emulators.ts';
+import { describe, expect, it } from 'vitest';
+import { missingEmulators, stateDirFor } from '../harness/local-stack.ts';
 import { startLocalStack } from '../../tools/local-stack/stack.ts';
 import { jsClientRequest } from '../../tools/samples/export-requests.ts';
 import type { Job } from '../../functions/src/core/jobs/job.ts';
 
-const roots = candidateSdkRoots();
-const missing = (['firestore', 'pubsub'] as const).map((k) => locateEmulator(k, roots)).flatMap((l) => ('missing' in l ? [l.missing] : []));
-if (missing.length) console.warn(`SKIPPING the local stack's exactly-once run: ${missing.join('; ')}`);
+const missing = missingEmulators(`the local stack's exactly-once run`);
 
-const stateDir = mkdtempSync(join(tmpdir(), 'eeport-exactly-once-'));
-afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
+const stateDir = stateDirFor('exactly-once');
 
 describe.skipIf(missing.length > 0)('local stack, Earth Engine answering 409 to a repeated requestId', () => {
   it('a lost export answer, then a retry: the job adopts its one task and ends SUCCEEDED', async () => {

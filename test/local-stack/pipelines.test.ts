@@ -4,42 +4,19 @@
  * created with backfillFrom three days ago submits exactly the three missed windows,
  * once each, with the window dates in the requests Earth Engine receives.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { candidateSdkRoots, locateEmulator } from '../../tools/emulators/emulators.ts';
-import { startLocalStack, type LocalStack } from '../../tools/local-stack/stack.ts';
+import { describe, expect, it } from 'vitest';
+import { missingEmulators, stateDirFor, apiCaller, until } from '../harness/local-stack.ts';
+import { startLocalStack } from '../../tools/local-stack/stack.ts';
 
-const roots = candidateSdkRoots();
-const missing = (['firestore', 'pubsub'] as const).map((k) => locateEmulator(k, roots)).flatMap((l) => ('missing' in l ? [l.missing] : []));
-if (missing.length) console.warn(`SKIPPING the local stack's pipeline runs: ${missing.join('; ')}`);
+const missing = missingEmulators(`the local stack's pipeline runs`);
 
-const stateDir = mkdtempSync(join(tmpdir(), 'eeport-pipelines-'));
-afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
+const stateDir = stateDirFor('pipelines');
 
 const KEY = 'pipelines-test-key-0123456789abcdef';
 const DAY = 86_400_000;
 
-async function api(stack: LocalStack, method: string, path: string, body?: unknown) {
-  const res = await fetch(new URL(path, stack.functions.get('api')!.url), {
-    method,
-    headers: { 'x-api-key': KEY, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : null };
-}
+const api = apiCaller(KEY);
 
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 40_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const day = (t: number) => new Date(t).toISOString().slice(0, 10);
 

@@ -10,7 +10,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { candidateSdkRoots, locateEmulator } from '../../tools/emulators/emulators.ts';
+import { missingEmulators } from '../harness/local-stack.ts';
 import type { AddressInfo } from 'node:net';
 import { startLocalStack, type LocalStack } from '../../tools/local-stack/stack.ts';
 import { createWebhookReceiver } from '../../tools/local-stack/webhook-receiver.ts';
@@ -18,9 +18,7 @@ import { LOCAL_EE_PROJECT, UPLOAD_BUCKET } from '../../tools/local-stack/local-c
 import { LOCAL_EXPORT_BUCKET, SAMPLE_REQUEST } from '../../tools/samples/export-requests.ts';
 import { ApiErrorBodySchema, BatchViewSchema, JobListResponseSchema, JobViewSchema, SubmitResponseSchema } from '../../functions/src/core/api/api-contract.ts';
 
-const roots = candidateSdkRoots();
-const missing = (['firestore', 'pubsub'] as const).map((k) => locateEmulator(k, roots)).flatMap((l) => ('missing' in l ? [l.missing] : []));
-if (missing.length) console.warn(`SKIPPING the tenants run on the local stack: ${missing.join('; ')}`);
+const missing = missingEmulators(`the tenants run on the local stack`);
 
 const KEY_OPS = 'operators-key-0123456789';
 const KEY_A = 'forest-key-0123456789';

@@ -5,33 +5,18 @@
  * the events topic, however many more poll cycles pass, and the job shows the finding;
  * a task next to it that runs normally does not.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { candidateSdkRoots, locateEmulator } from '../../tools/emulators/emulators.ts';
+import { describe, expect, it } from 'vitest';
+import { missingEmulators, stateDirFor, until } from '../harness/local-stack.ts';
 import { startLocalStack } from '../../tools/local-stack/stack.ts';
 import { jsClientRequest } from '../../tools/samples/export-requests.ts';
 import type { CloudEvent } from '../../functions/src/core/jobs/index.ts';
 
-const roots = candidateSdkRoots();
-const missing = (['firestore', 'pubsub'] as const).map((k) => locateEmulator(k, roots)).flatMap((l) => ('missing' in l ? [l.missing] : []));
-if (missing.length) console.warn(`SKIPPING the local stack's stalled-task watch run: ${missing.join('; ')}`);
+const missing = missingEmulators(`the local stack's stalled-task watch run`);
 
-const stateDir = mkdtempSync(join(tmpdir(), 'eeport-watch-'));
-afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
+const stateDir = stateDirFor('watch');
 
 const KEY = 'watch-test-key-0123456789abcdef';
 
-async function until<T>(what: string, fn: () => Promise<T | null | undefined | false>, ms = 40_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe.skipIf(missing.length > 0)('the stalled-task watch on the local stack', () => {
   it('a task held PENDING by the simulator emits exactly one stalled event', async () => {
