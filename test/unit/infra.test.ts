@@ -493,6 +493,16 @@ describe('cloudbuild.yaml', () => {
     for (const image of images) expect(image, 'a moving tag could change the plan between two builds of one commit').toMatch(/^hashicorp\/terraform:\d+\.\d+\.\d+$/);
     expect(new Set(images).size).toBe(1);
   });
+
+  it('runs the tests on one exact Cloud SDK image and the Node.js the lockfile pins (the `node` devDependency)', () => {
+    const images = [...yaml().matchAll(/name: (gcr\.io\/google\.com\/cloudsdktool\/\S*)/g)].map((m) => m[1]);
+    expect(images.length).toBeGreaterThanOrEqual(5);
+    for (const image of images) expect(image, 'a moving tag could change the emulators between two builds of one commit').toMatch(/^gcr\.io\/google\.com\/cloudsdktool\/google-cloud-cli:\d+\.\d+\.\d+-emulators$/);
+    expect(new Set(images).size).toBe(1);
+    const lock = JSON.parse(readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> };
+    expect(/_NODE_VERSION: (\S+)/.exec(yaml())?.[1]).toBe(lock.packages['node_modules/node']?.version);
+    expect(yaml()).not.toMatch(/latest-v22/);
+  });
 });
 
 describe('infra/: a first apply that works', () => {
