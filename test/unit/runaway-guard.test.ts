@@ -106,6 +106,24 @@ describe('runaway guard', () => {
     expect(capEvents()[0]!.data).toMatchObject({ message: expect.stringContaining('time guard') });
   });
 
+  it('carries the envelope’s maxEecuSeconds to the job, and cancels at that cap (job cap wins over the budget’s)', async () => {
+    const { submit, poll } = services([budget]);
+    const body = { request: { ...jsClientRequest(), grid: { dimensions: { width: 1000, height: 1000 } } }, maxEecuSeconds: 20 };
+    await submit.submitMessage({ data: new TextEncoder().encode(JSON.stringify(body)), attributes: {}, messageId: 'm-cap', eventSource: '//pubsub/test' });
+    expect((await onlyJob()).maxEecuSeconds).toBe(20);
+    setRunning(25);
+    await poll.runCycle((await poll.acquireLease()) as never);
+    expect((await onlyJob()).runaway).toMatchObject({ guard: 'eecu', capSource: 'job', limitEecuSeconds: 20, usedEecuSeconds: 25 });
+    expect(capEvents()).toHaveLength(1);
+  });
+
+  it('refuses an envelope whose maxEecuSeconds is not a positive number', async () => {
+    const { submit } = services([]);
+    const out = await submit.submitMessage({ data: new TextEncoder().encode(JSON.stringify({ request: jsClientRequest(), maxEecuSeconds: -5 })), attributes: {}, messageId: 'm-bad', eventSource: '//pubsub/test' });
+    expect(out.job.state).toBe('REJECTED');
+    expect(out.job.error?.message).toMatch(/maxEecuSeconds: must be a positive number/);
+  });
+
   it('leaves uncapped jobs alone', async () => {
     const { submit, poll } = services([]);
     await submit.submitMessage(msg(1));

@@ -62,6 +62,7 @@ export const SubmitOptionsSchema = z.strictObject({
   labels: LabelsSchema.optional().describe('Labels copied onto the job and its events; filterable in the API and CLI'),
   callbackUrl: CallbackUrlSchema.optional().describe('Webhook called (signed) when the job ends'),
   idempotencyKey: IdempotencyKeySchema.optional().describe('Deduplicates submissions: the same key always means the same job'),
+  maxEecuSeconds: z.number().positive('must be a positive number of EECU-seconds').optional().describe('The job’s own EECU cap: a running task past it is cancelled (EECU_CAP, docs/estimates.md)'),
 });
 export type SubmitOptions = z.infer<typeof SubmitOptionsSchema>;
 

@@ -42,6 +42,8 @@ export interface SubmitCommand {
   tenantId: string | null;
   /** The envelope's `then`, checked: the job is the root of a chain (core/chains). */
   then?: ChainPlan;
+  /** The envelope's `maxEecuSeconds`: the job's own runaway-guard cap. */
+  maxEecuSeconds?: number;
 }
 
 export type IntakeResult =
@@ -222,7 +224,7 @@ export function intakeBody(
     if (!chain.ok) return reject('CHAIN.INVALID', chain.errors);
     plan = chain.plan;
   }
-  return { ok: true, command: { request: parsedRequest.value, eeProject, labels, callbackUrl, identity, source, tenantId, ...(plan ? { then: plan } : {}) } };
+  return { ok: true, command: { request: parsedRequest.value, eeProject, labels, callbackUrl, identity, source, tenantId, ...(plan ? { then: plan } : {}), ...(options.maxEecuSeconds ? { maxEecuSeconds: options.maxEecuSeconds } : {}) } };
 }
 
 export function intakeMessage(msg: IncomingMessage, policy: IntakePolicy): IntakeResult {

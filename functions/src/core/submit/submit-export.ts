@@ -146,6 +146,7 @@ export function createSubmitExport(deps: SubmitDeps) {
         callbackUrl: cmd.callbackUrl,
         source: cmd.source,
         ...(cmd.then ? { chain: { chainId: jobId, step: 'root' } } : {}),
+        ...(cmd.maxEecuSeconds ? { maxEecuSeconds: cmd.maxEecuSeconds } : {}),
       };
       const verdict = settings.budgets?.length ? await checkBudgets(tx, { eeProject: cmd.eeProject, labels: cmd.labels, request: cmd.request, tenantId: cmd.tenantId }, settings.budgets, now, settings.eventSource) : ({ ok: true } as const);
       // Reads are done: from here on only writes. The job being created owns its client requestId.
