@@ -10,7 +10,7 @@ import { EXPORT_REQUEST_SCHEMA_ID } from '../functions/src/core/requests/index.t
 import { EVENT_TYPES } from '../functions/src/core/jobs/index.ts';
 import { JOB_STATES } from '../functions/src/core/jobs/index.ts';
 import { BATCH_STATES } from '../functions/src/core/batches/index.ts';
-import { BUDGET_EVENT_TYPE } from '../functions/src/core/budgets/index.ts';
+import { BUDGET_EVENT_TYPE, BUDGET_THRESHOLD_EVENT_TYPE } from '../functions/src/core/budgets/index.ts';
 import { CHAIN_EVENT_TYPES, CHAIN_STATES, STEP_STATES, ThenSchema } from '../functions/src/core/chains/index.ts';
 import { ESTIMATE_EVENT_TYPE } from '../functions/src/core/estimates/index.ts';
 import { STALLED_EVENT_TYPE } from '../functions/src/core/watch/index.ts';
@@ -214,7 +214,7 @@ export function asyncApiDocument(): Record<string, unknown> {
         budgetEvent: {
           name: 'budgetEvent',
           headers: { $ref: '#/components/schemas/EventAttributes' },
-          payload: cloudEvent([BUDGET_EVENT_TYPE], { type: 'object', properties: { budget: { type: 'string' }, tenantId: { type: 'string', description: 'Set for a tenant’s budget' }, eeProject: { type: 'string' }, scope: { type: 'string' }, month: { type: 'string' }, usedEecuSeconds: { type: 'number' }, limitEecuSeconds: { type: 'number' } } }, 'An EECU budget was used up (once per budget and month)'),
+          payload: cloudEvent([BUDGET_EVENT_TYPE, BUDGET_THRESHOLD_EVENT_TYPE], { type: 'object', properties: { budget: { type: 'string' }, tenantId: { type: 'string', description: 'Set for a tenant’s budget' }, eeProject: { type: 'string' }, scope: { type: 'string' }, month: { type: 'string' }, percent: { type: 'number', description: 'threshold events: the threshold reached, in percent of the limit' }, usedEecuSeconds: { type: 'number', description: 'month to date, running tasks’ partial use included' }, limitEecuSeconds: { type: 'number' } } }, 'exceeded: an EECU budget held, refused or stopped work because it is used up (once per budget and month); threshold: month-to-date use reached one of the budget’s thresholds (default 50, 80, 100 %; once per budget, threshold and month)'),
         },
       },
     },

@@ -253,9 +253,13 @@ describe('budgetViews', () => {
   ];
   it('joins each configured budget with its usage this month; no usage is 0; used ≥ limit is exceeded', () => {
     const usages = [{ id: `ee-project-1~label.team=forest~${month}`, eeProject: 'ee-project-1', scope: 'label.team=forest', month, usedEecuSeconds: 10, limitEecuSeconds: 10, exceededNotified: true, updateTime: 't' }];
-    expect(budgetViews(budgets, usages, month)).toEqual([
+    const views = budgetViews(budgets, usages, month, '2026-01-21T00:00:00Z');
+    expect(views).toMatchObject([
       { id: `ee-project-1~all~${month}`, eeProject: 'ee-project-1', scope: 'all', tenant: null, label: null, workloadTag: null, onExceeded: 'queue', month, limitEecuSeconds: 100, usedEecuSeconds: 0, remainingEecuSeconds: 100, usedFraction: 0, exceeded: false, updateTime: null },
       { id: `ee-project-1~label.team=forest~${month}`, eeProject: 'ee-project-1', scope: 'label.team=forest', tenant: null, label: { key: 'team', value: 'forest' }, workloadTag: null, onExceeded: 'reject', month, limitEecuSeconds: 10, usedEecuSeconds: 10, remainingEecuSeconds: 0, usedFraction: 1, exceeded: true, updateTime: 't' },
     ]);
+    // The governor's figures (ADR 0014): no tier, the default thresholds, no running use, and no daily record to project from.
+    expect(views[1]).toMatchObject({ tier: null, thresholds: [50, 80, 100], thresholdsCrossed: [50, 80, 100], finishedEecuSeconds: 10, runningEecuSeconds: 0, projectedEecuSeconds: 10 });
+    expect(views[0]).toMatchObject({ thresholdsCrossed: [], projectedEecuSeconds: 0 });
   });
 });

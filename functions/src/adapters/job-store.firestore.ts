@@ -252,6 +252,10 @@ const BudgetDocSchema = z.object({
   limitEecuSeconds: z.number(),
   exceededNotified: z.boolean(),
   updateTime: str,
+  // Written since the governor (ADR 0014); older documents have none.
+  runningEecuSeconds: z.record(z.string(), z.number()).default({}),
+  dailyEecuSeconds: z.record(z.string(), z.number()).default({}),
+  thresholdsNotified: z.array(z.number()).default([]),
 });
 const BatchDocSchema = z.object({
   batchId: str,

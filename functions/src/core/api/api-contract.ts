@@ -9,7 +9,7 @@ import { JOB_STATES, type Job, type JobState } from '../jobs/index.ts';
 import { BATCH_STATES, type Batch, type BatchState } from '../batches/index.ts';
 import { EeProjectSchema, LABEL_KEY_PATTERN, LABEL_VALUE_PATTERN, type ExportImageRequest } from '../requests/index.ts';
 import type { BatchListQuery, JobListQuery } from '../ports.ts';
-import { budgetId, scopeOf, type Budget, type BudgetUsage } from '../budgets/index.ts';
+import { budgetId, projectBudget, scopeOf, thresholdsCrossed, type Budget, type BudgetUsage } from '../budgets/index.ts';
 
 // ---------------------------------------------------------------------------
 // Errors
@@ -492,13 +492,22 @@ export const BudgetViewSchema = z
     tenant: nstr.describe('The tenant whose jobs it covers (TENANTS); null: every job in its project'),
     label: z.object({ key: z.string(), value: z.string() }).nullable(),
     workloadTag: nstr,
-    onExceeded: z.enum(['queue', 'reject']).describe('What happens to covered jobs once the budget is used up'),
+    onExceeded: z.enum(['queue', 'reject', 'stop-batches']).describe('What happens to covered jobs once the budget is used up: they wait, are refused, or their batches stop (STOPPED, OUT_OF_BUDGET)'),
+    tier: z.union([z.string(), z.number()]).nullable().describe('The quota tier the limit comes from (community, contributor, partner, or a number of EECU-hours); null: monthlyEecuSeconds'),
+    thresholds: z.array(z.number()).describe('Percentages of the limit that emit one budget.threshold event each per month'),
+    thresholdsCrossed: z.array(z.number()).describe('The thresholds this month’s use (finished + running) has reached'),
+    reserve: z.array(z.object({ label: z.object({ key: z.string(), value: z.string() }).optional(), workloadTag: z.string().optional(), share: z.number() })).describe('Shares of the limit only work with this label or workload tag may use; other work stops at (1 − Σ shares) of the limit'),
     month: z.string().describe('yyyy-mm (UTC)'),
-    limitEecuSeconds: z.number().describe('monthlyEecuSeconds as configured now'),
-    usedEecuSeconds: z.number(),
+    limitEecuSeconds: z.number().describe('The limit in EECU-seconds as configured now (a tier’s EECU-hours × 3600)'),
+    usedEecuSeconds: z.number().describe('Month to date: finished tasks plus running tasks’ reported partial use'),
+    finishedEecuSeconds: z.number().describe('Of which tasks that finished this month'),
+    runningEecuSeconds: z.number().describe('Of which tasks still running (their latest report)'),
     remainingEecuSeconds: z.number().describe('0 once used up'),
     usedFraction: z.number().describe('used / limit; above 1 when the last tasks overshot it'),
-    exceeded: z.boolean().describe('Used up: covered jobs wait in QUEUED (or are refused, with onExceeded=reject) until next month'),
+    projectedEecuSeconds: z.number().describe('Projected month-end use: the last 7 days’ use per day carried to the month’s end, added to the use so far'),
+    projectionBasis: z.string().describe('How the projection was made'),
+    dailyEecuSeconds: z.record(z.string(), z.number()).describe('Finished use by day of the month ("01".."31"): the burn-down chart'),
+    exceeded: z.boolean().describe('Used up: covered jobs wait in QUEUED, are refused, or stop their batches (onExceeded) until next month'),
     updateTime: nstr.describe('When usage was last added this month; null if none yet'),
   })
   .meta({ title: 'Budget', description: 'A configured EECU budget (EECU_BUDGETS) and its use this month.' });
@@ -515,12 +524,14 @@ export const StatsResponseSchema = z
   .meta({ title: 'Stats' });
 
 /** Each configured budget with this month's usage (a budget nothing has counted against yet has used 0). */
-export function budgetViews(budgets: readonly Budget[], usages: readonly BudgetUsage[], month: string): BudgetView[] {
+export function budgetViews(budgets: readonly Budget[], usages: readonly BudgetUsage[], month: string, now: string = new Date().toISOString()): BudgetView[] {
   const byId = new Map(usages.map((u) => [u.id, u]));
   return budgets.map((b) => {
     const id = budgetId(b, month);
     const usage = byId.get(id);
-    const used = usage?.usedEecuSeconds ?? 0;
+    const u = usage ?? { month, usedEecuSeconds: 0, runningEecuSeconds: {}, dailyEecuSeconds: {} };
+    const p = projectBudget(u, now);
+    const used = p.usedEecuSeconds;
     const limit = b.monthlyEecuSeconds;
     return {
       id,
@@ -530,12 +541,21 @@ export function budgetViews(budgets: readonly Budget[], usages: readonly BudgetU
       label: b.label ?? null,
       workloadTag: b.workloadTag ?? null,
       onExceeded: b.onExceeded,
+      tier: b.tier ?? null,
+      thresholds: [...(b.thresholds ?? [50, 80, 100])],
+      thresholdsCrossed: thresholdsCrossed(b, u),
+      reserve: [...(b.reserve ?? [])],
       month,
       limitEecuSeconds: limit,
       usedEecuSeconds: used,
+      finishedEecuSeconds: u.usedEecuSeconds,
+      runningEecuSeconds: used - u.usedEecuSeconds,
       remainingEecuSeconds: Math.max(0, limit - used),
       usedFraction: used / limit,
-      // The same test the admission check applies (budgets.ts checkBudgets).
+      projectedEecuSeconds: p.projectedEecuSeconds,
+      projectionBasis: p.basis,
+      dailyEecuSeconds: { ...(u.dailyEecuSeconds ?? {}) },
+      // The same test the admission check applies (budgets.ts checkBudgets) for work a reserve names.
       exceeded: used >= limit,
       updateTime: usage?.updateTime ?? null,
     };

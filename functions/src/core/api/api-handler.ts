@@ -467,7 +467,7 @@ export function createApiHandler(deps: ApiDeps) {
     const usages = await store.listBudgetUsages(month);
     // A tenant sees its own budgets; the deployment's cover every tenant's jobs, so their usage is not any one tenant's to read.
     const shown = scope.kind === 'admin' ? settings.budgets : settings.budgets.filter((b) => b.tenant !== undefined && b.tenant === scope.tenantId);
-    return { status: 200, body: { month, budgets: budgetViews(shown, usages, month) } };
+    return { status: 200, body: { month, budgets: budgetViews(shown, usages, month, deps.clock.now().toISOString()) } };
   }
 
   async function stats(scope: Scope): Promise<ApiResponse> {

@@ -9,7 +9,7 @@
  */
 import { EeportError, isEarthEngineError } from '../kernel/index.ts';
 import { resolveFailure, findFreeShard, probeOrder, isTerminal, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, releaseSlot, relayEvents, sweepOutbox, type CloudEvent, type LogEvents } from '../jobs/index.ts';
-import { addUsage, checkBudgets, notifyExceeded, readUsages, type Budget } from '../budgets/index.ts';
+import { checkBudgets, countUsage, notifyExceeded, readUsages, type Budget } from '../budgets/index.ts';
 import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, Lease } from '../ports.ts';
 import type { SubmitExport } from '../submit/index.ts';
 import type { CancelJob } from '../cancel/index.ts';
@@ -175,17 +175,21 @@ export function createPollExports(deps: PollDeps) {
         extra = r.extra;
         reason = r.reason ?? reason;
       }
-      // A finished attempt (terminal, or failed and resubmitted) adds its EECU to the budgets covering the job.
+      // A finished attempt (terminal, or failed and resubmitted) adds its EECU to the budgets covering the job;
+      // a running one's reported partial use counts too, replaced at each report (countUsage).
       const finishedAttempt = isTerminal(target) || target === 'QUEUED';
-      const usages = finishedAttempt && settings.budgets?.length ? await readUsages(tx, cur, settings.budgets, iso()) : [];
+      const reported = op.metadata?.batchEecuUsageSeconds ?? 0;
+      const counts = settings.budgets?.length && (finishedAttempt || (reported > 0 && reported !== cur.eecuSeconds));
+      const usages = counts ? await readUsages(tx, cur, settings.budgets!, iso()) : [];
       const next = transition(cur, target, iso(), { ...fields, nextPollAt: iso(), ...(isTerminal(target) && !fields.endTime ? { endTime: iso() } : {}), ...extra }, reason);
       if (!next) return null;
       // Only releases happen here (a job takes its slot when it is admitted or released from the queue).
       if (await releaseSlot(tx, cur, target)) next.slotShard = null;
-      addUsage(tx, usages, op.metadata?.batchEecuUsageSeconds ?? 0, iso());
+      const budgetEvents = countUsage(tx, usages, cur.jobId, reported, finishedAttempt, iso(), settings.eventSource);
       tx.updateJob(next);
       const events = eventsFor(cur, next, settings.eventSource);
       tx.addEvents(events);
+      events.push(...budgetEvents);
       if (cur.state !== next.state) logs.jobTransition(next, cur.state);
       return events;
     });
