@@ -83,7 +83,7 @@ const withThen = (envelope: Record<string, unknown>) => ({ ...envelope, properti
 export function asyncApiDocument(): Record<string, unknown> {
   const jobData = z.toJSONSchema(JobEventDataSchema, { target: 'draft-2020-12' }) as Record<string, unknown>;
   delete jobData.$schema;
-  const batchTypes = ['submitted', 'succeeded', 'partially_failed', 'failed', 'cancelled', 'rejected'].map((k) => `dev.eeport.batch.v1.${k}`);
+  const batchTypes = ['submitted', 'stopped', 'eecu_cap_exceeded', 'resumed', 'succeeded', 'partially_failed', 'failed', 'cancelled', 'rejected'].map((k) => `dev.eeport.batch.v1.${k}`);
   return {
     asyncapi: '3.0.0',
     info: {
@@ -187,7 +187,7 @@ export function asyncApiDocument(): Record<string, unknown> {
         batchEvent: {
           name: 'batchEvent',
           headers: { $ref: '#/components/schemas/EventAttributes' },
-          payload: cloudEvent(batchTypes, { type: 'object', properties: { batchId: { type: 'string' }, tenantId: { type: ['string', 'null'] }, state: { enum: BATCH_STATES }, total: { type: 'integer' }, counts: { type: 'object' }, progress: { type: 'number' }, eecuSeconds: { type: 'number' }, destinationUris: { type: 'array', items: { type: 'string' } } } }, 'A batch was submitted or ended'),
+          payload: cloudEvent(batchTypes, { type: 'object', properties: { batchId: { type: 'string' }, tenantId: { type: ['string', 'null'] }, state: { enum: BATCH_STATES }, total: { type: 'integer' }, counts: { type: 'object' }, progress: { type: 'number' }, eecuSeconds: { type: 'number' }, destinationUris: { type: 'array', items: { type: 'string' } }, stop: { type: 'object', description: 'stopped, eecu_cap_exceeded: why the batch is STOPPED (reason OUT_OF_BUDGET or EECU_CAP, message, budget, limitEecuSeconds, usedEecuSeconds)' } } }, 'A batch was submitted, stopped (an EECU budget with onExceeded=stop-batches used up), passed its own EECU cap (eecu_cap_exceeded: stopped, once per stop), was resumed, or ended'),
         },
         chainEvent: {
           name: 'chainEvent',

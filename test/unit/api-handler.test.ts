@@ -157,7 +157,7 @@ describe('createApiHandler (real use cases, fakes)', () => {
     const busy = createApiHandler({
       submit,
       cancel: { cancelJob: async () => ({ kind: 'not-found' }) },
-      batches: { checkBatch: () => ({ ok: false, errors: [], init: {} }), submitBatch: async () => Promise.reject(new Error('unused')), cancelBatch: async () => ({ kind: 'not-found' }), retryBatch: async () => ({ kind: 'not-found' }) },
+      batches: { checkBatch: () => ({ ok: false, errors: [], init: {} }), submitBatch: async () => Promise.reject(new Error('unused')), cancelBatch: async () => ({ kind: 'not-found' }), retryBatch: async () => ({ kind: 'not-found' }), resumeBatch: async () => ({ kind: 'not-found' }) },
       store,
       clock: { now: () => new Date('2026-01-01T00:00:00Z') },
       logs: createApiLogEvents(sink),

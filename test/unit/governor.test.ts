@@ -6,6 +6,9 @@ import { createCancelJob } from '../../functions/src/core/cancel/cancel-job.ts';
 import { createLogEvents } from '../../functions/src/core/jobs/log-events.ts';
 import { budgetId, BudgetsSchema, projectBudget, usedTotal, type Budget } from '../../functions/src/core/budgets/budgets.ts';
 import { budgetViews } from '../../functions/src/core/api/api-contract.ts';
+import { createBatches } from '../../functions/src/core/batches/batches.ts';
+import { createApiHandler } from '../../functions/src/core/api/api-handler.ts';
+import { createApiLogEvents } from '../../functions/src/core/api/api-log-events.ts';
 import { MemoryStore, MemoryPublisher, CapturingLogSink } from '../fakes/memory-store.ts';
 import { FakeEarthEngine } from '../fakes/fake-earth-engine.ts';
 import { assetLoadRequest } from '../fakes/requests.ts';
@@ -147,5 +150,109 @@ describe('reserved share', () => {
     const prod2 = await submit.submitMessage(msg(4, { labels: '{"env":"prod"}' }));
     expect(prod2.job.state).toBe('QUEUED');
     expect(prod2.job.queuedReason).toMatch(/105 of 100 EECU-seconds in 2026-03/);
+  });
+});
+
+describe('batches at the limit and past their cap', () => {
+  const template = { ...assetLoadRequest('projects/p/assets/x'), description: 'part {{value}}' };
+  function batchServices(budgets: Budget[], inFlight = 2) {
+    const base = { store, ee, publisher, clock: { now: () => now }, logs: createLogEvents(new CapturingLogSink()) };
+    const cancel = createCancelJob({ ...base, settings: { eventSource: '//eeport/test' } });
+    const batches = createBatches({ ...base, cancel, settings: { eventSource: '//eeport/test', defaultEeProject: 'ee-project-1', allowedEeProjects: [], budgets } });
+    const submit = createSubmitExport({ ...base, settings: { eventSource: '//eeport/test', maxInFlightPerProject: inFlight, submitLeaseMs: 60_000, budgets, intake: { defaultEeProject: 'ee-project-1', allowedEeProjects: [], maxRequestBytes: 800_000 } } });
+    const poll = createPollExports({ ...base, submit, cancel, refreshBatches: () => batches.refreshBatches(), settings: pollSettings(budgets, inFlight), holder: 'p', sleep: async () => undefined });
+    return { batches, poll };
+  }
+  const children = async (batchId: string) => (await store.listBatchChildren(batchId, { limit: 100 })).map((j) => j.state);
+  const batchEvents = (kind: string) => publisher.published.filter((e) => e.type === `dev.eeport.batch.v1.${kind}`);
+
+  it('stop-batches: at the limit the batch goes STOPPED (OUT_OF_BUDGET) and its queued children stay; :resume is refused until the month rolls over', async () => {
+    const budget = one({ eeProject: 'ee-project-1', monthlyEecuSeconds: 100, onExceeded: 'stop-batches' });
+    const { batches, poll } = batchServices([budget]);
+    const out = await batches.submitBatch({ template, fanOut: { values: [1, 2, 3, 4, 5, 6] } }, { kind: 'key', key: 'b1' }, { kind: 'api', requestId: 'r' } as never);
+    const batchId = out.batch.batchId;
+    const lease = (await poll.acquireLease()) as never;
+    await poll.runCycle(lease);
+    setAll('SUCCEEDED', 60);
+    await poll.runCycle(lease);
+    // 120 of 100 used: the next release stops the batch instead.
+    let b = (await store.getBatch(batchId))!;
+    expect(b.state).toBe('STOPPED');
+    expect(b.stop).toMatchObject({ reason: 'OUT_OF_BUDGET', budget: budgetId(budget, '2026-03') });
+    expect(batchEvents('stopped')).toHaveLength(1);
+    for (let i = 0; i < 3; i++) await poll.runCycle(lease);
+    expect((await children(batchId)).filter((s) => s === 'QUEUED')).toHaveLength(4);
+    expect(ee.tasksStarted()).toBe(2);
+    expect(await batches.resumeBatch(batchId)).toMatchObject({ kind: 'still-stopped', reason: expect.stringMatching(/used up: 120 of 100.*next month/) });
+    now = new Date('2026-04-01T00:00:10Z');
+    expect(await batches.resumeBatch(batchId)).toMatchObject({ kind: 'resumed', batch: { state: 'RUNNING', stop: null } });
+    expect(batchEvents('resumed')).toHaveLength(1);
+    await poll.runCycle(lease);
+    expect(ee.tasksStarted()).toBe(4);
+    b = (await store.getBatch(batchId))!;
+    expect(b.state).toBe('RUNNING');
+    expect(await batches.resumeBatch(batchId)).toMatchObject({ kind: 'not-stopped' });
+  });
+
+  it('a batch past its own maxEecuSeconds stops (EECU_CAP, one eecu_cap_exceeded event), its queued children wait, and resumes only with a higher cap', async () => {
+    const { batches, poll } = batchServices([], 2);
+    const out = await batches.submitBatch({ template, fanOut: { values: [1, 2, 3, 4, 5] }, maxEecuSeconds: 50 }, { kind: 'key', key: 'b2' }, { kind: 'api', requestId: 'r' } as never);
+    const batchId = out.batch.batchId;
+    const lease = (await poll.acquireLease()) as never;
+    await poll.runCycle(lease);
+    setAll('RUNNING', 20);
+    await poll.runCycle(lease);
+    expect((await store.getBatch(batchId))!.state).toBe('RUNNING');
+    // Two running children report 30 each: 60 > 50, counted while they still run.
+    setAll('RUNNING', 30);
+    await poll.runCycle(lease);
+    const b = (await store.getBatch(batchId))!;
+    expect(b.state).toBe('STOPPED');
+    expect(b.stop).toMatchObject({ reason: 'EECU_CAP', limitEecuSeconds: 50, usedEecuSeconds: 60, message: expect.stringContaining('EECU guard') });
+    setAll('SUCCEEDED', 30);
+    for (let i = 0; i < 3; i++) await poll.runCycle(lease);
+    expect(batchEvents('eecu_cap_exceeded')).toHaveLength(1);
+    expect(ee.tasksStarted()).toBe(2);
+    expect((await children(batchId)).filter((s) => s === 'QUEUED')).toHaveLength(3);
+    expect(await batches.resumeBatch(batchId)).toMatchObject({ kind: 'still-stopped', reason: expect.stringMatching(/higher maxEecuSeconds/) });
+    expect(await batches.resumeBatch(batchId, undefined, { maxEecuSeconds: 60 })).toMatchObject({ kind: 'still-stopped' });
+    expect(await batches.resumeBatch(batchId, undefined, { maxEecuSeconds: 500 })).toMatchObject({ kind: 'resumed', batch: { maxEecuSeconds: 500 } });
+    await poll.runCycle(lease);
+    expect(ee.tasksStarted()).toBe(4);
+  });
+
+  it('POST /v1/batches/{id}:resume answers 409 BATCH.STILL_STOPPED with the reason, 409 BATCH.NOT_STOPPED, 400 for a bad body, 200 once resumed', async () => {
+    const { batches, poll } = batchServices([], 1);
+    const out = await batches.submitBatch({ template, fanOut: { values: [1, 2, 3] }, maxEecuSeconds: 10 }, { kind: 'key', key: 'b3' }, { kind: 'api', requestId: 'r' } as never);
+    const lease = (await poll.acquireLease()) as never;
+    await poll.runCycle(lease);
+    setAll('RUNNING', 11);
+    await poll.runCycle(lease);
+    const api = createApiHandler({
+      submit: {} as never,
+      cancel: {} as never,
+      batches,
+      store,
+      clock: { now: () => now },
+      logs: createApiLogEvents(new CapturingLogSink()),
+      newId: () => 'x',
+      openApi: () => ({}),
+      settings: { intake: { defaultEeProject: 'ee-project-1', allowedEeProjects: [], maxRequestBytes: 800_000 }, maxBodyBytes: 10_000, staleSubmitSeconds: 300, budgets: [] },
+    } as never);
+    const call = (body: unknown) =>
+      api.handle({ method: 'POST', path: `/v1/batches/${out.batch.batchId}:resume`, query: new URLSearchParams(), header: (n: string) => (n.toLowerCase() === 'content-type' ? 'application/json' : undefined), body: new TextEncoder().encode(JSON.stringify(body)) });
+    let r = await call({});
+    expect(r.status).toBe(409);
+    expect(JSON.stringify(r.body)).toMatch(/BATCH.STILL_STOPPED.*EECU_CAP/);
+    r = await call({ maxEecuSeconds: -1 });
+    expect(r.status).toBe(400);
+    r = await call({ maxEecuSeconds: 100, other: 1 });
+    expect(r.status).toBe(400);
+    r = await call({ maxEecuSeconds: 100 });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ outcome: 'resumed', batch: { state: 'RUNNING', maxEecuSeconds: 100 } });
+    r = await call({});
+    expect(r.status).toBe(409);
+    expect(JSON.stringify(r.body)).toMatch(/BATCH.NOT_STOPPED/);
   });
 });

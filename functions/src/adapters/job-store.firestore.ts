@@ -276,6 +276,12 @@ const BatchDocSchema = z.object({
   cancelRequestedAt: nstr,
   tenantId: nstr.default(null),
   retries: z.number().int(),
+  // Since the governor (ADR 0014): the batch's own EECU cap and why it is STOPPED; older documents have neither.
+  maxEecuSeconds: z.number().nullable().default(null),
+  stop: z
+    .object({ reason: z.enum(['OUT_OF_BUDGET', 'EECU_CAP']), message: str, at: str, budget: nstr, limitEecuSeconds: z.number().nullable(), usedEecuSeconds: z.number().nullable() })
+    .nullable()
+    .default(null),
   createTime: str,
   updateTime: str,
   endTime: nstr,

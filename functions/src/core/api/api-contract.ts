@@ -41,6 +41,9 @@ export const API_ERROR_CODES = [
   'EXPORT.TOO_LARGE',
   // A batch that does not expand into valid children (or names options this deployment refuses).
   'BATCH.INVALID',
+  // :resume of a batch that is not STOPPED, or whose reason to stop still holds (budget used up, cap not raised).
+  'BATCH.NOT_STOPPED',
+  'BATCH.STILL_STOPPED',
   // A schedule or chain that cannot run as given (body, cadence, placeholders, cycles).
   'SCHEDULE.INVALID',
   'CHAIN.INVALID',
@@ -372,7 +375,7 @@ const JobCountsSchema = z.partialRecord(JobStateSchema, z.number().int());
 export const BatchViewSchema = z
   .object({
     batchId: z.string().regex(/^[0-9a-f]{32}$/).describe('The batch’s id, derived from the batchId its submitter gave (or from the submission)'),
-    state: z.enum(BATCH_STATES).describe('WRITING while its children are written, RUNNING, then SUCCEEDED, PARTIALLY_FAILED, FAILED or CANCELLED; REJECTED when it never started'),
+    state: z.enum(BATCH_STATES).describe('WRITING while its children are written, RUNNING (STOPPED while its queued children are held: see stop; POST :resume), then SUCCEEDED, PARTIALLY_FAILED, FAILED or CANCELLED; REJECTED when it never started'),
     eeProject: z.string(),
     description: nstr,
     labels: z.record(z.string(), z.string()),
@@ -389,6 +392,19 @@ export const BatchViewSchema = z
     cancelRequestedAt: nstr,
     tenantId: nstr.describe('The tenant whose batch this is (TENANTS); null without tenants'),
     retries: z.number().int().describe('Retries of its transient failures so far'),
+    maxEecuSeconds: z.number().nullable().optional().describe('The batch’s EECU cap (spec maxEecuSeconds): past it, summed over its children, the batch STOPs with reason EECU_CAP'),
+    stop: z
+      .object({
+        reason: z.enum(['OUT_OF_BUDGET', 'EECU_CAP']),
+        message: z.string(),
+        at: z.string(),
+        budget: nstr.describe('OUT_OF_BUDGET: the budget usage document that stopped it'),
+        limitEecuSeconds: z.number().nullable().describe('EECU_CAP: the cap'),
+        usedEecuSeconds: z.number().nullable().describe('EECU_CAP: the children’s summed use (finished and running, as Earth Engine reported it) that passed the cap'),
+      })
+      .nullable()
+      .optional()
+      .describe('Why the batch is STOPPED (its queued children are held until POST :resume); null once resumed'),
     createTime: z.string(),
     updateTime: z.string(),
     endTime: nstr,
@@ -432,6 +448,13 @@ export const BatchCancelResponseSchema = z
     batch: BatchViewSchema,
   })
   .meta({ title: 'BatchCancelResponse' });
+
+export const BatchResumeResponseSchema = z
+  .object({ outcome: z.literal('resumed').describe('The batch is RUNNING again: its queued children are released as slots free'), batch: BatchViewSchema })
+  .meta({ title: 'BatchResumeResponse' });
+
+/** :resume's optional body: a new cap for a batch stopped by its own (EECU_CAP). */
+export const BatchResumeBodySchema = z.strictObject({ maxEecuSeconds: z.number().positive('must be a positive number of EECU-seconds').optional() });
 
 export const BatchRetryResponseSchema = z
   .object({

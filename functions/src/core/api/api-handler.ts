@@ -20,6 +20,7 @@ import {
   BATCH_REF_PATTERN,
   batchListItem,
   batchView,
+  BatchResumeBodySchema,
   budgetViews,
   CancelBodySchema,
   jobListItem,
@@ -75,7 +76,7 @@ export interface ApiSettings {
 export interface ApiDeps {
   submit: Pick<SubmitExport, 'submitCommand'>;
   cancel: Pick<CancelJob, 'cancelJob'>;
-  batches: Pick<Batches, 'checkBatch' | 'submitBatch' | 'cancelBatch' | 'retryBatch'>;
+  batches: Pick<Batches, 'checkBatch' | 'submitBatch' | 'cancelBatch' | 'retryBatch' | 'resumeBatch'>;
   store: Pick<JobStore, 'getJob' | 'listJobs' | 'getBatch' | 'listBatchPage' | 'listBatchChildren' | 'listBudgetUsages' | 'countJobsByState'>;
   clock: Clock;
   logs: ApiLogEvents;
@@ -110,6 +111,7 @@ export type Route =
   | { route: 'batchJobs'; batchId: string }
   | { route: 'batchCancel'; batchId: string }
   | { route: 'batchRetry'; batchId: string }
+  | { route: 'batchResume'; batchId: string }
   | { route: 'budgets' }
   | { route: 'stats' }
   | { route: 'estimates' }
@@ -126,6 +128,7 @@ export const ALLOWED_METHODS: Record<Route['route'], readonly string[]> = {
   batchJobs: ['GET', 'HEAD'],
   batchCancel: ['POST'],
   batchRetry: ['POST'],
+  batchResume: ['POST'],
   budgets: ['GET', 'HEAD'],
   stats: ['GET', 'HEAD'],
   estimates: ['POST'],
@@ -163,6 +166,7 @@ export function matchRoute(rawPath: string): Route | null {
   if (b[2] === undefined) return { route: 'batch', batchId };
   if (b[2] === 'cancel') return { route: 'batchCancel', batchId };
   if (b[2] === 'retry') return { route: 'batchRetry', batchId };
+  if (b[2] === 'resume') return { route: 'batchResume', batchId };
   return null;
 }
 
@@ -462,6 +466,28 @@ export function createApiHandler(deps: ApiDeps) {
     return { status: 200, body: { outcome: out.kind, children: out.children, batch: batchView(out.batch) } };
   }
 
+  /** POST /v1/batches/{id}:resume, with an optional {"maxEecuSeconds"} for a batch its own cap stopped. */
+  async function resumeBatch(call: ApiCall, req: ApiRequest, batch: Batch, scope: Scope): Promise<ApiResponse> {
+    const read = readJsonBody(req.body, req.header('content-type'), settings.maxBodyBytes, false);
+    if (!read.ok) return fail(call, read.status, read.code, read.message);
+    const parsed = BatchResumeBodySchema.optional().safeParse(read.value);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => ({ path: i.code === 'unrecognized_keys' ? i.keys.join(',') : i.path.map(String).join('.'), message: i.code === 'unrecognized_keys' ? ':resume takes only maxEecuSeconds' : i.message }));
+      return fail(call, 400, 'API.INVALID_PARAMETER', `invalid body: ${summarise(issues)}`, issues);
+    }
+    const out = await deps.batches.resumeBatch(batch.batchId, scope, parsed.data ?? {});
+    switch (out.kind) {
+      case 'not-found':
+        return fail(call, 404, 'API.NOT_FOUND', `no batch ${batch.batchId}`);
+      case 'not-stopped':
+        return fail(call, 409, 'BATCH.NOT_STOPPED', `batch ${batch.batchId} is ${out.batch.state}, not STOPPED; there is nothing to resume`);
+      case 'still-stopped':
+        return fail(call, 409, 'BATCH.STILL_STOPPED', `batch ${batch.batchId} stays STOPPED (${out.batch.stop?.reason}): ${out.reason}`);
+      default:
+        return { status: 200, body: { outcome: out.kind, batch: batchView(out.batch) } };
+    }
+  }
+
   async function budgets(scope: Scope): Promise<ApiResponse> {
     const month = monthOf(deps.clock.now().toISOString());
     const usages = await store.listBudgetUsages(month);
@@ -559,6 +585,8 @@ export function createApiHandler(deps: ApiDeps) {
           return noOptions(call, req) ?? (await withBatch(call, route.batchId, scope, (b) => cancelBatch(call, b, scope)));
         case 'batchRetry':
           return noOptions(call, req) ?? (await withBatch(call, route.batchId, scope, (b) => retryBatch(call, b, scope)));
+        case 'batchResume':
+          return await withBatch(call, route.batchId, scope, (b) => resumeBatch(call, req, b, scope));
         case 'budgets':
           return await budgets(scope);
         case 'stats':

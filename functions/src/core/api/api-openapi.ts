@@ -18,6 +18,7 @@ import {
   BatchJobsResponseSchema,
   BatchListItemSchema,
   BatchListResponseSchema,
+  BatchResumeResponseSchema,
   BatchRetryResponseSchema,
   BatchSubmitResponseSchema,
   BatchViewSchema,
@@ -80,6 +81,7 @@ function contractComponents(): Record<string, Json> {
   registry.add(BatchJobsResponseSchema, { id: 'BatchJobList' });
   registry.add(BatchCancelResponseSchema, { id: 'BatchCancelResponse' });
   registry.add(BatchRetryResponseSchema, { id: 'BatchRetryResponse' });
+  registry.add(BatchResumeResponseSchema, { id: 'BatchResumeResponse' });
   registry.add(BudgetViewSchema, { id: 'Budget' });
   registry.add(BudgetsResponseSchema, { id: 'Budgets' });
   registry.add(StatsResponseSchema, { id: 'Stats' });
@@ -292,6 +294,22 @@ export function apiOpenApiDocument(): Json {
             '200': json(ref('BatchRetryResponse'), 'What was resubmitted (possibly nothing)'),
             '400': error('Malformed batch id (API.INVALID_BATCH_ID) or a body with options (API.INVALID_PARAMETER)'),
             '404': error('No such batch (API.NOT_FOUND)'),
+            ...COMMON_ERRORS,
+          },
+        },
+      },
+      '/v1/batches/{batchId}:resume': {
+        post: {
+          operationId: 'resumeBatch',
+          summary: 'Resume a STOPPED batch',
+          description:
+            'A batch STOPPED because an EECU budget with onExceeded=stop-batches was used up (OUT_OF_BUDGET), or because its children passed its own maxEecuSeconds (EECU_CAP), runs again: its queued children are released as slots free. Refused (409 BATCH.STILL_STOPPED) while the budget is still used up this month (raise its limit or wait for the next month), or, for EECU_CAP, unless the body {"maxEecuSeconds": n} raises the cap above what the batch has used. Body: none, {} or {"maxEecuSeconds": n}.',
+          parameters: [batchIdParam],
+          responses: {
+            '200': json(ref('BatchResumeResponse'), 'The batch is RUNNING again'),
+            '400': error('Malformed batch id (API.INVALID_BATCH_ID) or body (API.INVALID_PARAMETER)'),
+            '404': error('No such batch (API.NOT_FOUND)'),
+            '409': error('The batch is not STOPPED (BATCH.NOT_STOPPED), or its reason still holds (BATCH.STILL_STOPPED)'),
             ...COMMON_ERRORS,
           },
         },

@@ -35,6 +35,7 @@ export const BatchSpecSchema = z
     eeProject: EeProjectSchema.optional(),
     labels: LabelsSchema.optional(),
     callbackUrl: CallbackUrlSchema.optional().describe('Called once, when the last child ends'),
+    maxEecuSeconds: z.number().positive('must be a positive number of EECU-seconds').optional().describe('The batch’s EECU cap: once its children’s summed use (running ones’ reported partial use included) passes it, the batch STOPs (reason EECU_CAP) and its queued children wait for :resume'),
     then: ThenSchema.optional().describe('Requests to submit once the whole batch SUCCEEDS (every child): a chain, docs/chains.md; {{previous.batchId}} and {{previous.destinationUris[N]}} name the batch’s outputs'),
     requests: z.array(jsonObject).min(1).max(MAX_BATCH_CHILDREN).optional(),
     template: jsonObject.optional().describe('An ExportImageRequest whose strings may hold {{value}}, {{index}}, {{tile}}, {{row}}, {{col}}'),

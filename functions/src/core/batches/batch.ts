@@ -5,7 +5,8 @@
  */
 import type { JobState, CloudEvent } from '../jobs/index.ts';
 
-export const BATCH_STATES = ['WRITING', 'RUNNING', 'SUCCEEDED', 'PARTIALLY_FAILED', 'FAILED', 'CANCELLED', 'REJECTED'] as const;
+/** STOPPED: its queued children are held (an EECU budget used up, or the batch's own cap passed) until `:resume`; not final. */
+export const BATCH_STATES = ['WRITING', 'RUNNING', 'STOPPED', 'SUCCEEDED', 'PARTIALLY_FAILED', 'FAILED', 'CANCELLED', 'REJECTED'] as const;
 export type BatchState = (typeof BATCH_STATES)[number];
 export const FINAL_BATCH_STATES: ReadonlySet<BatchState> = new Set(['SUCCEEDED', 'PARTIALLY_FAILED', 'FAILED', 'CANCELLED', 'REJECTED']);
 
@@ -33,10 +34,28 @@ export interface Batch {
   /** The tenant whose batch this is (TENANTS); its children are that tenant's jobs. */
   tenantId: string | null;
   retries: number;
+  /** The batch's own EECU cap (spec maxEecuSeconds): past it, summed over its children (running ones' partial use included), the batch stops. */
+  maxEecuSeconds?: number | null;
+  /** Why the batch is (or was last) STOPPED; cleared by `:resume`. */
+  stop?: BatchStop | null;
   createTime: string;
   updateTime: string;
   endTime: string | null;
   version: number;
+}
+
+export const BATCH_STOP_REASONS = ['OUT_OF_BUDGET', 'EECU_CAP'] as const;
+export type BatchStopReason = (typeof BATCH_STOP_REASONS)[number];
+
+export interface BatchStop {
+  reason: BatchStopReason;
+  message: string;
+  at: string;
+  /** OUT_OF_BUDGET: the usage document of the budget that stopped it. */
+  budget: string | null;
+  /** EECU_CAP: the cap and the summed use that passed it; which guard acted (eecu: reported use). */
+  limitEecuSeconds: number | null;
+  usedEecuSeconds: number | null;
 }
 
 export interface BatchStats {
@@ -81,9 +100,21 @@ export function batchEvent(b: Batch, source: string, kind: string): CloudEvent {
       destinationUris: b.destinationUris.slice(0, 100),
       destinationUrisTruncated: b.destinationUrisTruncated || b.destinationUris.length > 100,
       error: b.error,
+      ...(b.stop ? { stop: b.stop } : {}),
       callbackUrl: b.callbackUrl,
       createTime: b.createTime,
       endTime: b.endTime,
     } as never,
   };
+}
+
+/** The batch STOPPED for a reason (its queued children are then held by the poller); null if it is not RUNNING. */
+export function stopBatch(cur: Batch, stop: BatchStop, at: string): Batch | null {
+  if (cur.state !== 'RUNNING') return null;
+  return { ...cur, state: 'STOPPED', stop, updateTime: at, version: cur.version + 1 };
+}
+
+/** The event of a stop: `eecu_cap_exceeded` for the batch's cap (once per stop), `stopped` for a budget. */
+export function stopEvent(b: Batch, source: string): CloudEvent {
+  return batchEvent(b, source, b.stop?.reason === 'EECU_CAP' ? 'eecu_cap_exceeded' : 'stopped');
 }

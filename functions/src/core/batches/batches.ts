@@ -9,7 +9,8 @@
  */
 import { expandBatch, type BatchSpec } from './batch-spec.ts';
 import { type ExportImageRequest, SubmitOptionsSchema, checkCallbackUrl, type CallbackUrlPolicy, type Issue, destinationIssues, type DestinationRules } from '../requests/index.ts';
-import { batchEvent, FINAL_BATCH_STATES, MAX_BATCH_URIS, finalBatchState, type Batch } from './batch.ts';
+import { batchEvent, FINAL_BATCH_STATES, MAX_BATCH_URIS, finalBatchState, stopBatch, stopEvent, type Batch } from './batch.ts';
+import { checkBudgets, type Budget } from '../budgets/index.ts';
 import { derivedRequestId, identityString, jobIdFor, type IdentityKey, isTerminal, LIVE_STATES, newJob, type Job, type JobSource, relayEvents, type CloudEvent, type LogEvents, sentRequestId, tenantIdentity } from '../jobs/index.ts';
 import { ADMIN_SCOPE, canSee, type Scope } from '../tenants/index.ts';
 import type { Clock, EventPublisher, JobStore } from '../ports.ts';
@@ -44,6 +45,8 @@ export interface BatchDeps {
     maxExpandedBytes?: number;
     /** A tenant's batches follow its rules instead (TENANTS); absent: these settings for every batch. */
     policyFor?: (tenantId: string) => BatchPolicy;
+    /** EECU budgets: `:resume` of a batch stopped OUT_OF_BUDGET is refused while the budget is still used up. */
+    budgets?: readonly Budget[];
   };
 }
 
@@ -128,7 +131,7 @@ export function createBatches(deps: BatchDeps) {
     const policy: BatchPolicy = tenantId !== null && settings.policyFor ? settings.policyFor(tenantId) : settings;
     const opts = SubmitOptionsSchema.safeParse({ eeProject: b.eeProject, labels: b.labels, callbackUrl: b.callbackUrl });
     const eeProject = b.eeProject ?? policy.defaultEeProject;
-    const init: Partial<Batch> = { ...init0, eeProject, description: b.description ?? null, labels: b.labels ?? {}, callbackUrl: b.callbackUrl ?? null, total: children.length };
+    const init: Partial<Batch> = { ...init0, eeProject, description: b.description ?? null, labels: b.labels ?? {}, callbackUrl: b.callbackUrl ?? null, total: children.length, maxEecuSeconds: b.maxEecuSeconds ?? null };
     const problems: Issue[] = opts.success ? [] : opts.error.issues.map((i) => ({ path: `batch.${i.path.join('.')}`, message: i.message }));
     if (b.callbackUrl && policy.noCallbacks) problems.push({ path: 'batch.callbackUrl', message: `refused: ${policy.noCallbacks}` });
     else if (b.callbackUrl) {
@@ -218,7 +221,8 @@ export function createBatches(deps: BatchDeps) {
   /** Brings running batches' aggregates up to date and finishes those whose children have all ended. */
   async function refreshBatches(limit = 50): Promise<number> {
     let finished = 0;
-    for (const b of await store.listBatches(['RUNNING'], limit)) {
+    // STOPPED batches too: their running children still end, and a stop may be followed by the end.
+    for (const b of await store.listBatches(['RUNNING', 'STOPPED'], limit)) {
       const stats = await store.batchStats(b.batchId);
       const ended = Object.entries(stats.counts).reduce((n, [s, c]) => n + (isTerminal(s as Job['state']) ? (c ?? 0) : 0), 0);
       const done = ended >= b.total;
@@ -232,14 +236,20 @@ export function createBatches(deps: BatchDeps) {
       }
       const r = await store.transact(async (tx) => {
         const cur = await tx.getBatch(b.batchId);
-        if (!cur || cur.state !== 'RUNNING') return [] as CloudEvent[];
+        if (!cur || (cur.state !== 'RUNNING' && cur.state !== 'STOPPED')) return [] as CloudEvent[];
         const progress = b.total ? Math.min(1, (ended + stats.liveProgress) / b.total) : 1;
         const same = JSON.stringify(cur.counts) === JSON.stringify(stats.counts) && cur.eecuSeconds === stats.eecuSeconds && cur.progress === progress;
         if (same && !done) return [] as CloudEvent[];
         const next: Batch = { ...cur, counts: stats.counts, eecuSeconds: stats.eecuSeconds, progress, updateTime: iso(), version: cur.version + 1 };
         if (!done) {
-          tx.setBatch(next);
-          return [] as CloudEvent[];
+          // The batch's own cap (runaway guard): its children's summed use, running ones' partial use included, passed it.
+          const cap = cur.maxEecuSeconds ?? 0;
+          const capped = cap > 0 && stats.eecuSeconds > cap ? stopBatch(next, { reason: 'EECU_CAP', message: `EECU_CAP: the batch's children used ${Math.round(stats.eecuSeconds)} EECU-seconds (finished and running, as Earth Engine reports them: the EECU guard), past its cap of ${cap}; its queued children wait for :resume`, at: iso(), budget: null, limitEecuSeconds: cap, usedEecuSeconds: stats.eecuSeconds }, iso()) : null;
+          tx.setBatch(capped ?? next);
+          if (!capped) return [] as CloudEvent[];
+          const events = [stopEvent(capped, settings.eventSource)];
+          tx.addEvents(events);
+          return events;
         }
         const state = finalBatchState(cur, stats.counts);
         const final: Batch = { ...next, state, progress: 1, endTime: iso(), destinationUris: uris, destinationUrisTruncated: truncated };
@@ -342,7 +352,49 @@ export function createBatches(deps: BatchDeps) {
     return { kind: 'retrying', batch: r, children: replaced };
   }
 
-  return { checkBatch, submitBatch, refreshBatches, cancelBatch, retryBatch };
+  /**
+   * Resumes a STOPPED batch: its queued children are released again. Refused while the
+   * reason still holds: a budget still used up this month (raise its limit, or wait for
+   * the month to roll over), or, for the batch's own cap, unless `maxEecuSeconds` raises
+   * the cap above what the batch has used.
+   */
+  async function resumeBatch(
+    batchId: string,
+    scope: Scope = ADMIN_SCOPE,
+    opts: { maxEecuSeconds?: number } = {},
+  ): Promise<{ kind: 'not-found' } | { kind: 'not-stopped' | 'resumed'; batch: Batch } | { kind: 'still-stopped'; batch: Batch; reason: string }> {
+    const first = await store.getBatch(batchId);
+    if (!first || !canSee(scope, first.tenantId)) return { kind: 'not-found' };
+    // The budgets that cover the batch's children are those of a queued child (labels, workload tag, tenant).
+    const [child] = first.stop?.reason === 'OUT_OF_BUDGET' ? await store.listBatchChildren(batchId, { states: ['QUEUED'], limit: 1 }) : [];
+    const r = await store.transact(async (tx) => {
+      const cur = await tx.getBatch(batchId);
+      if (!cur) return { kind: 'not-found' as const };
+      if (cur.state !== 'STOPPED') return { kind: 'not-stopped' as const, batch: cur };
+      let cap = cur.maxEecuSeconds ?? null;
+      if (cur.stop?.reason === 'OUT_OF_BUDGET' && child && settings.budgets?.length) {
+        const v = await checkBudgets(tx, child, settings.budgets, iso(), settings.eventSource);
+        if (!v.ok) return { kind: 'still-stopped' as const, batch: cur, reason: `${v.reason}; raise the budget's limit or wait for the next month` };
+      }
+      if (cur.stop?.reason === 'EECU_CAP') {
+        cap = opts.maxEecuSeconds ?? cap;
+        if (cap !== null && cap <= cur.eecuSeconds) {
+          return { kind: 'still-stopped' as const, batch: cur, reason: `the batch has used ${Math.round(cur.eecuSeconds)} EECU-seconds, not under its cap of ${cap}; resume with a higher maxEecuSeconds` };
+        }
+      }
+      const next: Batch = { ...cur, state: 'RUNNING', stop: null, maxEecuSeconds: cap, updateTime: iso(), version: cur.version + 1 };
+      tx.setBatch(next);
+      const events = [batchEvent(next, settings.eventSource, 'resumed')];
+      tx.addEvents(events);
+      return { kind: 'resumed' as const, batch: next, events };
+    });
+    if (r.kind === 'resumed') await relayEvents(deps, r.events);
+    if (r.kind === 'not-found') return r;
+    if (r.kind === 'still-stopped') return { kind: r.kind, batch: r.batch, reason: r.reason };
+    return { kind: r.kind, batch: r.batch };
+  }
+
+  return { checkBatch, submitBatch, refreshBatches, cancelBatch, retryBatch, resumeBatch };
 }
 
 export type Batches = ReturnType<typeof createBatches>;

@@ -10,6 +10,7 @@
 import { EeportError, isEarthEngineError } from '../kernel/index.ts';
 import { resolveFailure, findFreeShard, probeOrder, isTerminal, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, releaseSlot, relayEvents, sweepOutbox, type CloudEvent, type LogEvents } from '../jobs/index.ts';
 import { checkBudgets, countUsage, notifyExceeded, readUsages, type Budget } from '../budgets/index.ts';
+import { stopBatch, stopEvent } from '../batches/index.ts';
 import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, Lease } from '../ports.ts';
 import type { SubmitExport } from '../submit/index.ts';
 import type { CancelJob } from '../cancel/index.ts';
@@ -307,9 +308,20 @@ export function createPollExports(deps: PollDeps) {
           // The poller looks at every shard (in random order): room anywhere is used.
           const slots = await findFreeShard(tx, eeProject, slotPolicy, probeOrder(slotPolicy, Number.MAX_SAFE_INTEGER));
           if (!slots) return null;
+          // A STOPPED batch's queued children wait for its :resume.
+          const batch = cur.batchId ? await tx.getBatch(cur.batchId) : null;
+          if (batch?.state === 'STOPPED') return null;
           const verdict = settings.budgets?.length ? await checkBudgets(tx, cur, settings.budgets, iso(), settings.eventSource) : ({ ok: true } as const);
           if (!verdict.ok) {
             const events = notifyExceeded(tx, verdict, iso());
+            // stop-batches: the child's batch stops (OUT_OF_BUDGET), resumable; a job outside a batch waits as with queue.
+            const stopped = verdict.budget.onExceeded === 'stop-batches' && batch ? stopBatch(batch, { reason: 'OUT_OF_BUDGET', message: `OUT_OF_BUDGET: ${verdict.reason}`, at: iso(), budget: verdict.usage.id, limitEecuSeconds: null, usedEecuSeconds: null }, iso()) : null;
+            if (stopped) {
+              tx.setBatch(stopped);
+              const stopEvents = [stopEvent(stopped, settings.eventSource)];
+              tx.addEvents(stopEvents);
+              events.push(...stopEvents);
+            }
             if (verdict.budget.onExceeded === 'reject') {
               const failed = transition(cur, 'FAILED', iso(), { error: { code: 'EECU.BUDGET_EXCEEDED', message: verdict.reason }, endTime: iso(), queuedReason: null }, 'EECU budget exceeded')!;
               tx.updateJob(failed);
