@@ -530,6 +530,10 @@ describe.skipIf(!emu)('eeport CLI (api function over emulators + simulator)', ()
       const retry = await cli(['batch', 'retry', id!]);
       expect(retry.code, retry.stderr).toBe(0);
       expect(retry.stdout).toMatch(/nothing to retry/);
+      // Only a STOPPED batch resumes: this one ended.
+      const resume = await cli(['batch', 'resume', id!, '--max-eecu-seconds', '100']);
+      expect(resume.code).toBe(1);
+      expect(resume.stderr).toMatch(/SUCCEEDED, not STOPPED/);
     });
 
     it('an invalid batch → 2, naming the child and path', async () => {

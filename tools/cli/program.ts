@@ -10,7 +10,7 @@ import { CliError, EXIT, type ExitCode } from './errors.ts';
 import { REPO_ROOT } from './stack-file.ts';
 import { DEFAULT_API_URL } from './client.ts';
 import { cancelCommand, listCommand, statusCommand, submitCommand, watchCommand } from './commands/jobs.ts';
-import { batchActionCommand, batchListCommand, batchStatusCommand, batchSubmitCommand } from './commands/batches.ts';
+import { batchActionCommand, batchListCommand, batchResumeCommand, batchStatusCommand, batchSubmitCommand } from './commands/batches.ts';
 import { budgetsCommand, schemaCommand, simCommand, statsCommand } from './commands/misc.ts';
 import { chainShowCommand } from './commands/chains.ts';
 import { scheduleBackfillCommand, scheduleCreateCommand, scheduleDeleteCommand, scheduleListCommand, schedulePauseCommand, scheduleResumeCommand, scheduleShowCommand } from './commands/schedules.ts';
@@ -212,6 +212,12 @@ export function buildProgram(): Command {
         .addOption(viaOption()),
     ).action(act((ctx, id: string, o: Parameters<typeof batchActionCommand>[3]) => batchActionCommand(ctx, action, id, o)));
   }
+  batch
+    .command('resume')
+    .description('resume a STOPPED batch (an EECU budget used up, or its own EECU cap passed): its queued jobs are released again')
+    .argument('<batch>', 'batch id, or the batchId its spec named')
+    .option('--max-eecu-seconds <n>', 'a new EECU cap for a batch its own cap stopped (must be above what it used)', seconds)
+    .action(act(batchResumeCommand));
 
   const schedule = program.command('schedule').description('schedules: a template request run on a cadence, one job per window (docs/schedules.md)');
   schedule.command('create').description('create a schedule from FILE or stdin ("-")').argument('<file>', 'JSON file, or - for stdin').action(act(scheduleCreateCommand));

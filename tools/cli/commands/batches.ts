@@ -6,6 +6,7 @@ import {
   BatchCancelResponseSchema,
   BatchJobsResponseSchema,
   BatchListResponseSchema,
+  BatchResumeResponseSchema,
   BatchRetryResponseSchema,
   BatchSubmitResponseSchema,
   type BatchView,
@@ -113,6 +114,8 @@ function batchDetails(b: BatchView, ctx: Context): string {
       ['children', counts],
       ['EECU-s', b.eecuSeconds ? eecu(b.eecuSeconds) : null],
       ['retries', b.retries ? String(b.retries) : null],
+      ['EECU cap', b.maxEecuSeconds ? eecu(b.maxEecuSeconds) : null],
+      ['stopped', b.stop ? `${b.stop.reason}: ${b.stop.message} (since ${b.stop.at}; \`eeport batch resume ${b.batchId}\`)` : null],
       ['callback', b.callbackUrl],
       ['created', `${b.createTime} (${ago(b.createTime)})`],
       ['ended', b.endTime],
@@ -186,6 +189,23 @@ export async function batchListCommand(ctx: Context, o: BatchListOptions): Promi
     ctx.print(rows.length ? table(['BATCH', 'STATE', 'PROGRESS', 'EXPORTS', 'UPDATED', 'DESCRIPTION'], rows, ctx.out) : 'no batches');
     if (nextPageToken) ctx.note(ctx.err.dim('(more batches: raise --limit, or --all)'));
   }
+  return EXIT.OK;
+}
+
+/** batch resume: a STOPPED batch runs again (the API only: the topic takes cancel and retry). */
+export async function batchResumeCommand(ctx: Context, arg: string, o: { maxEecuSeconds?: number }): Promise<ExitCode> {
+  const batchId = batchIdOf(arg);
+  const body = o.maxEecuSeconds !== undefined ? { maxEecuSeconds: o.maxEecuSeconds } : {};
+  const answer = await ctx.client.call('POST', `/v1/batches/${batchId}:resume`, { body, accept: [409], what: `batch ${batchId}` });
+  if (answer.status === 409) {
+    const err = LooseErrorBodySchema.safeParse(answer.body);
+    if (ctx.json) ctx.printJson({ batchId, outcome: 'conflict', ...(err.success ? { error: err.data.error } : {}) });
+    else process.stderr.write(`eeport: ${err.success ? err.data.error.message : `batch ${batchId} was not resumed`}\n`);
+    return EXIT.OUTCOME;
+  }
+  const r = checkAnswer(BatchResumeResponseSchema, answer.body, `POST /v1/batches/${batchId}:resume`);
+  if (ctx.json) ctx.printJson(answer.body);
+  else ctx.print(`batch ${batchId}  resumed (${ctx.out.state(r.batch.state)}): its queued jobs are released as slots free${r.batch.maxEecuSeconds ? `; EECU cap ${eecu(r.batch.maxEecuSeconds)}` : ''}`);
   return EXIT.OK;
 }
 

@@ -21,13 +21,17 @@ export async function budgetsCommand(ctx: Context): Promise<ExitCode> {
   const rows = value.budgets.map((b) => [
     b.eeProject,
     b.scope,
-    b.month,
+    b.tier === null ? '-' : String(b.tier),
     eecu(b.usedEecuSeconds),
+    b.runningEecuSeconds ? eecu(b.runningEecuSeconds) : '-',
     eecu(b.limitEecuSeconds),
     b.exceeded ? ctx.out.state('FAILED').replace('FAILED', `${Math.round(b.usedFraction * 100)}% used up`) : `${Math.round(b.usedFraction * 100)}%`,
+    `${eecu(b.projectedEecuSeconds)} (${Math.round((b.projectedEecuSeconds / b.limitEecuSeconds) * 100)}%)`,
+    b.thresholdsCrossed.length ? b.thresholdsCrossed.map((t) => `${t}%`).join(' ') : '-',
     b.onExceeded,
   ]);
-  ctx.print(table(['PROJECT', 'SCOPE', 'MONTH', 'USED EECU-s', 'LIMIT EECU-s', 'USED', 'WHEN EXCEEDED'], rows, ctx.out));
+  ctx.print(table(['PROJECT', 'SCOPE', 'TIER', 'USED EECU-s', 'OF WHICH RUNNING', 'LIMIT EECU-s', 'USED', 'PROJECTED MONTH-END', 'THRESHOLDS CROSSED', 'WHEN EXCEEDED'], rows, ctx.out));
+  ctx.note(ctx.err.dim(`month ${value.month}; projected: the last 7 days' use per day carried to the month's end`));
   return EXIT.OK;
 }
 
