@@ -94,7 +94,7 @@ describe.skipIf(!emu || !haveChromium)('dashboard (chromium, emulators + simulat
         EECU_BUDGETS: JSON.stringify([
           { eeProject: 'ee-test-project', monthlyEecuSeconds: 3_600 },
           // A simulated task uses about 60 EECU-seconds: the forest job uses this one up.
-          { eeProject: 'ee-test-project', label: { key: 'team', value: 'forest' }, monthlyEecuSeconds: 50 },
+          { eeProject: 'ee-test-project', label: { key: 'team', value: 'forest' }, monthlyEecuSeconds: 50, thresholds: [25, 50, 90] },
         ]),
       }),
     );
@@ -177,6 +177,29 @@ describe.skipIf(!emu || !haveChromium)('dashboard (chromium, emulators + simulat
     // The label budget is used up by the forest job.
     await page.waitForSelector('#budgets .budget .flag');
     await page.waitForSelector('#budgets .budget-bar[data-exceeded="true"]');
+  });
+
+  it('draws each budget’s month as an SVG burn-down chart: its own threshold lines, the limit, used and projected', async () => {
+    const chart = (scope: string) => page.locator(`#budgets .budget[data-budget-id*="~${scope}~"] svg.burn-down`);
+    // The label budget: its configured thresholds, all crossed by the forest job's ~60 of 50 EECU-seconds.
+    // Attached, not "visible": a horizontal line has no height for the visibility check.
+    await page.waitForSelector('#budgets .budget[data-budget-id*="~label.team=forest~"] svg.burn-down line.threshold[data-crossed="true"]', { state: 'attached' });
+    const forest = chart('label.team=forest');
+    expect(await forest.locator('line.threshold').evaluateAll((ls) => ls.map((l) => l.getAttribute('data-percent')))).toEqual(['25', '50', '90']);
+    expect(await forest.locator('line.threshold[data-crossed="true"]').count()).toBe(3);
+    // Higher thresholds sit higher (smaller y); the limit at 100 % above them all.
+    const ys = await forest.locator('line.threshold').evaluateAll((ls) => ls.map((l) => Number(l.getAttribute('y1'))));
+    expect(ys[0]!).toBeGreaterThan(ys[1]!);
+    expect(ys[1]!).toBeGreaterThan(ys[2]!);
+    expect(Number(await forest.locator('line.limit').getAttribute('y1'))).toBeLessThan(ys[2]!);
+    expect(Number(await forest.locator('line.limit').getAttribute('data-limit'))).toBe(50);
+    expect(Number(await forest.locator('polyline.used').getAttribute('data-used'))).toBeGreaterThan(50);
+    expect(await forest.locator('polyline.projected').count()).toBe(1);
+    // The project budget: the default 50/80/100 %, none crossed yet.
+    const all = chart('all');
+    expect(await all.locator('line.threshold').evaluateAll((ls) => ls.map((l) => l.getAttribute('data-percent')))).toEqual(['50', '80', '100']);
+    expect(await all.locator('line.threshold[data-crossed="true"]').count()).toBe(0);
+    expect(await page.textContent('#budgets')).toMatch(/projected [\d,.]+ EECU-s by month end/);
   });
 
   it('the state filter and the label filter select on the server; a bad filter says why', async () => {

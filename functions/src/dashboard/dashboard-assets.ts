@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
-export const DASHBOARD_FILES = ['index.html', 'dashboard.js', 'job-times.js', 'dashboard.css'] as const;
+export const DASHBOARD_FILES = ['index.html', 'dashboard.js', 'job-times.js', 'burn-down.js', 'dashboard.css'] as const;
 export type DashboardFile = (typeof DASHBOARD_FILES)[number];
 
 declare const __EEPORT_DASHBOARD_FILES__: Record<DashboardFile, string> | undefined;
@@ -44,6 +44,7 @@ const ROUTES: Record<string, { file: DashboardFile; contentType: string; headers
   '/': { file: 'index.html', contentType: 'text/html; charset=utf-8', headers: PAGE_HEADERS },
   '/dashboard/dashboard.js': { file: 'dashboard.js', contentType: 'text/javascript; charset=utf-8', headers: {} },
   '/dashboard/job-times.js': { file: 'job-times.js', contentType: 'text/javascript; charset=utf-8', headers: {} },
+  '/dashboard/burn-down.js': { file: 'burn-down.js', contentType: 'text/javascript; charset=utf-8', headers: {} },
   '/dashboard/dashboard.css': { file: 'dashboard.css', contentType: 'text/css; charset=utf-8', headers: {} },
 };
 

@@ -11,6 +11,7 @@
  */
 
 import { jobDuration } from './job-times.js';
+import { burnDownChart } from './burn-down.js';
 
 /** The API's root: this module is served at <root>/dashboard/dashboard.js. */
 const API_ROOT = new URL('../', import.meta.url);
@@ -209,9 +210,12 @@ function renderBudgets(out) {
           'div',
           { class: 'budget-foot' },
           h('span', { class: 'small muted' }, `${eecu(b.usedEecuSeconds)} of ${eecu(b.limitEecuSeconds)} EECU-s (${Math.round(b.usedFraction * 100)}%)`),
+          b.tier !== null && b.tier !== undefined ? h('span', { class: 'small muted' }, `tier ${b.tier}`) : null,
           // What happens to covered jobs now, in the words of the admission check.
-          b.exceeded ? h('span', { class: 'flag', title: `Covered jobs are ${b.onExceeded === 'reject' ? 'refused' : 'held in QUEUED'} until ${b.month} ends` }, b.onExceeded === 'reject' ? 'used up · rejecting' : 'used up · queueing') : null,
+          b.exceeded ? h('span', { class: 'flag', title: `Covered jobs are ${{ reject: 'refused', 'stop-batches': 'held, and their batches STOPPED,' }[b.onExceeded] ?? 'held in QUEUED'} until ${b.month} ends` }, { reject: 'used up · rejecting', 'stop-batches': 'used up · stopping batches' }[b.onExceeded] ?? 'used up · queueing') : null,
         ),
+        b.projectedEecuSeconds !== undefined ? burnDownChart(document, b, new Date().toISOString()) : null,
+        b.projectedEecuSeconds !== undefined ? h('div', { class: 'small muted' }, `projected ${eecu(b.projectedEecuSeconds)} EECU-s by month end${b.runningEecuSeconds ? ` · ${eecu(b.runningEecuSeconds)} running` : ''}`) : null,
       );
     }),
   );
@@ -240,6 +244,7 @@ function renderBatches(page) {
           h('div', { class: 'batch-head' }, badge(b.state), h('span', { class: 'batch-name' }, b.description ?? b.batchId.slice(0, 12)), h('span', { class: 'muted small' }, `${eecu(b.eecuSeconds)} EECU-s`)),
           progressBar(b.progress, b.state),
           h('div', { class: 'small muted' }, batchSummary(b), ' · ', when(b.createTime)),
+          b.state === 'STOPPED' && b.stop ? h('div', { class: 'small stop-reason', title: b.stop.message }, `stopped: ${b.stop.reason}`) : null,
         ),
       ),
     );
@@ -382,6 +387,8 @@ function renderBatchDetail(batch, children) {
         ['Created', when(batch.createTime)],
         ['Ended', batch.endTime ? when(batch.endTime) : null],
         ['Error', batch.error ? `${batch.error.code}: ${batch.error.message}` : null],
+        ['EECU cap', batch.maxEecuSeconds ? eecu(batch.maxEecuSeconds) : null],
+        ['Stopped', batch.state === 'STOPPED' && batch.stop ? `${batch.stop.reason}: ${batch.stop.message} (POST :resume, or eeport batch resume)` : null],
       ]),
     ),
     section(
