@@ -60,6 +60,19 @@ describe('estimateRequest', () => {
     expect(e.method).toBe('probe');
     expect(e.eecuSeconds.expected).toBeCloseTo(100, 5);
   });
+
+  it('uses the one probe of a computation although it is fewer than minSamples, and only for that computation', () => {
+    const base = gridded(256, 256);
+    const e = estimateRequest(gridded(2560, 2560), [sample(base, 2, { probe: true })], AT);
+    expect(e).toMatchObject({ method: 'probe', samples: 1 });
+    expect(e.eecuSeconds.expected).toBeCloseTo(200, 5);
+    expect(e.eecuSeconds.low).toBeLessThan(200);
+    expect(e.eecuSeconds.high).toBeGreaterThan(200);
+    const other = request({ grid: { dimensions: { width: 2560, height: 2560 }, crsCode: 'EPSG:4326' }, expression: { result: '0', values: { '0': { functionInvocationValue: { functionName: 'Image.load', arguments: { id: { constantValue: 'projects/p/assets/b' } } } } } } });
+    expect(estimateRequest(other, [sample(base, 2, { probe: true })], AT).method).toBe('prior');
+    // A single finished job that is not a probe is still too little.
+    expect(estimateRequest(gridded(2560, 2560), [sample(base, 2)], AT).method).toBe('prior');
+  });
 });
 
 function finished(req: ExportImageRequest, actual: number, estimate: Job['estimate'], i: number): Job {

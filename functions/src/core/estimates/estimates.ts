@@ -80,7 +80,10 @@ export function estimateRequest(req: ExportImageRequest, history: readonly Sampl
   ];
   for (const k of pixels !== null ? keys : keys.slice(0, 1)) {
     const found = history.filter((x) => k.match(x) && (pixels !== null ? x.pixels !== null && x.pixels > 0 : x.pixels === null));
-    if (found.length < s.minSamples) continue;
+    // A finished probe is a deliberate sample of this very computation: it is enough on its own
+    // (there is one probe per computation, so waiting for minSamples would never use it).
+    const enough = found.length >= s.minSamples || (k.method === 'history:expression' && found.some((x) => x.probe));
+    if (!enough) continue;
     const scale = pixels ?? 1;
     const e = spread(found.map((x) => x.eecu / (x.pixels ?? 1)));
     const runs = found.filter((x) => x.runSeconds !== null).map((x) => x.runSeconds! / (x.pixels ?? 1));
