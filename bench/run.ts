@@ -17,6 +17,7 @@ import { pollCallsFigure } from './poll-calls.ts';
 import { detectionLatencyFigure } from './detection-latency.ts';
 import { coldStartFigures } from './cold-start.ts';
 import { batchSubmitFigure } from './batch-submit.ts';
+import { estimateAccuracyFigure } from './estimate-accuracy.ts';
 
 const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 const wanted = (name: string) => only.length === 0 || only.includes(name);
@@ -78,6 +79,7 @@ async function main(): Promise<number> {
     await figure('poll-calls', 'none', () => pollCallsFigure(notes, emu.hosts));
     await figure('detection-latency', 'emulators', () => detectionLatencyFigure(emu.hosts!, notes));
     await figure('batch-submit', 'emulators', () => batchSubmitFigure(emu.hosts!, notes));
+    await figure('estimate-accuracy', 'none', () => estimateAccuracyFigure(notes));
     await figure('cold-start', 'none', () => coldStartFigures({ hosts: emu.hosts, notes }));
   } finally {
     await stop();
