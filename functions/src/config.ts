@@ -94,7 +94,7 @@ export const CONFIG_VARIABLES = {
         }
       })
       .pipe(BudgetsSchema),
-    doc: 'JSON list of monthly EECU budgets: [{"eeProject","monthlyEecuSeconds","label"?:{"key","value"},"workloadTag"?,"onExceeded":"queue"|"reject"}]',
+    doc: 'JSON list of monthly EECU budgets: [{"eeProject","monthlyEecuSeconds"|"tier","label"?:{"key","value"},"workloadTag"?,"onExceeded":"queue"|"reject"|"stop-batches","thresholds"?:[50,80,100],"reserve"?:[{"label"|"workloadTag","share"}],"maxEecuSecondsPerJob"?}]; tier is community, contributor, partner or a number of EECU-hours',
   },
   ESTIMATE_MIN_SAMPLES: { schema: int(3, 1), doc: 'Finished jobs of a computation, workload tag or project an estimate needs before it uses them (fewer: the prior)' },
   ESTIMATE_PRIOR_EECU_PER_MEGAPIXEL: { schema: z.coerce.number().positive().default(5), doc: 'EECU-seconds per output megapixel estimated where there is no history; its band is ÷/× 10' },

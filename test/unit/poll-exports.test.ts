@@ -92,6 +92,32 @@ describe('pollExports (core, with fakes)', () => {
     expect(ee.calls.filter((c) => c.method === 'list')).toHaveLength(1);
   });
 
+  it('reads live jobs a page at a time, and a cycle capped at maxJobsPerCycle goes on where the last one stopped', async () => {
+    await submitN(7);
+    const pages: (string | null | undefined)[] = [];
+    const pagedStore = Object.assign(Object.create(store) as MemoryStore, {
+      listLiveJobsPage: (q: { pageSize: number; after?: string | null }) => {
+        pages.push(q.after);
+        return store.listLiveJobsPage(q);
+      },
+    });
+    const p = createPollExports({ ...deps('a'), store: pagedStore, settings: { ...settings, maxJobsPerCycle: 5, jobPageSize: 2 } });
+    const lease = (await p.acquireLease()) as never;
+    const ids = [...store.jobs.keys()].sort();
+    const first = await p.runCycle(lease);
+    expect(first.live).toBe(5);
+    expect(pages).toEqual([null, ids[1], ids[3]]); // pages of 2, 2 and the 1 left under the cap
+    pages.length = 0;
+    const second = await p.runCycle(lease);
+    expect(second.live).toBe(2); // the two the first cycle did not reach, not the first five again
+    expect(second.unchanged).toBe(2);
+    expect(pages[0]).toBe(ids[4]);
+    pages.length = 0;
+    const third = await p.runCycle(lease);
+    expect(third.live).toBe(5); // round again from the first job
+    expect(pages[0]).toBe(null);
+  });
+
   it('writes only jobs whose figures changed, and emits one event per state change', async () => {
     await submitN(2);
     const p = createPollExports(deps('a'));

@@ -27,7 +27,10 @@ export interface PollSettings {
   /** A project with more live operations than this is read with operations.list. */
   getThreshold: number;
   listPageSize: number;
+  /** Live jobs read per cycle, at most; a cycle that stops there goes on from that job the next time. */
   maxJobsPerCycle: number;
+  /** Live jobs read per Firestore page (default 500). */
+  jobPageSize?: number;
   maxInFlightPerProject: number;
   /** Earth Engine keeps a task at most 10 days; a job older than this without an end is lost. */
   operationMaxAgeMs: number;
@@ -122,6 +125,16 @@ export function jobChanged(job: Job, target: JobState, f: Partial<Job>): boolean
     job.endTime !== f.endTime ||
     JSON.stringify(job.error) !== JSON.stringify(f.error)
   );
+}
+
+/**
+ * The job as a cycle keeps it until its operation comes: without what following it never
+ * reads (history, webhook record, raw preview, earlier operations) and, unless it is still
+ * to be estimated or a budget matches on its workload tag, without its request. The
+ * transactions that write a job read it whole again.
+ */
+function slim(job: Job, keepRequest: boolean): Job {
+  return { ...job, request: keepRequest ? job.request : null, history: [], webhook: null, rawPreview: null, previousOperations: [], lastFailure: null, description: null };
 }
 
 export function createPollExports(deps: PollDeps) {
@@ -247,40 +260,49 @@ export function createPollExports(deps: PollDeps) {
     });
   }
 
-  /** Fetches the operations of one project's live jobs: gets for a few, list pages for many. */
-  async function fetchOperations(eeProject: string, jobs: Job[], stats: CycleStats): Promise<Map<string, Operation | 'not-found' | 'error'>> {
-    const result = new Map<string, Operation | 'not-found' | 'error'>();
-    let missing = jobs;
-    if (jobs.length > settings.getThreshold) {
-      const wanted = new Set(jobs.map((j) => j.operationName!));
+  /**
+   * Hands each of one project's live jobs its operation, or 'not-found': gets for a few,
+   * list pages for many. One list page at a time is held (and handled before the next is
+   * asked for), so memory does not grow with the project's operations. A job whose
+   * operation the list did not show (deleted, or very old) is asked for by a get; one
+   * whose get failed is left for the next cycle.
+   */
+  async function forEachOperation(eeProject: string, followed: Map<string, Job>, stats: CycleStats, handle: (job: Job, op: Operation | 'not-found') => Promise<void>): Promise<void> {
+    if (followed.size > settings.getThreshold) {
       let pageToken: string | undefined;
       try {
         do {
           const page = await ee.listOperations(eeProject, { pageSize: settings.listPageSize, ...(pageToken ? { pageToken } : {}) });
           stats.listPages++;
-          for (const op of page.operations) if (wanted.delete(op.name)) result.set(op.name, op);
+          for (const op of page.operations) {
+            const job = followed.get(op.name);
+            if (!job) continue;
+            followed.delete(op.name);
+            await handle(job, op);
+          }
           pageToken = page.nextPageToken ?? undefined;
-        } while (pageToken && wanted.size > 0);
+        } while (pageToken && followed.size > 0);
       } catch (err) {
         stats.errors++;
         logs.pollFailed(err);
       }
-      missing = jobs.filter((j) => !result.has(j.operationName!));
     }
-    // Operations the list did not show (deleted, or very old) are asked for one by one.
-    await mapLimit(missing, settings.getConcurrency, async (j) => {
-      try {
-        stats.gets++;
-        result.set(j.operationName!, await ee.getOperation(j.operationName!));
-      } catch (err) {
-        if (isEarthEngineError(err) && err.kind === 'not-found') result.set(j.operationName!, 'not-found');
-        else {
+    // Gets in parallel, a list page's worth at a time; the jobs are then handled one after another, as the list's are.
+    const rest = [...followed.values()];
+    for (let i = 0; i < rest.length; i += settings.listPageSize) {
+      const chunk = rest.slice(i, i + settings.listPageSize);
+      const ops = await mapLimit(chunk, settings.getConcurrency, async (j): Promise<Operation | 'not-found' | 'error'> => {
+        try {
+          stats.gets++;
+          return await ee.getOperation(j.operationName!);
+        } catch (err) {
+          if (isEarthEngineError(err) && err.kind === 'not-found') return 'not-found';
           stats.errors++;
-          result.set(j.operationName!, 'error');
+          return 'error';
         }
-      }
-    });
-    return result;
+      });
+      for (const [k, j] of chunk.entries()) if (ops[k] !== 'error') await handle(j, ops[k]!);
+    }
   }
 
   /** Moves QUEUED jobs to SUBMITTING while their project has room, by priority then age, and submits them. */
@@ -377,56 +399,92 @@ export function createPollExports(deps: PollDeps) {
     }
   }
 
+  /** Where the last cycle stopped when it read its maxJobsPerCycle jobs before the end (jobId order); null: from the start. */
+  let resumeAfter: string | null = null;
+
+  /**
+   * Reads the live jobs a page at a time (at most maxJobsPerCycle a cycle, going on from
+   * where the last cycle stopped) and keeps, per Earth Engine project, a slim copy of each
+   * job that has an operation: a cycle holds one page of full jobs and one page of
+   * operations, not all of them (ADR 0013).
+   */
+  async function readLive(lease: Lease, stats: CycleStats): Promise<Map<string, Map<string, Job>>> {
+    const byProject = new Map<string, Map<string, Job>>();
+    const pageSize = Math.min(settings.jobPageSize ?? 500, settings.maxJobsPerCycle);
+    const byWorkloadTag = (settings.budgets ?? []).some((b) => b.workloadTag);
+    let after = resumeAfter;
+    for (;;) {
+      const page = await store.listLiveJobsPage({ pageSize: Math.min(pageSize, settings.maxJobsPerCycle - stats.live), after });
+      // The last cycle stopped at the very end: start again from the first job rather than read nothing.
+      if (page.jobs.length === 0 && stats.live === 0 && after !== null) {
+        after = null;
+        continue;
+      }
+      stats.live += page.jobs.length;
+      await redispatchStale(lease, page.jobs.filter((j) => j.state === 'SUBMITTING'), stats);
+      for (const j of page.jobs) {
+        if (j.state === 'SUBMITTING' || !j.operationName) continue;
+        let followed = byProject.get(j.eeProject);
+        if (!followed) byProject.set(j.eeProject, (followed = new Map()));
+        followed.set(j.operationName, slim(j, byWorkloadTag || (!!deps.estimates && !j.estimate)));
+      }
+      after = page.next;
+      if (!after) break;
+      if (stats.live >= settings.maxJobsPerCycle) break;
+    }
+    resumeAfter = after;
+    return byProject;
+  }
+
+  /** Follows one live job's operation: writes what changed, guards runaways, sends pending cancels, ends lost tasks. */
+  async function followJob(lease: Lease, job: Job, op: Operation | 'not-found', stats: CycleStats, events: CloudEvent[]): Promise<void> {
+    if (op === 'not-found') {
+      stats.lost++;
+      events.push(...(await markLost(lease, job.jobId, `Earth Engine no longer knows ${job.operationName} (404): deleted, or expired after its 10-day life`)));
+      return;
+    }
+    // Most live jobs have not changed since the last cycle: compare with the listed copy before paying for a transaction.
+    const target = jobStateOf(op);
+    const estimate = !job.estimate && job.request && deps.estimates ? await estimateQuietly(job) : null;
+    const quiet = !estimate && !job.cancelRequestedAt && !jobChanged(job, target === job.state || transition(job, target, iso()) ? target : job.state, fieldsFromOperation(op, job));
+    const written = quiet ? null : await applyOperation(lease, job.jobId, op, estimate ? { estimate } : {});
+    events.push(...(await guardRunaway(lease, { ...job, ...(estimate ? { estimate } : {}) }, op, stats)));
+    if (written === null) stats.unchanged++;
+    else stats.updated++;
+    events.push(...(written ?? []));
+    // Cancels asked for while the job was still being submitted, or whose EE call failed before.
+    if (job.cancelRequestedAt && !isTerminal(target) && job.state !== 'CANCELLING') {
+      try {
+        stats.cancelsSent++;
+        await deps.cancel.cancelOperation(job);
+      } catch (err) {
+        stats.errors++;
+        logs.pollFailed(err);
+      }
+    }
+    if (!isTerminal(target) && job.submitTime && nowMs() - Date.parse(job.submitTime) > settings.operationMaxAgeMs) {
+      stats.lost++;
+      events.push(...(await markLost(lease, job.jobId, `operation ${job.operationName} still not finished after Earth Engine's 10-day task lifetime`)));
+    }
+  }
+
   async function runCycle(lease: Lease): Promise<CycleStats> {
     const stats = emptyStats();
     stats.swept = await sweepOutbox(deps);
-    const live = await store.listLiveJobs(settings.maxJobsPerCycle);
-    stats.live = live.length;
-    await redispatchStale(lease, live.filter((j) => j.state === 'SUBMITTING'), stats);
-
-    const withOp = live.filter((j) => j.state !== 'SUBMITTING' && j.operationName);
-    const byProject = new Map<string, Job[]>();
-    for (const j of withOp) {
-      const list = byProject.get(j.eeProject);
-      if (list) list.push(j);
-      else byProject.set(j.eeProject, [j]);
-    }
-    for (const [eeProject, jobs] of byProject) {
-      const ops = await fetchOperations(eeProject, jobs, stats);
-      const events: CloudEvent[] = [];
-      for (const job of jobs) {
-        const op = ops.get(job.operationName!);
-        if (op === undefined || op === 'error') continue;
-        if (op === 'not-found') {
-          stats.lost++;
-          events.push(...(await markLost(lease, job.jobId, `Earth Engine no longer knows ${job.operationName} (404): deleted, or expired after its 10-day life`)));
-          continue;
+    const byProject = await readLive(lease, stats);
+    for (const [eeProject, followed] of byProject) {
+      byProject.delete(eeProject);
+      let events: CloudEvent[] = [];
+      await forEachOperation(eeProject, followed, stats, async (job, op) => {
+        await followJob(lease, job, op, stats, events);
+        // Relayed as they come, a page's worth at a time, so a busy cycle does not hold them all.
+        if (events.length >= 500) {
+          const batch = events;
+          events = [];
+          stats.events += batch.length;
+          await relayEvents(deps, batch);
         }
-        // Most live jobs have not changed since the last cycle: compare with the listed copy before paying for a transaction.
-        const target = jobStateOf(op);
-        const estimate = !job.estimate && job.request && deps.estimates ? await estimateQuietly(job) : null;
-        const quiet = !estimate && !job.cancelRequestedAt && !jobChanged(job, target === job.state || transition(job, target, iso()) ? target : job.state, fieldsFromOperation(op, job));
-        const written = quiet ? null : await applyOperation(lease, job.jobId, op, estimate ? { estimate } : {});
-        events.push(...(await guardRunaway(lease, { ...job, ...(estimate ? { estimate } : {}) }, op, stats)));
-        if (written === null) stats.unchanged++;
-        else stats.updated++;
-        events.push(...(written ?? []));
-        // Cancels asked for while the job was still being submitted, or whose EE call failed before.
-        const state = jobStateOf(op);
-        if (job.cancelRequestedAt && !isTerminal(state) && job.state !== 'CANCELLING') {
-          try {
-            stats.cancelsSent++;
-            await deps.cancel.cancelOperation(job);
-          } catch (err) {
-            stats.errors++;
-            logs.pollFailed(err);
-          }
-        }
-        if (!isTerminal(state) && job.submitTime && nowMs() - Date.parse(job.submitTime) > settings.operationMaxAgeMs) {
-          stats.lost++;
-          events.push(...(await markLost(lease, job.jobId, `operation ${job.operationName} still not finished after Earth Engine's 10-day task lifetime`)));
-        }
-      }
+      });
       stats.events += events.length;
       await relayEvents(deps, events);
     }
