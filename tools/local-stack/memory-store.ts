@@ -126,6 +126,14 @@ export class MemoryStore implements JobStore {
       .slice(0, limit)
       .map(clone);
   }
+  async listLiveJobsPage({ pageSize, after }: { pageSize: number; after?: string | null }) {
+    const page = [...this.jobs.values()]
+      .filter((j) => LIVE_STATES.includes(j.state) && (!after || j.jobId > after))
+      .sort((a, b) => (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0))
+      .slice(0, pageSize)
+      .map(clone);
+    return { jobs: page, next: page.length === pageSize ? page[page.length - 1]!.jobId : null };
+  }
   async listQueuedJobs(eeProject: string, limit: number) {
     return [...this.jobs.values()]
       .filter((j) => j.eeProject === eeProject && j.state === 'QUEUED')

@@ -439,6 +439,14 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
       const snap = await jobs.where('state', 'in', LIVE_STATES).orderBy('nextPollAt').limit(limit).get();
       return snap.docs.map(jobFromDoc);
     },
+    async listLiveJobsPage({ pageSize, after }) {
+      // Ordered by document id (= jobId): the automatic single-field index on state serves it, and the order holds while jobs are written.
+      let q = jobs.where('state', 'in', LIVE_STATES).orderBy(FieldPath.documentId());
+      if (after) q = q.startAfter(after);
+      const snap = await q.limit(pageSize).get();
+      const list = snap.docs.map(jobFromDoc);
+      return { jobs: list, next: list.length === pageSize ? list[list.length - 1]!.jobId : null };
+    },
     async listQueuedJobs(eeProject, limit) {
       const snap = await jobs.where('eeProject', '==', eeProject).where('state', '==', 'QUEUED').orderBy('priority', 'desc').orderBy('createTime').limit(limit).get();
       return snap.docs.map(jobFromDoc);

@@ -112,11 +112,33 @@ export interface BatchListQuery {
   pageToken?: string;
 }
 
+/**
+ * A write of one job without a transaction (ADR 0012): Firestore checks the precondition
+ * when it commits, so nothing is read first and nothing is locked. Atomic: the job, its
+ * events and its requestId owner all land, or none does.
+ */
+export type JobCommit =
+  /** Creates the job; fails if it, or the requestId owner document, already exists. */
+  | { create: Job; requestIdOwner?: string; events: CloudEvent[] }
+  /** Replaces the job only if the stored document is still the revision `ifRev` (from an earlier commit). */
+  | { update: Job; ifRev: string; events: CloudEvent[] };
+
+/** `rev`: the stored revision written (Firestore's update time), for a later `{ update, ifRev }`. */
+export type CommitOutcome = { ok: true; rev: string } | { ok: false; reason: 'exists' | 'changed' };
+
 export interface JobStore {
   transact<T>(fn: (tx: JobTransaction) => Promise<T>): Promise<T>;
+  /** One precondition write: the hot path's create and record. A refused precondition is an answer, not an error: re-read in a transaction. */
+  commit(write: JobCommit): Promise<CommitOutcome>;
   getJob(jobId: string): Promise<Job | null>;
   /** Live jobs (states the poller follows), oldest poll first. */
   listLiveJobs(limit: number): Promise<Job[]>;
+  /**
+   * One page of live jobs in jobId order, after the jobId `after` (exclusive): the poller
+   * reads them a page at a time so its memory does not grow with their number. The order
+   * is stable while the poller writes jobs (unlike nextPollAt), so a pass sees each job once.
+   */
+  listLiveJobsPage(query: { pageSize: number; after?: string | null }): Promise<{ jobs: Job[]; next: string | null }>;
   /** QUEUED jobs of one Earth Engine project, highest priority first, then oldest. */
   listQueuedJobs(eeProject: string, limit: number): Promise<Job[]>;
   /** Earth Engine projects that have QUEUED jobs. */

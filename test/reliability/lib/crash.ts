@@ -140,6 +140,7 @@ export function crashableAdapters(a: Adapters, c: CrashController): Adapters {
     ...store,
     getJob: guarded((id: string) => store.getJob(id)),
     listLiveJobs: guarded((n: number) => store.listLiveJobs(n)),
+    listLiveJobsPage: guarded((q: { pageSize: number; after?: string | null }) => store.listLiveJobsPage(q)),
     listQueuedJobs: guarded((p: string, n: number) => store.listQueuedJobs(p, n)),
     listQueuedProjects: guarded(() => store.listQueuedProjects()),
     listUnsentEvents: guarded((n: number) => store.listUnsentEvents(n)),
