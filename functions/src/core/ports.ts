@@ -112,24 +112,8 @@ export interface BatchListQuery {
   pageToken?: string;
 }
 
-/**
- * A write of one job without a transaction (ADR 0012): Firestore checks the precondition
- * when it commits, so nothing is read first and nothing is locked. Atomic: the job, its
- * events and its requestId owner all land, or none does.
- */
-export type JobCommit =
-  /** Creates the job; fails if it, or the requestId owner document, already exists. */
-  | { create: Job; requestIdOwner?: string; events: CloudEvent[] }
-  /** Replaces the job only if the stored document is still the revision `ifRev` (from an earlier commit). */
-  | { update: Job; ifRev: string; events: CloudEvent[] };
-
-/** `rev`: the stored revision written (Firestore's update time), for a later `{ update, ifRev }`. */
-export type CommitOutcome = { ok: true; rev: string } | { ok: false; reason: 'exists' | 'changed' };
-
 export interface JobStore {
   transact<T>(fn: (tx: JobTransaction) => Promise<T>): Promise<T>;
-  /** One precondition write: the hot path's create and record. A refused precondition is an answer, not an error: re-read in a transaction. */
-  commit(write: JobCommit): Promise<CommitOutcome>;
   getJob(jobId: string): Promise<Job | null>;
   /** Live jobs (states the poller follows), oldest poll first. */
   listLiveJobs(limit: number): Promise<Job[]>;
