@@ -59,3 +59,72 @@ describe.skipIf(!emu)('schedules (emulators + simulator)', () => {
     await expectError(await api.call('/v1/schedules/daily:explode', { method: 'POST' }), 404, 'API.NOT_FOUND');
   });
 });
+
+describe.skipIf(!emu)('schedules and chains per tenant (TENANTS, emulators + simulator)', () => {
+  const KEY_OPS = 'operators-key-0123456789';
+  const KEY_A = 'forest-key-0123456789';
+  const KEY_B = 'ocean-key-0123456789';
+  const TENANTS = [
+    { id: 'forest', apiKeys: [KEY_A], eeProjects: ['ee-test-project'], exportBuckets: ['eeport-out'] },
+    { id: 'ocean', apiKeys: [KEY_B], eeProjects: ['ee-ocean'], exportBuckets: ['ocean-out'] },
+  ];
+  const api = useApiStack(emu, { env: { API_AUTH: 'api-key', API_KEYS: KEY_OPS, EE_ALLOWED_PROJECTS: 'ee-test-project,ee-ocean', TENANTS: JSON.stringify(TENANTS), POLL_WINDOW_SECONDS: '0', POLL_AUTH_DISABLED: 'true' } });
+  const ops = () => api.client({ 'x-api-key': KEY_OPS });
+  const forest = () => api.client({ 'x-api-key': KEY_A });
+  const ocean = () => api.client({ 'x-api-key': KEY_B });
+  const ids = async (c: ReturnType<typeof ops>) => ((await (await c.call('/v1/schedules')).json()) as { schedules: { scheduleId: string; tenantId: string | null }[] }).schedules.map((s) => `${s.tenantId}:${s.scheduleId}`).sort();
+
+  it('a schedule is its creator’s tenant’s: its runs carry the tenant; another tenant cannot list, read, pause, resume, backfill or delete it; the operators see all', async () => {
+    const midnight = Math.floor(Date.now() / DAY) * DAY;
+    const created = await forest().post('/v1/schedules', { scheduleId: 'daily', cadence: { cron: '0 0 * * *' }, request, backfillFrom: day(midnight - 2 * DAY) });
+    expect(created.status, await created.clone().text()).toBe(201);
+    expect(((await created.json()) as { schedule: { tenantId: string; eeProject: string } }).schedule).toMatchObject({ tenantId: 'forest', eeProject: 'ee-test-project' });
+    // The same name in the other tenant is its own schedule, held to its own projects and buckets.
+    await expectError(await ocean().post('/v1/schedules', { scheduleId: 'daily', cadence: { cron: '0 0 * * *' }, request }), 400, 'SCHEDULE.INVALID');
+    const oceanRequest = { ...request, fileExportOptions: { ...request.fileExportOptions, cloudStorageDestination: { bucket: 'ocean-out', filenamePrefix: 'o/{{window.startDate}}' } } };
+    const mine = await ocean().post('/v1/schedules', { scheduleId: 'weekly', cadence: { everyDays: 7, anchor: '2024-01-01' }, request: oceanRequest });
+    expect(mine.status, await mine.clone().text()).toBe(201);
+    expect(((await mine.json()) as { schedule: { eeProject: string } }).schedule.eeProject).toBe('ee-ocean');
+
+    expect(await ids(forest())).toEqual(['forest:daily']);
+    expect(await ids(ocean())).toEqual(['ocean:weekly']);
+    expect(await ids(ops())).toEqual(['forest:daily', 'ocean:weekly']);
+
+    const forestId = 'daily';
+    await expectError(await ocean().call(`/v1/schedules/${forestId}`), 404, 'API.NOT_FOUND');
+    await expectError(await ocean().post(`/v1/schedules/${forestId}:pause`, {}), 404, 'API.NOT_FOUND');
+    await expectError(await ocean().post(`/v1/schedules/${forestId}:resume`, {}), 404, 'API.NOT_FOUND');
+    await expectError(await ocean().post(`/v1/schedules/${forestId}:backfill`, { from: day(midnight - 9 * DAY) }), 404, 'API.NOT_FOUND');
+    await expectError(await ocean().call(`/v1/schedules/${forestId}`, { method: 'DELETE' }), 404, 'API.NOT_FOUND');
+    const still = (await (await forest().call(`/v1/schedules/${forestId}`)).json()) as { state: string; backfill: unknown };
+    expect(still).toMatchObject({ state: 'ACTIVE', backfill: null });
+
+    await api.stack.http('pollExports', '', { method: 'POST' });
+    const jobs = (await api.stack.firestore.collection('jobs').get()).docs.map((d) => d.data()).filter((j) => j.source?.kind === 'schedule');
+    expect(jobs.length).toBe(2);
+    expect(new Set(jobs.map((j) => j.tenantId))).toEqual(new Set(['forest']));
+
+    expect((await ops().post(`/v1/schedules/${forestId}:pause`, {})).status).toBe(200);
+    expect(((await (await forest().call(`/v1/schedules/${forestId}`)).json()) as { state: string }).state).toBe('PAUSED');
+    expect((await forest().call(`/v1/schedules/${forestId}`, { method: 'DELETE' })).status).toBe(200);
+    await expectError(await ops().call(`/v1/schedules/${forestId}`), 404, 'API.NOT_FOUND');
+    expect(((await (await ocean().call('/v1/schedules/weekly')).json()) as { state: string }).state).toBe('ACTIVE');
+  });
+
+  it('a chain is its root’s tenant’s: another tenant’s GET /v1/chains/{id} is 404, the operators see it', async () => {
+    const plain = { ...request, fileExportOptions: { ...request.fileExportOptions, cloudStorageDestination: { bucket: 'eeport-out', filenamePrefix: 'chain/x' } } };
+    const chained = {
+      request: { ...plain, description: 'root' },
+      idempotencyKey: 'chain-root',
+      then: [{ step: 'next', request: { ...plain, description: 'after {{previous.jobId}}' } }],
+    };
+    const res = await forest().post('/v1/jobs', chained);
+    expect(res.status, await res.clone().text()).toBeLessThan(300);
+    const jobId = ((await res.json()) as { job: { jobId: string } }).job.jobId;
+    const own = await forest().call(`/v1/chains/${jobId}`);
+    expect(own.status, await own.clone().text()).toBe(200);
+    expect(((await own.json()) as { tenantId: string }).tenantId).toBe('forest');
+    await expectError(await ocean().call(`/v1/chains/${jobId}`), 404, 'API.NOT_FOUND');
+    expect((await ops().call(`/v1/chains/${jobId}`)).status).toBe(200);
+  });
+});

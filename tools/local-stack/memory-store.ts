@@ -190,8 +190,8 @@ export class MemoryStore implements JobStore {
   async listDueSchedules(now: string, limit: number) {
     return [...this.schedules.values()].filter((s) => s.state === 'ACTIVE' && s.dueAt !== null && s.dueAt <= now).sort((a, b) => a.dueAt!.localeCompare(b.dueAt!)).slice(0, limit).map(clone);
   }
-  async listSchedules(q: { pageSize: number; pageToken?: string }) {
-    const list = [...this.schedules.values()].sort((a, b) => b.createTime.localeCompare(a.createTime) || b.scheduleId.localeCompare(a.scheduleId));
+  async listSchedules(q: { pageSize: number; pageToken?: string; tenantId?: string | null }) {
+    const list = [...this.schedules.values()].filter((s) => q.tenantId === undefined || s.tenantId === q.tenantId).sort((a, b) => b.createTime.localeCompare(a.createTime) || b.scheduleId.localeCompare(a.scheduleId));
     const start = q.pageToken ? Number(q.pageToken) : 0;
     return { schedules: list.slice(start, start + q.pageSize).map(clone), nextPageToken: start + q.pageSize < list.length ? String(start + q.pageSize) : null };
   }

@@ -81,6 +81,7 @@ export const FIRESTORE_INDEXES = [
   { collection: COLLECTIONS.batches, fields: [['tenantId', 'ASCENDING'], ['state', 'ASCENDING'], ['createTime', 'DESCENDING']], usedBy: 'listBatchPage by tenant and state' },
   { collection: COLLECTIONS.webhookDeliveries, fields: [['state', 'ASCENDING'], ['nextAttemptAt', 'ASCENDING']], usedBy: 'listDueDeliveries' },
   { collection: COLLECTIONS.schedules, fields: [['state', 'ASCENDING'], ['dueAt', 'ASCENDING']], usedBy: 'listDueSchedules' },
+  { collection: COLLECTIONS.schedules, fields: [['tenantId', 'ASCENDING'], ['createTime', 'DESCENDING']], usedBy: 'listSchedules by tenant' },
   { collection: COLLECTIONS.chains, fields: [['state', 'ASCENDING'], ['dueAt', 'ASCENDING']], usedBy: 'listDueChains' },
 ] as const;
 
@@ -547,6 +548,7 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
     },
     async listSchedules(query) {
       let q: Query = schedules.orderBy('createTime', 'desc').orderBy(FieldPath.documentId(), 'desc');
+      if (query.tenantId !== undefined) q = q.where('tenantId', '==', query.tenantId);
       if (query.pageToken) {
         const [createTime, id] = decodePageToken(query.pageToken, 2);
         q = q.startAfter(createTime, id);

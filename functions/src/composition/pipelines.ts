@@ -7,7 +7,7 @@ import { createLogEvents } from '../core/jobs/index.ts';
 import { createScheduleRoutes, createSchedules } from '../core/schedules/index.ts';
 import { createChainRoutes, createChains } from '../core/chains/index.ts';
 import { createWatch } from '../core/watch/index.ts';
-import { intakePolicy, type Graph } from './instance.ts';
+import { intakePolicy, tenantIntakePolicy, type Graph } from './instance.ts';
 
 export function wireSchedules(graph: Graph, trace?: string) {
   const { config, adapters } = graph;
@@ -24,6 +24,8 @@ export function wireSchedules(graph: Graph, trace?: string) {
       allowedEeProjects: policy.allowedEeProjects,
       ...(policy.destinations ? { destinations: policy.destinations } : {}),
       ...(policy.callbackPolicy ? { callbackPolicy: policy.callbackPolicy } : {}),
+      // A tenant's schedule is checked against its own projects and destinations, as its batches are (composition/batches.ts).
+      policyFor: (tenantId) => tenantIntakePolicy(config, tenantId) ?? { ...policy, allowedEeProjects: [config.EE_PROJECT], noCallbacks: `tenant ${tenantId} is not configured` },
     },
   });
 }

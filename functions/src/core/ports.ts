@@ -153,7 +153,8 @@ export interface JobStore {
   /** ACTIVE schedules whose next run is due (dueAt <= now), longest due first. */
   listDueSchedules(now: string, limit: number): Promise<Schedule[]>;
   /** One page of schedules (deleted ones included), newest first. Throws InvalidPageTokenError for a bad token. */
-  listSchedules(query: { pageSize: number; pageToken?: string }): Promise<{ schedules: Schedule[]; nextPageToken: string | null }>;
+  /** Newest first; `tenantId`: only that tenant's (null: untenanted ones), absent: everyone's. */
+  listSchedules(query: { pageSize: number; pageToken?: string; tenantId?: string | null }): Promise<{ schedules: Schedule[]; nextPageToken: string | null }>;
   getChain(chainId: string): Promise<Chain | null>;
   /** ACTIVE chains due to be looked at (dueAt <= now), longest due first. */
   listDueChains(now: string, limit: number): Promise<Chain[]>;

@@ -99,7 +99,8 @@ export interface ApiDeps {
 
 /** A capability's own routes: it gets the request and a reader of its JSON body (with the API's size and content-type checks). */
 export interface ExtraRoutes {
-  handle(req: ApiRequest, readBody: (required: boolean) => BodyResult): Promise<ApiResponse | null>;
+  /** `scope`: whose data the caller reaches (TENANTS); the routes scope what they show and change by it, as the API's own do. */
+  handle(req: ApiRequest, readBody: (required: boolean) => BodyResult, scope: Scope): Promise<ApiResponse | null>;
 }
 
 export type Route =
@@ -548,10 +549,10 @@ export function createApiHandler(deps: ApiDeps) {
         const name = JSON.stringify(reserved);
         return fail(call, 400, 'API.INVALID_PARAMETER', `invalid query: ${name} is not a parameter of any route`, [{ path: reserved, message: 'a reserved name; no route takes it' }]);
       }
-      // Pipelines (schedules) are the deployment's own until they are tenant-scoped: a tenant's caller does not reach them.
-      const extras = deps.tenants && deps.tenants.scopeOfCaller(req.caller)?.kind !== 'admin' ? [] : (deps.routes ?? []);
-      for (const extra of extras) {
-        const answer = await extra.handle(req, (required) => readJsonBody(req.body, req.header('content-type'), settings.maxBodyBytes, required));
+      // Pipelines (schedules, chains) scope by tenant themselves; a caller with no scope at all reaches none of them.
+      const extraScope = deps.tenants ? deps.tenants.scopeOfCaller(req.caller) : ADMIN_SCOPE;
+      for (const extra of extraScope ? (deps.routes ?? []) : []) {
+        const answer = await extra.handle(req, (required) => readJsonBody(req.body, req.header('content-type'), settings.maxBodyBytes, required), extraScope as Scope);
         if (answer) {
           if (answer.status >= 400) logs.apiRejected(call, answer.status, (answer.body as { error: { code: ApiErrorCode } }).error.code, (answer.body as { error: { message: string } }).error.message);
           return answer;

@@ -6,6 +6,7 @@
  */
 import { JOB_ID_PATTERN, type Job } from '../jobs/index.ts';
 import type { JobStore } from '../ports.ts';
+import { ADMIN_SCOPE, canSee, type Scope } from '../tenants/index.ts';
 import { chainView } from './chains.ts';
 
 /** The slice of the API's request and response this route uses (core/api's ApiRequest, ApiResponse). */
@@ -28,8 +29,11 @@ const error = (status: number, code: string, message: string, details?: { path: 
 export function createChainRoutes(deps: ChainRouteDeps) {
   const getJob = (id: string): Promise<Job | null> => deps.store.getJob(id);
 
-  /** Answers a /v1/chains/{id} request, or null when the path is not this route. */
-  async function handle(req: RouteRequest): Promise<RouteResponse | null> {
+  /**
+   * Answers a /v1/chains/{id} request, or null when the path is not this route. A chain is
+   * its root's tenant's (TENANTS): another tenant's answers 404, as one that never was.
+   */
+  async function handle(req: RouteRequest, _readBody?: unknown, scope: Scope = ADMIN_SCOPE): Promise<RouteResponse | null> {
     let path: string;
     try {
       path = decodeURIComponent(req.path).replace(/\/+$/, '');
@@ -43,7 +47,7 @@ export function createChainRoutes(deps: ChainRouteDeps) {
     const id = m[1]!;
     if (!JOB_ID_PATTERN.test(id)) return error(400, 'API.INVALID_PARAMETER', 'not a chain id (the 32 hex characters of its root job or batch id)', [{ path: 'chainId', message: `expected ${JOB_ID_PATTERN}` }]);
     const chain = await deps.store.getChain(id);
-    if (!chain) return error(404, 'API.NOT_FOUND', 'no such chain');
+    if (!chain || !canSee(scope, chain.tenantId)) return error(404, 'API.NOT_FOUND', 'no such chain');
     return { status: 200, body: await chainView(chain, getJob) };
   }
 

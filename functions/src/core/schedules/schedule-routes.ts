@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import type { Job } from '../jobs/index.ts';
 import { InvalidPageTokenError } from '../kernel/index.ts';
+import { ADMIN_SCOPE, actingTenant, canSee, listFilter, type Scope } from '../tenants/index.ts';
 import type { Clock, JobStore } from '../ports.ts';
 import { SCHEDULE_NAME_PATTERN, upcomingWindows, type Schedule } from './schedule.ts';
 import type { Schedules } from './schedules.ts';
@@ -62,8 +63,15 @@ export function createScheduleRoutes(deps: ScheduleRouteDeps) {
   const getJob = (id: string) => store.getJob(id);
   const found = async (s: Schedule | null): Promise<RouteResponse> => (s ? { status: 200, body: await scheduleView(s, getJob) } : error(404, 'API.NOT_FOUND', 'no such schedule'));
 
-  /** Answers a /v1/schedules request, or null when the path is not one of these routes. */
-  async function handle(req: RouteRequest, readBody: (required: boolean) => BodyRead): Promise<RouteResponse | null> {
+  /**
+   * Answers a /v1/schedules request, or null when the path is not one of these routes.
+   * With TENANTS, a schedule is its creator's tenant's: a tenant lists, reads, pauses,
+   * resumes, backfills and deletes only its own (another's answers 404, as one that never
+   * was); the operators (admin scope) reach all.
+   */
+  async function handle(req: RouteRequest, readBody: (required: boolean) => BodyRead, scope: Scope = ADMIN_SCOPE): Promise<RouteResponse | null> {
+    // undefined: any tenant's (admin); otherwise the only tenant whose schedules the caller may change.
+    const owner = listFilter(scope);
     let path: string;
     try {
       path = decodeURIComponent(req.path).replace(/\/+$/, '');
@@ -76,7 +84,7 @@ export function createScheduleRoutes(deps: ScheduleRouteDeps) {
       if (method === 'POST') {
         const read = readBody(true);
         if (!read.ok) return error(read.status, read.code, read.message);
-        const out = await schedules.createSchedule(read.value, deps.newId());
+        const out = await schedules.createSchedule(read.value, deps.newId(), actingTenant(scope));
         if (out.kind === 'invalid') return error(400, 'SCHEDULE.INVALID', `the schedule is invalid: ${out.errors[0]?.path}: ${out.errors[0]?.message}`, out.errors);
         return { status: out.kind === 'created' ? 201 : 200, body: { duplicate: out.kind === 'duplicate', schedule: await scheduleView(out.schedule, getJob) } };
       }
@@ -86,7 +94,7 @@ export function createScheduleRoutes(deps: ScheduleRouteDeps) {
         const token = req.query.get('pageToken') ?? undefined;
         let page: Awaited<ReturnType<typeof store.listSchedules>>;
         try {
-          page = await store.listSchedules({ pageSize, ...(token ? { pageToken: token } : {}) });
+          page = await store.listSchedules({ pageSize, ...(token ? { pageToken: token } : {}), ...(owner !== undefined ? { tenantId: owner } : {}) });
         } catch (err) {
           if (err instanceof InvalidPageTokenError) return error(400, 'API.INVALID_PARAMETER', `invalid pageToken: ${err.message}`, [{ path: 'pageToken', message: err.message }]);
           throw err;
@@ -101,22 +109,22 @@ export function createScheduleRoutes(deps: ScheduleRouteDeps) {
     if (!SCHEDULE_NAME_PATTERN.test(id)) return error(400, 'API.INVALID_PARAMETER', 'not a schedule id', [{ path: 'scheduleId', message: `expected ${SCHEDULE_NAME_PATTERN}` }]);
     const action = m[2];
     if (action === undefined) {
-      if (method === 'GET') return found(await store.getSchedule(id).then((s) => (s && s.state !== 'DELETED' ? s : null)));
-      if (method === 'DELETE') return found(await schedules.remove(id));
+      if (method === 'GET') return found(await store.getSchedule(id).then((s) => (s && s.state !== 'DELETED' && canSee(scope, s.tenantId) ? s : null)));
+      if (method === 'DELETE') return found(await schedules.remove(id, owner));
       return notAllowed(['GET', 'HEAD', 'DELETE']);
     }
     if (method !== 'POST') return notAllowed(['POST']);
     if (action === 'pause') {
       const b = parse(z.strictObject({}), readBody(false));
-      return b.ok ? found(await schedules.pause(id)) : b.response;
+      return b.ok ? found(await schedules.pause(id, owner)) : b.response;
     }
     if (action === 'resume') {
       const b = parse(ResumeBodySchema, readBody(false));
-      return b.ok ? found(await schedules.resume(id, b.value)) : b.response;
+      return b.ok ? found(await schedules.resume(id, b.value, owner)) : b.response;
     }
     if (action === 'backfill') {
       const b = parse(BackfillBodySchema, readBody(true));
-      return b.ok ? found(await schedules.backfill(id, b.value)) : b.response;
+      return b.ok ? found(await schedules.backfill(id, b.value, owner)) : b.response;
     }
     return error(404, 'API.NOT_FOUND', `no such action :${action} on a schedule (pause, resume, backfill)`);
   }

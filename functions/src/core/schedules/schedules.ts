@@ -52,7 +52,19 @@ export interface ScheduleDeps {
     callbackPolicy?: CallbackUrlPolicy;
     /** Runs submitted per tick at most, over all schedules (a year of daily backfill drains over several ticks). */
     maxRunsPerTick?: number;
+    /** A tenant's schedules follow its rules (projects, destinations, callbacks) instead (TENANTS); absent: these settings for every schedule. */
+    policyFor?: (tenantId: string) => SchedulePolicy;
   };
+}
+
+/** The rules a schedule's template is held to: the deployment's, or its tenant's. */
+export interface SchedulePolicy {
+  defaultEeProject: string;
+  allowedEeProjects: readonly string[];
+  destinations?: DestinationRules;
+  callbackPolicy?: CallbackUrlPolicy;
+  /** Set when callbacks cannot be signed for the tenant: a callbackUrl is refused with this reason. */
+  noCallbacks?: string;
 }
 
 export type ScheduleCreateOutcome = { kind: 'created' | 'duplicate'; schedule: Schedule } | { kind: 'invalid'; errors: Issue[] };
@@ -67,19 +79,23 @@ export function createSchedules(deps: ScheduleDeps) {
   const iso = () => clock.now().toISOString();
   const maxRuns = settings.maxRunsPerTick ?? 20;
 
-  /** Checks a spec as the API receives it; stores nothing. */
-  function checkSchedule(body: unknown): { ok: true; spec: ReturnType<typeof ScheduleSpecSchema.parse> } | { ok: false; errors: Issue[] } {
+  const policyOf = (tenantId: string | null): SchedulePolicy => (tenantId !== null && settings.policyFor ? settings.policyFor(tenantId) : settings);
+
+  /** Checks a spec as the API receives it, against the rules of the tenant that creates it; stores nothing. */
+  function checkSchedule(body: unknown, tenantId: string | null = null): { ok: true; spec: ReturnType<typeof ScheduleSpecSchema.parse> } | { ok: false; errors: Issue[] } {
+    const policy = policyOf(tenantId);
     const parsed = ScheduleSpecSchema.safeParse(body);
     if (!parsed.success) return { ok: false, errors: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })) };
     const spec = parsed.data;
     const errors: Issue[] = [...cadenceIssues(spec.cadence), ...placeholderIssues(spec.request, placeholdersOf(spec.cadence))];
     if ('requestId' in spec.request) errors.push({ path: 'request.requestId', message: 'a schedule’s runs each get their own requestId; leave it out of the template' });
-    const eeProject = spec.eeProject ?? settings.defaultEeProject;
-    if (settings.allowedEeProjects.length && !settings.allowedEeProjects.includes(eeProject)) {
-      errors.push({ path: 'eeProject', message: `Earth Engine project "${eeProject}" is not one this deployment serves (allowed: ${settings.allowedEeProjects.join(', ')})` });
+    const eeProject = spec.eeProject ?? policy.defaultEeProject;
+    if (policy.allowedEeProjects.length && !policy.allowedEeProjects.includes(eeProject)) {
+      errors.push({ path: 'eeProject', message: `Earth Engine project "${eeProject}" is not one ${tenantId === null ? 'this deployment serves' : `tenant ${tenantId} may use`} (allowed: ${policy.allowedEeProjects.join(', ')})` });
     }
-    if (spec.callbackUrl) {
-      const c = checkCallbackUrl(spec.callbackUrl, settings.callbackPolicy ?? { allowHttp: false, allowLoopback: false });
+    if (spec.callbackUrl && policy.noCallbacks) errors.push({ path: 'callbackUrl', message: `refused: ${policy.noCallbacks}` });
+    else if (spec.callbackUrl) {
+      const c = checkCallbackUrl(spec.callbackUrl, policy.callbackPolicy ?? { allowHttp: false, allowLoopback: false });
       if (!c.ok) errors.push({ path: 'callbackUrl', message: `refused: ${c.reasons.join('; ')}` });
     }
     if (!errors.length) {
@@ -90,13 +106,13 @@ export function createSchedules(deps: ScheduleDeps) {
       const values = isImageCadence(spec.cadence) ? imageValues(probe, sample, '0'.repeat(32)) : runValues(probe, windowOf(spec.cadence, fire), '0'.repeat(32));
       const r = parseExportRequest(substitute(spec.request, values));
       if (!r.ok) errors.push(...r.errors.map((e) => ({ path: `request.${e.path}`, message: e.message })));
-      else errors.push(...destinationIssues(r.value, settings.destinations ?? {}).map((e) => ({ path: `request.${e.path}`, message: e.message })));
+      else errors.push(...destinationIssues(r.value, policy.destinations ?? {}).map((e) => ({ path: `request.${e.path}`, message: e.message })));
     }
     return errors.length ? { ok: false, errors } : { ok: true, spec };
   }
 
   async function createSchedule(body: unknown, fallbackId: string, tenantId: string | null = null): Promise<ScheduleCreateOutcome> {
-    const check = checkSchedule(body);
+    const check = checkSchedule(body, tenantId);
     if (!check.ok) return { kind: 'invalid', errors: check.errors };
     const { spec } = check;
     const scheduleId = spec.scheduleId ?? jobIdFor({ kind: 'key', key: inTenant(tenantId, `schedule:random:${fallbackId}`) });
@@ -109,7 +125,7 @@ export function createSchedules(deps: ScheduleDeps) {
       description: spec.description ?? null,
       cadence: spec.cadence,
       request: spec.request,
-      eeProject: spec.eeProject ?? settings.defaultEeProject,
+      eeProject: spec.eeProject ?? policyOf(tenantId).defaultEeProject,
       labels: spec.labels ?? {},
       callbackUrl: spec.callbackUrl ?? null,
       // Windows that end after backfillFrom (or, without it, after now); new data is looked for at once.
