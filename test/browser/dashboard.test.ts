@@ -273,6 +273,35 @@ describe.skipIf(!emu || !haveChromium)('dashboard (chromium, emulators + simulat
     await page.waitForSelector('#detail', { state: 'hidden' });
   });
 
+  it('shows estimates beside actuals: a job’s band, method and verdict; a batch’s children’s estimates summed against what they used', async () => {
+    const forest = await job(ids.forest);
+    const e = forest.estimate!;
+    expect(e).toBeTruthy();
+    await page.click(`${rowSel(ids.forest)} td.desc`);
+    await page.waitForSelector(`#detail-job-id:text-is("${ids.forest}")`);
+    await page.waitForSelector(`#job-estimate[data-method="${e.method}"]`);
+    const text = (await page.textContent('#job-estimate'))!;
+    const inBand = forest.eecuSeconds! >= e.eecuSeconds.low && forest.eecuSeconds! <= e.eecuSeconds.high;
+    expect(text).toContain(`expected ${new Intl.NumberFormat('en-US', { maximumFractionDigits: 1 }).format(e.eecuSeconds.expected)}`);
+    expect(text).toContain(e.basis);
+    expect(text).toContain(`${(forest.eecuSeconds! / e.eecuSeconds.expected).toFixed(2)}× expected, ${inBand ? 'in the band' : forest.eecuSeconds! > e.eecuSeconds.high ? 'above the band' : 'below the band'}`);
+    expect(await page.locator(`#job-estimate .verdict.${inBand ? 'in-band' : 'out-of-band'}`).count()).toBe(1);
+    await page.click('#detail-close');
+    await page.waitForSelector('#detail', { state: 'hidden' });
+
+    const children = (await (await stack.http('api', `/v1/batches/${batchId}/jobs`)).json()) as { jobs: Array<{ estimate: { eecuSeconds: { expected: number } } | null; eecuSeconds: number | null }> };
+    expect(children.jobs.every((c) => c.estimate)).toBe(true);
+    const expected = children.jobs.reduce((n, c) => n + c.estimate!.eecuSeconds.expected, 0);
+    const actual = children.jobs.reduce((n, c) => n + (c.eecuSeconds ?? 0), 0);
+    await page.click(`#batches .batch[data-batch-id="${batchId}"]`);
+    await page.waitForSelector('#batch-estimate[data-expected]');
+    expect(Number(await page.getAttribute('#batch-estimate', 'data-expected'))).toBeCloseTo(expected, 6);
+    expect(Number(await page.getAttribute('#batch-estimate', 'data-actual'))).toBeCloseTo(actual, 6);
+    expect(await page.textContent('#batch-estimate')).toMatch(/\(3 of 3 children\); they used .*; \d of 3 succeeded in their band/);
+    await page.click('#detail-close');
+    await page.waitForSelector('#detail', { state: 'hidden' });
+  });
+
   it('renders what others wrote as text, never as markup', async () => {
     const hostile = '<img src=x onerror="window.__pwned=1"><b>bold</b>';
     ids.hostile = await submit({ request: { ...assetLoadRequest('projects/p/assets/h'), description: hostile } });

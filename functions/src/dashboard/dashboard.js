@@ -278,6 +278,68 @@ const chainSection = (chain, jobId) =>
     ),
   );
 
+/** Where an actual falls against an estimate's band: `in band`, or how far above or below it. */
+function bandVerdict(e, actual) {
+  const ratio = e.eecuSeconds.expected > 0 ? `${(actual / e.eecuSeconds.expected).toFixed(2)}× expected` : '';
+  const where = actual < e.eecuSeconds.low ? 'below the band' : actual > e.eecuSeconds.high ? 'above the band' : 'in the band';
+  return { text: [ratio, where].filter(Boolean).join(', '), inBand: where === 'in the band' };
+}
+
+/** The job's recorded estimate (docs/estimates.md) beside what it used: band, expected, method and basis. */
+function estimateFact(job) {
+  const e = job.estimate;
+  if (!e) return null;
+  const verdict = job.state === 'SUCCEEDED' && job.eecuSeconds !== null ? bandVerdict(e, job.eecuSeconds) : null;
+  return h(
+    'span',
+    { class: 'estimate', id: 'job-estimate', 'data-method': e.method },
+    `${eecu(e.eecuSeconds.low)}–${eecu(e.eecuSeconds.high)} EECU-s, expected ${eecu(e.eecuSeconds.expected)} `,
+    h('span', { class: 'label' }, e.method),
+    verdict ? h('span', { class: `verdict ${verdict.inBand ? 'in-band' : 'out-of-band'}` }, ` actual ${eecu(job.eecuSeconds)}: ${verdict.text}`) : job.eecuSeconds !== null ? ` · ${eecu(job.eecuSeconds)} used so far` : '',
+    h('div', { class: 'small muted' }, e.basis),
+  );
+}
+
+/** Children read to sum a batch's estimate (the API keeps none batch-wide): 10 pages of 200. */
+const BATCH_ESTIMATE_CHILDREN = 2000;
+
+/** Sums the recorded estimates of a batch's children, and what those children used. */
+async function batchEstimate(batchId) {
+  const sum = { children: 0, complete: true, estimated: 0, low: 0, expected: 0, high: 0, actual: 0, succeeded: 0, inBand: 0 };
+  let token = null;
+  do {
+    const page = await api(`v1/batches/${encodeURIComponent(batchId)}/jobs${query({ pageSize: 200, pageToken: token })}`);
+    for (const j of page.jobs) {
+      sum.children++;
+      if (!j.estimate) continue;
+      sum.estimated++;
+      sum.low += j.estimate.eecuSeconds.low;
+      sum.expected += j.estimate.eecuSeconds.expected;
+      sum.high += j.estimate.eecuSeconds.high;
+      sum.actual += j.eecuSeconds ?? 0;
+      if (j.state === 'SUCCEEDED' && j.eecuSeconds !== null) {
+        sum.succeeded++;
+        if (bandVerdict(j.estimate, j.eecuSeconds).inBand) sum.inBand++;
+      }
+    }
+    token = page.nextPageToken;
+    if (token && sum.children >= BATCH_ESTIMATE_CHILDREN) sum.complete = false;
+  } while (token && sum.complete);
+  return sum;
+}
+
+function batchEstimateFact(batch, sum) {
+  if (!sum) return null;
+  if (!sum.estimated) return h('span', { class: 'muted', id: 'batch-estimate' }, 'None recorded yet (the poller records a child’s estimate when it first follows it).');
+  const of = sum.complete ? `${sum.estimated} of ${batch.total} children` : `${sum.estimated} of the first ${sum.children} of ${batch.total} children`;
+  return h(
+    'span',
+    { id: 'batch-estimate', 'data-expected': sum.expected, 'data-actual': sum.actual },
+    `${eecu(sum.low)}–${eecu(sum.high)} EECU-s, expected ${eecu(sum.expected)} (${of}); they used ${eecu(sum.actual)}`,
+    sum.succeeded ? `; ${sum.inBand} of ${sum.succeeded} succeeded in their band` : '',
+  );
+}
+
 function renderJobDetail(job) {
   $('detail-title').replaceChildren(badge(job.state), ' ', job.description ?? job.jobId);
   const source = job.source.kind === 'upload' ? `upload gs://${job.source.bucket}/${job.source.name}` : job.source.kind === 'pubsub' ? `pubsub message ${job.source.messageId}` : `api${job.source.caller ? ` (${job.source.caller})` : ''}`;
@@ -313,6 +375,7 @@ function renderJobDetail(job) {
         ['Ended', job.endTime ? when(job.endTime) : null],
         ['Duration', jobDuration(job, Date.now())],
         ['EECU-seconds', job.eecuSeconds === null ? null : eecu(job.eecuSeconds)],
+        ['Estimate', estimateFact(job)],
         ['Attempt', job.attempt],
         ['Queued because', job.state === 'QUEUED' ? job.queuedReason : null],
         ['Verifying', job.verifying ? h('span', {}, `${job.verifying.note} (${job.verifying.checks} search${job.verifying.checks === 1 ? '' : 'es'} since `, when(job.verifying.since), ')') : null],
@@ -347,7 +410,7 @@ function renderJobDetail(job) {
   );
 }
 
-function renderBatchDetail(batch, children) {
+function renderBatchDetail(batch, children, estimate = null) {
   const d = view.detail;
   $('detail-title').replaceChildren(badge(batch.state), ' ', batch.description ?? batch.batchId);
   const rows = children.jobs.map((job) => {
@@ -383,6 +446,7 @@ function renderBatchDetail(batch, children) {
         ['Earth Engine project', h('span', { class: 'mono' }, batch.eeProject)],
         ['Labels', Object.keys(batch.labels).length ? labelChips(batch.labels) : null],
         ['EECU-seconds', eecu(batch.eecuSeconds)],
+        ['Estimate', batchEstimateFact(batch, estimate)],
         ['Retries', batch.retries || null],
         ['Created', when(batch.createTime)],
         ['Ended', batch.endTime ? when(batch.endTime) : null],
@@ -429,7 +493,12 @@ async function refreshDetail() {
     }
   } else {
     const [batch, children] = await Promise.all([api(`v1/batches/${encodeURIComponent(d.id)}`), api(`v1/batches/${encodeURIComponent(d.id)}/jobs${query({ pageSize: CHILDREN_PER_PAGE, pageToken: d.tokens[d.page] })}`)]);
-    if (view.detail === d) renderBatchDetail(batch, children);
+    // The summed estimate reads every child's page: again only when the batch changed.
+    if (d.estimateAt !== batch.updateTime) {
+      d.estimate = await batchEstimate(d.id).catch(() => null);
+      d.estimateAt = batch.updateTime;
+    }
+    if (view.detail === d) renderBatchDetail(batch, children, d.estimate);
   }
 }
 
