@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { EeProjectSchema } from './core/requests/index.ts';
 import { BudgetsSchema } from './core/budgets/index.ts';
-import { DEFAULT_MAX_EXPANDED_BYTES } from './core/batches/index.ts';
+import { DEFAULT_MAX_BATCH_CHILDREN, DEFAULT_MAX_EXPANDED_BYTES, MAX_BATCH_CHILDREN } from './core/batches/index.ts';
 import { loadUploadRules, type UploadRule } from './core/uploads/index.ts';
 import { assetPrefixProblem, underAssetPrefix, type DestinationRules } from './core/requests/index.ts';
 import { TenantsSchema, type Tenant } from './core/tenants/index.ts';
@@ -70,6 +70,10 @@ export const CONFIG_VARIABLES = {
   API_OIDC_AUDIENCE: { schema: z.string().min(1).optional(), doc: 'Audience API callers put in their ID tokens, usually the function URL (API_AUTH=oidc)' },
   API_ALLOWED_CALLERS: { schema: list, doc: 'Comma-separated emails (service accounts) allowed to call the API (API_AUTH=oidc); others get 403' },
   API_MAX_BODY_BYTES: { schema: int(1_048_576, 1_024, 33_554_432), doc: 'Largest HTTP API request body accepted; larger ones get 413' },
+  BATCH_MAX_CHILDREN: {
+    schema: int(DEFAULT_MAX_BATCH_CHILDREN, 1, MAX_BATCH_CHILDREN),
+    doc: 'Most children one batch may have (list, fan-out values or tiles); a larger batch is refused before any child is made. Above 10,000, raise BATCH_MAX_EXPANDED_BYTES with it and give the functions memory for the whole expanded batch (docs/batches.md)',
+  },
   BATCH_MAX_EXPANDED_BYTES: {
     schema: int(DEFAULT_MAX_EXPANDED_BYTES, 65_536, 1_073_741_824),
     doc: 'Largest size (bytes of JSON) a batch’s children may take together, estimated from the spec (template size × children) before any is made; a larger batch is refused unexpanded',

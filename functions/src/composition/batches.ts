@@ -22,6 +22,7 @@ export function wireBatches(graph: Graph, trace?: string) {
       defaultEeProject: config.EE_PROJECT,
       allowedEeProjects: policy.allowedEeProjects,
       maxExpandedBytes: config.BATCH_MAX_EXPANDED_BYTES,
+      maxChildren: config.BATCH_MAX_CHILDREN,
       budgets: config.EECU_BUDGETS,
       ...(policy.destinations ? { destinations: policy.destinations } : {}),
       ...(policy.callbackPolicy ? { callbackPolicy: policy.callbackPolicy } : {}),

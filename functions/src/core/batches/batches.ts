@@ -43,6 +43,8 @@ export interface BatchDeps {
     callbackPolicy?: CallbackUrlPolicy;
     /** Largest estimated size of a batch's children together (BATCH_MAX_EXPANDED_BYTES); absent: the default. */
     maxExpandedBytes?: number;
+    /** Most children a batch may have (BATCH_MAX_CHILDREN); absent: the default. */
+    maxChildren?: number;
     /** A tenant's batches follow its rules instead (TENANTS); absent: these settings for every batch. */
     policyFor?: (tenantId: string) => BatchPolicy;
     /** EECU budgets: `:resume` of a batch stopped OUT_OF_BUDGET is refused while the budget is still used up. */
@@ -124,7 +126,7 @@ export function createBatches(deps: BatchDeps) {
    * Stores nothing, so the API can answer a bad batch with a 400 instead of recording it.
    */
   function checkBatch(spec: unknown, tenantId: string | null = null): BatchCheck {
-    const expansion = expandBatch(spec, { maxExpandedBytes: settings.maxExpandedBytes });
+    const expansion = expandBatch(spec, { maxExpandedBytes: settings.maxExpandedBytes, maxChildren: settings.maxChildren });
     const init0: Partial<Batch> = { tenantId };
     if (!expansion.ok) return { ok: false, errors: expansion.errors, init: init0 };
     const { spec: b, children } = expansion;
