@@ -81,7 +81,6 @@ export async function pollCallsFigure(notes: string[], emu: EmulatorHosts | null
         const job = steadyJob(op, i, size, request.value, now);
         store.jobs.set(job.jobId, job);
       });
-      store.slots.set(EE_PROJECT, size);
 
       const cycle = async (getThreshold: number, sampleMemory: boolean) => {
         const counts: StoreCounts = zeroStoreCounts();

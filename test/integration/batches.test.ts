@@ -67,8 +67,9 @@ describe.skipIf(!emu)('batches (emulators + simulator)', () => {
     expect(sim.stats().tasksStarted).toBe(1000);
     const batchEvents = events.filter((e) => e.type.startsWith('dev.eeport.batch.v1.'));
     expect(batchEvents.map((e) => e.type)).toEqual(['dev.eeport.batch.v1.submitted', 'dev.eeport.batch.v1.succeeded']);
-    const shards = await stack.firestore.collection('eeProjects').where('eeProject', '==', 'ee-test-project').get();
-    expect(shards.docs.reduce((n, d) => n + Number(d.get('inFlight')), 0)).toBe(0);
+    // Every slot given back: no job of the project is left in flight (its slots, ADR 0012).
+    const inFlight = await stack.firestore.collection('jobs').where('eeProject', '==', 'ee-test-project').where('state', 'in', ['SUBMITTING', 'PENDING', 'RUNNING', 'CANCELLING']).count().get();
+    expect(inFlight.data().count).toBe(0);
   }, 600_000);
 
   it('a budget reached mid-batch holds the rest in QUEUED and emits one budget.exceeded', async () => {

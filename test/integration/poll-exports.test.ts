@@ -89,8 +89,9 @@ describe.skipIf(!emu)('pollExports (emulators + simulator)', () => {
       expect(j.eecuSeconds).toBeGreaterThan(0);
       expect(j.endTime).toBeTruthy();
     }
-    const shards = await stack.firestore.collection('eeProjects').where('eeProject', '==', 'ee-test-project').get();
-    expect(shards.docs.reduce((n, d) => n + Number(d.get('inFlight')), 0)).toBe(0);
+    // Every slot given back: no job of the project is left in flight (its slots, ADR 0012).
+    const inFlight = await stack.firestore.collection('jobs').where('eeProject', '==', 'ee-test-project').where('state', 'in', ['SUBMITTING', 'PENDING', 'RUNNING', 'CANCELLING']).count().get();
+    expect(inFlight.data().count).toBe(0);
   });
 
   it('progress and stages are copied while running, and a failing task ends FAILED with its message', async () => {

@@ -16,13 +16,20 @@ const emu = emulatorsOrSkip('submitExport integration');
 describe.skipIf(!emu)('submitExport (emulators + simulator)', () => {
   let sim: Simulator;
   let stack: TestStack;
-  /** When armed, the next transaction that records an operation dies before committing (a crash after the EE call). */
+  /** When armed, the next write that records an operation (a transaction or a precondition commit) dies before committing (a crash after the EE call). */
   let crashOnRecord = false;
 
   const crashable = (a: Adapters): Adapters => ({
     ...a,
     store: {
       ...a.store,
+      commit: (w) => {
+        if (crashOnRecord && 'update' in w && w.update.operationName) {
+          crashOnRecord = false;
+          throw new Error('process died after image:export (injected)');
+        }
+        return a.store.commit(w);
+      },
       transact: (fn) =>
         a.store.transact((tx) =>
           fn({

@@ -13,6 +13,7 @@ import '../../functions/src/entry/poll-exports.entry.ts';
 import { emulatorsOrSkip } from '../harness/emulators.ts';
 import { jobIdFor } from '../../functions/src/core/jobs/ids.ts';
 import { IN_FLIGHT_STATES } from '../../functions/src/core/jobs/job.ts';
+import { overshootBound } from '../../functions/src/core/jobs/slots.ts';
 import { Rng, SEED, banner, forEachLimit, size, sleep } from './lib/mode.ts';
 import { World, message, request, type PushMessage, DUPLICATE_REQUEST_ID_MODES } from './lib/world.ts';
 
@@ -44,6 +45,9 @@ describe.skipIf(!emu).each(DUPLICATE_REQUEST_ID_MODES)('duplicates and races (re
       env: { MAX_IN_FLIGHT_PER_PROJECT: String(CAP) },
       sim: { maxConcurrentPerProject: 3, taskDurationMs: (req) => durations.get(req.description) ?? 30_000 },
     });
+    // WORKERS deliveries and the poller may all count a project's jobs in flight at the same moment:
+    // the soft cap's documented bound (ADR 0012) is the cap plus WORKERS, and the rounds check it.
+    world.admissionConcurrency = WORKERS + 1;
 
     const plan: Logical[] = [];
     for (let i = 0; i < REQUESTS; i++) {
@@ -134,7 +138,7 @@ describe.skipIf(!emu).each(DUPLICATE_REQUEST_ID_MODES)('duplicates and races (re
     console.log(
       `[reliability] duplicates and races: ${plan.reduce((n, l) => n + l.deliveries, 0)} deliveries of ${plan.reduce((n, l) => n + l.publications.length, 0)} publications ` +
         `(${REQUESTS} requests, ${WORKERS} at once), ${redeliveries} redeliveries after a non-2xx, ${plan.filter((l) => l.cancel).length} cancels, ${polls} polls (${busy} stood aside), ` +
-        `max live tasks/project ${maxSimLive}, max slot counter ${maxSlots}, settled in ${settleRounds + 1} rounds; ` +
+        `max live tasks/project ${maxSimLive}, max jobs in flight/project ${maxSlots}, settled in ${settleRounds + 1} rounds; ` +
         `states ${JSON.stringify(report.stats.byState)}, events ${report.stats.uniqueEvents} unique + ${report.stats.duplicateEvents} re-relayed copies`,
     );
     // One job per logical request, whatever the duplicates.
@@ -145,8 +149,9 @@ describe.skipIf(!emu).each(DUPLICATE_REQUEST_ID_MODES)('duplicates and races (re
       const l = plan.find((p) => p.jobId === j.jobId);
       expect(l?.cancel ? ['CANCELLED', 'SUCCEEDED'] : ['SUCCEEDED'], `job ${j.jobId}`).toContain(j.state);
     }
-    expect(maxSimLive).toBeLessThanOrEqual(CAP);
-    expect(maxSlots).toBeLessThanOrEqual(CAP);
+    // Admission is a soft cap (ADR 0012): never past the bound for WORKERS + 1 admissions deciding at once.
+    expect(maxSimLive).toBeLessThanOrEqual(overshootBound(CAP, WORKERS + 1));
+    expect(maxSlots).toBeLessThanOrEqual(overshootBound(CAP, WORKERS + 1));
     expect(jobs.filter((j) => IN_FLIGHT_STATES.has(j.state))).toHaveLength(0);
   });
 

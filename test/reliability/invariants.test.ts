@@ -48,7 +48,6 @@ function goodWorld(): WorldSnapshot {
     jobs: [a.job, b.job] as JobLike[],
     tasks: [task('OPA', derivedRequestId(JOB_A), 'SUCCEEDED')],
     events: [...a.events, ...b.events],
-    slots: [{ eeProject: P, shard: 0, inFlight: 0 }],
     outbox: [...a.events, ...b.events].map((e) => ({ id: e.id, sent: true })),
   };
 }
@@ -71,9 +70,9 @@ describe('the invariant checks catch what they claim to', () => {
     ['an extra transition event under a new id', (w) => w.events.push({ ...w.events[1]!, id: `${JOB_A}.9` }), /not a valid step|after terminal/],
     ['an event after the terminal one', (w) => w.events.push({ ...w.events[2]!, id: `${JOB_A}.9`, type: 'dev.eeport.export.v1.running', data: { ...w.events[2]!.data, state: 'RUNNING' } }), /after terminal/],
     ['a path that starts with running', (w) => (w.events = w.events.filter((e) => !e.type.endsWith('.submitted'))), /start → running is not a valid step/],
-    ['a slot counter that drifted', (w) => (w.slots[0]!.inFlight = 1), /slot counter ee-test-project shard 0 says 1 in flight, the jobs holding it say 0/],
+    ['a project past its cap', (w) => (w.jobs = w.jobs.map((j) => ({ ...j, state: 'RUNNING' }))), /ee-test-project: 2 jobs in flight, above the cap 1$/m, { settled: false, cap: { cap: 1, overshoot: 0 } }],
     ['a finished job still holding a slot', (w) => (w.jobs[0] = { ...w.jobs[0]!, slotShard: 3 }), /SUCCEEDED but still holds a slot in shard 3/],
-    ['a shard above its share of the cap', (w) => (w.slots = [{ eeProject: P, shard: 0, inFlight: 2 }]), /above its share 1 of the cap 4/, { cap: { cap: 4, shards: 4 } }],
+    ['a project past its cap and the allowed overshoot', (w) => w.jobs.push(...w.jobs.map((j, k) => ({ ...j, jobId: `${k}`.repeat(32), state: 'PENDING' as const })), { ...w.jobs[0]!, jobId: 'c'.repeat(32), state: 'SUBMITTING' }), /3 jobs in flight, above the cap 1 plus the allowed overshoot 1/, { settled: false, cap: { cap: 1, overshoot: 1 } }],
     ['a job still live after settling', (w) => (w.jobs[0] = { ...w.jobs[0]!, state: 'RUNNING' }), /still RUNNING after everything settled/],
     ['an outbox event never relayed', (w) => (w.outbox![0]!.sent = false), /never relayed/],
     ['an outbox event that never arrived', (w) => w.outbox!.push({ id: `${JOB_A}.7`, sent: true }), /never arrived/],
@@ -101,12 +100,11 @@ describe('the invariant checks catch what they claim to', () => {
       jobs: [job as JobLike],
       tasks: [task('OP0', derivedRequestId(JOB_A), 'FAILED', { code: 3, message: 'Export too large: specified 1e12 pixels' }), task('OP1', derivedRequestId(JOB_A, 1), 'SUCCEEDED')],
       events: r.events,
-      slots: [],
     };
     expect(violations(w, { settled: false }).join('\n')).toMatch(/failed permanently .* and was resubmitted anyway/);
     // A transient failure (internal error) that ended the job at its first attempt.
     const f = walk(JOB_B, ['PENDING', 'FAILED'], 'OPF');
-    const w2: WorldSnapshot = { jobs: [f.job as JobLike], tasks: [task('OPF', derivedRequestId(JOB_B), 'FAILED', { code: 13, message: 'An internal error has occurred.' })], events: f.events, slots: [] };
+    const w2: WorldSnapshot = { jobs: [f.job as JobLike], tasks: [task('OPF', derivedRequestId(JOB_B), 'FAILED', { code: 13, message: 'An internal error has occurred.' })], events: f.events };
     expect(violations(w2).join('\n')).toMatch(/failed transiently .* ended FAILED after 0 of 2 resubmissions/);
   });
 });
@@ -138,17 +136,11 @@ describe.skipIf(!emu)('sabotaged adapters are caught end to end (emulators + sim
     expect(out).toMatch(/never arrived on the events topic|but events/);
   });
 
-  it('a store that loses one slot-counter write', async () => {
-    let writes = 0;
-    const out = await run((a) => ({
-      ...a,
-      store: { ...a.store, transact: (fn) => a.store.transact((tx) => fn({ ...tx, setSlots: (s) => (writes++ === 1 ? undefined : tx.setSlots(s)) })) },
-    }));
-    // Caught mid-run: the counter is clamped at 0, so once every job is done the lost increment is invisible.
-    // Shards are chosen at random: the job whose increment was lost may share its shard with another (1 vs 2).
-    const m = /slot counters drifted .*slot counter ee-test-project shard \d+ says (\d+) in flight, the jobs holding it say (\d+)/.exec(out);
-    expect(m, out).not.toBeNull();
-    expect(Number(m![2]) - Number(m![1])).toBe(1);
+  it('a store whose admission count misses the jobs in flight', async () => {
+    await world.start({ env: { MAX_IN_FLIGHT_PER_PROJECT: '2' }, wrap: (a) => ({ ...a, store: { ...a.store, inFlight: async () => 0 } }) });
+    for (let i = 0; i < 4; i++) await world.deliverUntilAcked(message(request(i)));
+    // Delivered one at a time, so no overshoot is allowed: the four admitted jobs break the cap of 2.
+    expect((await world.slotDrift()).join('\n')).toMatch(/4 jobs in flight, above the cap 2$/m);
   });
 
   it('an Earth Engine that starts a second task for a repeated requestId', async () => {

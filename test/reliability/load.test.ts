@@ -31,7 +31,7 @@ describe.skipIf(!emu)('load', () => {
       sim: { pendingDelayMs: 0, taskDurationMs: 1, maxConcurrentPerProject: 100_000, queueCap: 100_000, retentionMs: Infinity },
     });
     const t0 = performance.now();
-    // One worker per project: each slot counter is written by one delivery at a time (no contention retries).
+    // One worker per project: admissions of a project decide one at a time, so its cap is exact (ADR 0012).
     let redeliveries = 0;
     await forEachLimit(PROJECTS.length, PROJECTS.length, async (p) => {
       for (let i = p; i < REQUESTS; i += PROJECTS.length) {
@@ -77,7 +77,7 @@ describe.skipIf(!emu)('load', () => {
     console.log(
       `[reliability] load figures: ${REQUESTS} requests (${PROJECTS.length} projects, cap ${CAP} each): submit phase ${submitSeconds.toFixed(1)} s ` +
         `(${(REQUESTS / submitSeconds).toFixed(0)} deliveries/s, ${redeliveries} redeliveries), drain ${drainSeconds.toFixed(1)} s over ${polls} polls, ` +
-        `total ${total.toFixed(1)} s; max live tasks/project ${maxLive}, max slot counter ${maxSlots}; ${report.stats.uniqueEvents} events ` +
+        `total ${total.toFixed(1)} s; max live tasks/project ${maxLive}, max jobs in flight/project ${maxSlots}; ${report.stats.uniqueEvents} events ` +
         `(${report.stats.duplicateEvents} re-relayed copies after ${relayFailures} failed relays); final ${JSON.stringify(report.stats.byState)} ` +
         `(emulators + simulator on this machine; reproduce: npm run test:reliability -- test/reliability/load.test.ts)`,
     );

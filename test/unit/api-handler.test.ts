@@ -174,6 +174,9 @@ describe('createApiHandler (real use cases, fakes)', () => {
     store.transact = async () => {
       throw new Error('Firestore unavailable: secret-ish detail');
     };
+    store.commit = async () => {
+      throw new Error('Firestore unavailable: secret-ish detail');
+    };
     const res = await handler.handle(request('POST', '/v1/jobs', assetLoadRequest()));
     expect(res.status).toBe(500);
     const body = ApiErrorBodySchema.parse(res.body);

@@ -118,7 +118,6 @@ describe('enforced at intake, in batches, and before every export call', () => {
     const job = newJob({ jobId: 'a'.repeat(32), state: 'SUBMITTING', eeProject: 'ee-project-1', request, requestId: 'rid-1', identity: 'key:x', labels: {}, callbackUrl: null, source: { kind: 'api' }, slotShard: 0 }, now.toISOString());
     await store.transact(async (tx) => {
       tx.createJob(job);
-      tx.setSlots({ eeProject: 'ee-project-1', shard: 0, inFlight: 1 });
     });
     const out = await createSubmitExport(deps).dispatch(job);
     expect(out.kind).toBe('failed');

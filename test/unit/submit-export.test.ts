@@ -72,7 +72,15 @@ describe('submitExport (core, with fakes)', () => {
 
   it('concurrent duplicates: one submits, the others back off (thrown, for redelivery)', async () => {
     const s = createSubmitExport(deps);
-    const results = await Promise.allSettled([s.submitMessage(msg(jsClientRequest())), s.submitMessage(msg(jsClientRequest())), s.submitMessage(msg(jsClientRequest()))]);
+    // The first delivery's Earth Engine call is held until the other two have answered: they arrive while it holds the lease.
+    const exportImage = ee.exportImage.bind(ee);
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    ee.exportImage = async (p, r) => (await held, exportImage(p, r));
+    const first = s.submitMessage(msg(jsClientRequest()));
+    const others = await Promise.allSettled([s.submitMessage(msg(jsClientRequest())), s.submitMessage(msg(jsClientRequest()))]);
+    release();
+    const results = [...others, ...(await Promise.allSettled([first]))];
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     for (const r of results) if (r.status === 'rejected') expect((r.reason as { code: string }).code).toBe('SUBMIT.IN_PROGRESS');
     // The redeliveries converge to the same job, with no second task.

@@ -138,7 +138,6 @@ describe('the watch tick', () => {
   it('with WATCH_STALL_RESUBMISSIONS, cancels the stalled task and resubmits through the queue with a new requestId, bounded', async () => {
     const a = job('a', { slotShard: 0 });
     await store.createJobsIfAbsent([a]);
-    await store.transact(async (tx) => tx.setSlots({ eeProject: 'p1', shard: 0, inFlight: 1 }));
     const w = watch({ maxResubmissions: 1 });
     now = T0 + 3_601_000;
     expect(await w.tickWatch()).toBe(2);

@@ -50,7 +50,6 @@ export function wirePollExports(graph: Graph, trace?: string) {
       maxResubmissions: config.MAX_RESUBMISSIONS,
       resubmitBackoffMs: config.RESUBMIT_BACKOFF_SECONDS * 1000,
       budgets: config.EECU_BUDGETS,
-      slotShards: config.SLOT_SHARDS,
       timeGuardFactor: config.RUNAWAY_TIME_GUARD_FACTOR,
     },
     estimates: wireEstimates(graph),

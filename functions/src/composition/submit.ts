@@ -25,7 +25,6 @@ export function wireSubmitExport({ config, adapters }: Graph, trace?: string) {
       maxInFlightPerProject: config.MAX_IN_FLIGHT_PER_PROJECT,
       submitLeaseMs: config.SUBMIT_LEASE_SECONDS * 1000,
       budgets: config.EECU_BUDGETS,
-      slotShards: config.SLOT_SHARDS,
       maxResubmissions: config.MAX_RESUBMISSIONS,
       resubmitBackoffMs: config.RESUBMIT_BACKOFF_SECONDS * 1000,
       intake: intakePolicy(config),

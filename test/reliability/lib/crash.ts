@@ -13,12 +13,14 @@
  *
  * Steps are recognised by what a transaction does (TxInfo): which job it read and
  * wrote, in which states, whether it read the poller lease (fenced), which webhook
- * deliveries and events it wrote.
+ * deliveries and events it wrote. A precondition write (`store.commit`, the submit's
+ * intake and record since ADR 0012) is described the same way and crashes at the same
+ * steps: before it is sent, or after it landed.
  */
 import type { Adapters } from '../../../functions/src/composition-root.ts';
 import type { Job } from '../../../functions/src/core/jobs/job.ts';
 import type { CloudEvent } from '../../../functions/src/core/jobs/events.ts';
-import type { JobTransaction, WebhookDelivery } from '../../../functions/src/core/ports.ts';
+import type { JobCommit, JobTransaction, WebhookDelivery } from '../../../functions/src/core/ports.ts';
 
 export interface JobWrite {
   prev: Job | null;
@@ -26,14 +28,13 @@ export interface JobWrite {
   created: boolean;
 }
 
-/** What one transaction attempt did. */
+/** What one transaction attempt (or one precondition write) did. */
 export interface TxInfo {
   /** Read the poller lease: a fenced poller transaction. */
   fenced: boolean;
   jobWrites: JobWrite[];
   deliveries: WebhookDelivery[];
   events: CloudEvent[];
-  slotWrites: number;
 }
 
 export type CrashSpec =
@@ -52,7 +53,7 @@ export class KilledError extends Error {
 
 /** Transaction shapes of the steps the suite crashes at. */
 export const TX = {
-  /** Intake: a job created in SUBMITTING (it holds a lease and a slot). */
+  /** Intake: a job created in SUBMITTING (it holds a lease and a slot), by a precondition create or a transaction. */
   intakeSubmitting: (tx: TxInfo) => tx.jobWrites.some((w) => w.created && w.next.state === 'SUBMITTING'),
   /** Intake of any kind (SUBMITTING, QUEUED, REJECTED). */
   intake: (tx: TxInfo) => tx.jobWrites.some((w) => w.created),
@@ -151,13 +152,25 @@ export function crashableAdapters(a: Adapters, c: CrashController): Adapters {
       await store.markEventsSent(ids);
       c.guard();
     },
+    async commit(w: JobCommit) {
+      c.guard();
+      const next = 'create' in w ? w.create : w.update;
+      // The job as stored now: what the write replaces when its precondition holds (a harness-only read).
+      const prev = 'create' in w ? null : await store.getJob(next.jobId);
+      const info: TxInfo = { fenced: false, jobWrites: [{ prev, next, created: 'create' in w }], deliveries: [], events: [...w.events] };
+      c.maybeCrash('tx-before-commit', (s) => s.at === 'tx-before-commit' && s.match(info));
+      const out = await store.commit(w);
+      c.guard();
+      if (out.ok) c.maybeCrash('tx-after-commit', (s) => s.at === 'tx-after-commit' && s.match(info));
+      return out;
+    },
     async transact<T>(fn: (tx: JobTransaction) => Promise<T>): Promise<T> {
       c.guard();
       let info: TxInfo | undefined;
       const result = await store.transact(async (tx) => {
         c.guard();
         const reads = new Map<string, Job | null>();
-        const attempt: TxInfo = { fenced: false, jobWrites: [], deliveries: [], events: [], slotWrites: 0 };
+        const attempt: TxInfo = { fenced: false, jobWrites: [], deliveries: [], events: [] };
         const wrapped: JobTransaction = {
           ...tx,
           getJob: async (id) => {
@@ -186,10 +199,6 @@ export function crashableAdapters(a: Adapters, c: CrashController): Adapters {
           addEvents: (events) => {
             attempt.events.push(...events);
             tx.addEvents(events);
-          },
-          setSlots: (s) => {
-            attempt.slotWrites++;
-            tx.setSlots(s);
           },
         };
         const out = await fn(wrapped);

@@ -1,8 +1,7 @@
 /**
  * The invariants every reliability test checks at its end, written once. Input: what
  * the world looks like afterwards — the job documents, the simulator's tasks, every
- * event received on the events topic (duplicates included), the slot counters and the
- * outbox. Output: a list of violations (empty when everything holds).
+ * event received on the events topic (duplicates included) and the outbox. Output: a list of violations (empty when everything holds).
  *
  *  1. One task per requestId, and every task belongs to exactly one job's attempt.
  *  2. A job's state agrees with its task's state; earlier (resubmitted) attempts failed.
@@ -10,9 +9,9 @@
  *     the state machine starting with submitted/queued/rejected (or failed, for a submit
  *     Earth Engine refused), one event per state change in the job's history, exactly one
  *     `submitted` per attempt that reached Earth Engine, nothing after the terminal state.
- *  4. Slot counters are exact: each shard of a project counts exactly the in-flight jobs
- *     that hold a slot in it (every in-flight job holds one, no other job does), and no
- *     shard exceeds its share of the in-flight cap.
+ *  4. The in-flight cap holds: a project's jobs in flight (its slots, ADR 0012) stay
+ *     within the cap plus the overshoot allowed to admissions deciding at once (none
+ *     when they decide one at a time), and no job out of flight holds a slot shard.
  *  5. Permanent failures are never resubmitted; transient ones are, up to the limit.
  *  6. Settled: no job live, no task running, no unsent outbox entry, every outbox
  *     event received.
@@ -20,7 +19,6 @@
 import { HISTORY_LIMIT, IN_FLIGHT_STATES, canTransition, isTerminal, type Job, type JobState } from '../../../functions/src/core/jobs/job.ts';
 import { EVENT_TYPE_PREFIX, type CloudEvent } from '../../../functions/src/core/jobs/events.ts';
 import { classifyFailure } from '../../../functions/src/core/jobs/failure-classification.ts';
-import { shardCapacity } from '../../../functions/src/core/jobs/slots.ts';
 import { derivedRequestId } from '../../../functions/src/core/jobs/ids.ts';
 
 /** What the checks read of a job (the Firestore document, with its request parsed back). */
@@ -29,17 +27,14 @@ export type JobLike = Pick<
   'jobId' | 'state' | 'eeProject' | 'requestId' | 'operationName' | 'previousOperations' | 'resubmissions' | 'history' | 'error' | 'lastFailure' | 'cancelRequestedAt' | 'version' | 'slotShard'
 > & { request: { requestId?: string } | null };
 
-/** One shard document of a project's in-flight slots: eeProjects/{project}[~{shard}]. */
-export interface SlotShard {
-  eeProject: string;
-  shard: number;
-  inFlight: number;
-}
-
-/** The admission settings, to check each shard against its share of the cap. */
+/**
+ * The admission settings: the cap, and how far past it admissions deciding at the same
+ * moment may take a project (core/jobs/slots.ts overshootBound; 0 when they decide one
+ * at a time).
+ */
 export interface SlotCap {
   cap: number;
-  shards: number;
+  overshoot: number;
 }
 
 /** What the checks read of a simulator task (`sim.tasks()`). */
@@ -57,8 +52,6 @@ export interface WorldSnapshot {
   tasks: TaskLike[];
   /** Every event received, in arrival order, duplicates included. */
   events: CloudEvent[];
-  /** eeProjects/{project}[~{shard}]: the slot counters. */
-  slots: SlotShard[];
   /** outbox/{eventId}: whether it was marked sent. */
   outbox?: { id: string; sent: boolean }[];
 }
@@ -69,7 +62,7 @@ export interface InvariantOptions {
   /** Copies of one event id are allowed (an outbox re-relay after a crash); they must still be identical. */
   allowDuplicateEvents: boolean;
   maxResubmissions: number;
-  /** When given, every shard counter must also stay within its share of the cap. */
+  /** When given, every project's jobs in flight must stay within the cap (and its allowed overshoot). */
   cap?: SlotCap;
 }
 
@@ -279,8 +272,8 @@ export function checkInvariants(world: WorldSnapshot, opts: InvariantOptions): I
     }
   }
 
-  // ---- 4. slot counters -------------------------------------------------------------------
-  v.push(...checkSlots(world.jobs, world.slots, opts.cap));
+  // ---- 4. in-flight cap -------------------------------------------------------------------
+  v.push(...checkSlots(world.jobs, opts.cap));
 
   // ---- 6. settled -------------------------------------------------------------------------
   if (opts.settled) {
@@ -303,32 +296,21 @@ export function checkInvariants(world: WorldSnapshot, opts: InvariantOptions): I
 }
 
 /**
- * Slot counters against the jobs: per shard, the counter equals the in-flight jobs that hold
- * a slot in it; in-flight jobs hold one, others none; shards stay within their share of the cap.
- * Only meaningful when nothing runs between reading the jobs and the counters.
+ * The in-flight cap against the jobs: per project, the jobs in flight are its taken slots
+ * (there is no counter to drift); they stay within the cap plus the allowed overshoot. A
+ * job out of flight holds no slot shard (a field of the counter design, null since).
  */
-export function checkSlots(jobs: Pick<JobLike, 'jobId' | 'state' | 'eeProject' | 'slotShard'>[], slots: SlotShard[], cap?: SlotCap): string[] {
+export function checkSlots(jobs: Pick<JobLike, 'jobId' | 'state' | 'eeProject' | 'slotShard'>[], cap?: SlotCap): string[] {
   const v: string[] = [];
-  const held = new Map<string, number>();
+  const perProject = new Map<string, number>();
   for (const j of jobs) {
     const inFlight = IN_FLIGHT_STATES.has(j.state);
-    if (inFlight && (j.slotShard === null || j.slotShard === undefined)) v.push(`${j.jobId}: ${j.state} (in flight) but holds no slot shard`);
     if (!inFlight && j.slotShard !== null && j.slotShard !== undefined) v.push(`${j.jobId}: ${j.state} but still holds a slot in shard ${j.slotShard}`);
-    if (inFlight && j.slotShard !== null && j.slotShard !== undefined) held.set(`${j.eeProject}#${j.slotShard}`, (held.get(`${j.eeProject}#${j.slotShard}`) ?? 0) + 1);
-  }
-  const counters = new Map(slots.map((s) => [`${s.eeProject}#${s.shard}`, s]));
-  for (const key of new Set([...counters.keys(), ...held.keys()])) {
-    const counter = counters.get(key)?.inFlight ?? 0;
-    const actual = held.get(key) ?? 0;
-    if (counter !== actual) v.push(`slot counter ${key.replace('#', ' shard ')} says ${counter} in flight, the jobs holding it say ${actual}`);
+    if (inFlight) perProject.set(j.eeProject, (perProject.get(j.eeProject) ?? 0) + 1);
   }
   if (cap) {
-    const perProject = new Map<string, number>();
-    for (const s of slots) {
-      perProject.set(s.eeProject, (perProject.get(s.eeProject) ?? 0) + s.inFlight);
-      if (s.inFlight > shardCapacity(cap, s.shard)) v.push(`slot shard ${s.eeProject} ${s.shard} holds ${s.inFlight}, above its share ${shardCapacity(cap, s.shard)} of the cap ${cap.cap}`);
-    }
-    for (const [p, n] of perProject) if (n > cap.cap) v.push(`${p}: ${n} in flight, above the cap ${cap.cap}`);
+    const limit = cap.cap + cap.overshoot;
+    for (const [p, n] of perProject) if (n > limit) v.push(`${p}: ${n} jobs in flight, above the cap ${cap.cap}${cap.overshoot ? ` plus the allowed overshoot ${cap.overshoot}` : ''}`);
   }
   return v;
 }

@@ -66,8 +66,6 @@ async function main(): Promise<void> {
     };
     store.jobs.set(job.jobId, job);
   }
-  // One shard (slotShards defaults to 1 below): every job holds a slot in shard 0 of its project.
-  for (const p of new Set(seeds.map((s) => s.eeProject))) store.slots.set(`${p}#0`, seeds.filter((s) => s.eeProject === p).length);
 
   let published = 0;
   const publisher = {

@@ -11,7 +11,7 @@ import {
   BatchSubmitResponseSchema,
   type BatchView,
 } from '../../../functions/src/core/api/index.ts';
-import { expandBatch, BATCH_STATES } from '../../../functions/src/core/batches/index.ts';
+import { expandBatch, BATCH_STATES, MAX_BATCH_CHILDREN } from '../../../functions/src/core/batches/index.ts';
 import { jobIdFor } from '../../../functions/src/core/jobs/index.ts';
 import type { Context } from '../context.ts';
 import { CliError, EXIT, joinDetails, usageError, type ExitCode } from '../errors.ts';
@@ -49,7 +49,8 @@ export async function submitBatchSpec(ctx: Context, spec: Record<string, unknown
   let state: string | null = null;
   if (o.via === 'pubsub') {
     if (o.validate) {
-      const x = expandBatch(spec);
+      // The deployment's BATCH_MAX_CHILDREN is not known here: check against the ceiling, and let the function refuse a batch over its setting.
+      const x = expandBatch(spec, { maxChildren: MAX_BATCH_CHILDREN });
       if (!x.ok) throw new CliError(EXIT.USAGE, `the batch is invalid: ${joinDetails(x.errors)}`, { code: 'BATCH.INVALID', details: x.errors });
     }
     const topic = ctx.topic(o);

@@ -1,6 +1,6 @@
 /** Public face of the jobs capability. */
 export { JOB_STATES, LIVE_STATES, WEBHOOK_ATTEMPTS_KEPT, isTerminal, newJob, transition } from './job.ts';
-export type { EstimateMethod, Job, JobEstimate, JobSource, JobState, RunawayStop, StallMark, Verifying, WebhookAttempt } from './job.ts';
+export type { EstimateMethod, Job, JobEstimate, JobSource, JobState, RunawayStop, StallMark, TiledRecovery, Verifying, WebhookAttempt } from './job.ts';
 export { eventsFor, slotDelta } from './transitions.ts';
 export { JOB_ID_PATTERN, derivedRequestId, identityString, jobIdFor, sentRequestId, tenantIdentity } from './ids.ts';
 export type { IdentityKey } from './ids.ts';
@@ -11,6 +11,6 @@ export { relayEvents, sweepOutbox } from './outbox.ts';
 export { OPERATION_NAME_PATTERN, OperationSchema, fieldsFromOperation, jobStateOf } from './operation.ts';
 export type { Operation } from './operation.ts';
 export { resolveFailure } from './failure-classification.ts';
-export { findFreeShard, probeOrder, releaseSlot } from './slots.ts';
+export { hasRoom, overshootBound, releaseSlot } from './slots.ts';
 export { createLogEvents } from './log-events.ts';
 export type { LogEvents } from './log-events.ts';

@@ -8,7 +8,7 @@
  * not jobs. Only jobs whose state, progress, stage or other figures changed are written.
  */
 import { EeportError, isEarthEngineError } from '../kernel/index.ts';
-import { resolveFailure, findFreeShard, probeOrder, isTerminal, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, releaseSlot, relayEvents, sweepOutbox, type CloudEvent, type LogEvents } from '../jobs/index.ts';
+import { resolveFailure, hasRoom, isTerminal, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, releaseSlot, relayEvents, sweepOutbox, type CloudEvent, type LogEvents } from '../jobs/index.ts';
 import { checkBudgets, countUsage, notifyExceeded, readUsages, type Budget } from '../budgets/index.ts';
 import { stopBatch, stopEvent } from '../batches/index.ts';
 import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, Lease } from '../ports.ts';
@@ -44,8 +44,6 @@ export interface PollSettings {
   resubmitBackoffMs: number;
   /** Monthly EECU budgets: usage counted as tasks finish, checked before a queued job is released. */
   budgets?: readonly Budget[];
-  /** Shard documents the in-flight cap is split over (see slots.ts). */
-  slotShards?: number;
   /** Runaway guard without reported EECU: stop after this many times the run its estimate gives the cap (RUNAWAY_TIME_GUARD_FACTOR). */
   timeGuardFactor?: number;
 }
@@ -318,18 +316,16 @@ export function createPollExports(deps: PollDeps) {
   async function releaseQueuedProjects(lease: Lease, stats: CycleStats, budgetEvents: CloudEvent[]): Promise<void> {
     for (const eeProject of await store.listQueuedProjects()) {
       const room = settings.maxInFlightPerProject - (await store.inFlight(eeProject));
-      const slotPolicy = { cap: settings.maxInFlightPerProject, shards: settings.slotShards ?? 1 };
       if (room <= 0) continue;
       const now = iso();
       // Ask for more than the room: jobs in their resubmission backoff are passed over.
       for (const candidate of (await store.listQueuedJobs(eeProject, room * 2 + 10)).filter((j) => !j.notBefore || j.notBefore <= now).slice(0, room)) {
+        // Counted again before each release: submits admit meanwhile, and the cap is soft only by admissions deciding at once (core/jobs/slots.ts).
+        if (!hasRoom(await store.inFlight(eeProject), settings.maxInFlightPerProject)) break;
         const taken = await store.transact(async (tx) => {
           await fence(tx, lease);
           const cur = await tx.getJob(candidate.jobId);
           if (!cur || cur.state !== 'QUEUED') return null;
-          // The poller looks at every shard (in random order): room anywhere is used.
-          const slots = await findFreeShard(tx, eeProject, slotPolicy, probeOrder(slotPolicy, Number.MAX_SAFE_INTEGER));
-          if (!slots) return null;
           // A STOPPED batch's queued children wait for its :resume.
           const batch = cur.batchId ? await tx.getBatch(cur.batchId) : null;
           if (batch?.state === 'STOPPED') return null;
@@ -356,9 +352,8 @@ export function createPollExports(deps: PollDeps) {
             budgetEvents.push(...events);
             return null;
           }
-          const next = transition(cur, 'SUBMITTING', iso(), { queuedReason: null, notBefore: null, slotShard: slots.shard, submitLeaseUntil: new Date(nowMs() + settings.staleSubmitMs).toISOString() }, 'released from queue');
+          const next = transition(cur, 'SUBMITTING', iso(), { queuedReason: null, notBefore: null, submitLeaseUntil: new Date(nowMs() + settings.staleSubmitMs).toISOString() }, 'released from queue');
           if (!next) return null;
-          tx.setSlots({ ...slots, inFlight: slots.inFlight + 1 });
           tx.updateJob(next);
           return next;
         });

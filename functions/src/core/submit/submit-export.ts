@@ -1,20 +1,23 @@
 /**
  * Submit: a request becomes exactly one Earth Engine export, recorded as a job.
  *
- * 1. Intake transaction: create jobs/{jobId} in SUBMITTING with a short lease (or
- *    QUEUED when the project has no free in-flight slot, or REJECTED when the input is
- *    bad). An existing job past SUBMITTING means a duplicate delivery: nothing to do.
+ * 1. Intake: count the project's jobs in flight (admission, core/jobs/slots.ts), then
+ *    create jobs/{jobId} in SUBMITTING with a short lease (or QUEUED when the project is
+ *    at its cap, or REJECTED when the input is bad) with one precondition create that
+ *    also claims the client requestId (ADR 0012). When the job or the requestId already
+ *    exists, a transaction sorts it out: a duplicate delivery, a live lease, a takeover.
  * 2. Call image:export with the job's fixed requestId, so a retry after a crash finds
  *    the same operation instead of starting a second task.
- * 3. Record transaction: SUBMITTING → the operation's state, with its `submitted` event.
+ * 3. Record: SUBMITTING → the operation's state, with its `submitted` event, written
+ *    only if the job is still the revision intake wrote (else in a transaction).
  *
  * Permanent failures are recorded and returned (the trigger acknowledges); transient
  * ones are thrown (the trigger retries with the same requestId).
  */
 import { EeportError, isEarthEngineError } from '../kernel/index.ts';
-import { derivedRequestId, sentRequestId, jobIdFor, newJob, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, slotDelta, identityString, relayEvents, type LogEvents, type CloudEvent, findFreeShard, probeOrder, releaseSlot, resolveFailure } from '../jobs/index.ts';
+import { derivedRequestId, sentRequestId, jobIdFor, newJob, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, slotDelta, identityString, relayEvents, type LogEvents, type CloudEvent, hasRoom, releaseSlot, resolveFailure } from '../jobs/index.ts';
 import { intakeMessage, type IncomingMessage, type IntakePolicy, type IntakeResult, type SubmitCommand } from './intake.ts';
-import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, ProjectSlots } from '../ports.ts';
+import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction } from '../ports.ts';
 import { findOwnOperation, type AdoptSettings } from './adopt-operation.ts';
 import { checkBudgets, notifyExceeded, type Budget } from '../budgets/index.ts';
 import { exportPolicyIssues, type Issue } from '../requests/index.ts';
@@ -29,8 +32,6 @@ export interface SubmitSettings {
   intake: IntakePolicy;
   /** Monthly EECU budgets checked before a job is admitted. */
   budgets?: readonly Budget[];
-  /** Shard documents the in-flight cap is split over (see slots.ts). */
-  slotShards?: number;
   /** Resubmission of transient task failures, for an operation that has already failed when submit records it. */
   maxResubmissions?: number;
   resubmitBackoffMs?: number;
@@ -54,20 +55,16 @@ export type SubmitOutcome = { kind: 'rejected' | 'queued' | 'submitted' | 'faile
 
 type Decision = { action: 'dispatch' | 'queued' | 'duplicate' | 'busy' | 'rejected'; job: Job; events: CloudEvent[] };
 
+/** A job as this delivery last wrote it, with the stored revision that write made (for a precondition record). */
+type Written = { job: Job; rev: string };
+
 export function createSubmitExport(deps: SubmitDeps) {
   const { store, ee, clock, logs, settings } = deps;
   const iso = () => clock.now().toISOString();
   const leaseUntil = () => new Date(clock.now().getTime() + settings.submitLeaseMs).toISOString();
 
-  /**
-   * Writes a state change with the slot it takes and its events; reads must already be
-   * done. A slot a job gives back was already released (releaseSlot).
-   */
-  function write(tx: JobTransaction, prev: Job | null, next: Job, taken: ProjectSlots | null): CloudEvent[] {
-    if (slotDelta(prev?.state ?? null, next.state) > 0) {
-      if (!taken) throw new Error('slot taken without reading slots first');
-      tx.setSlots({ ...taken, inFlight: taken.inFlight + 1 });
-    }
+  /** Writes a state change and its events; reads must already be done. */
+  function write(tx: JobTransaction, prev: Job | null, next: Job): CloudEvent[] {
     if (prev) tx.updateJob(next);
     else tx.createJob(next);
     const events = eventsFor(prev, next, settings.eventSource);
@@ -78,10 +75,7 @@ export function createSubmitExport(deps: SubmitDeps) {
   async function recordRejection(r: Extract<IntakeResult, { ok: false }>): Promise<SubmitOutcome> {
     const jobId = jobIdFor(r.identity);
     const now = iso();
-    const decision = await store.transact<Decision>(async (tx) => {
-      const existing = await tx.getJob(jobId);
-      if (existing) return { action: 'duplicate', job: existing, events: [] };
-      const job = newJob(
+    const job = newJob(
         {
           jobId,
           state: 'REJECTED',
@@ -99,26 +93,63 @@ export function createSubmitExport(deps: SubmitDeps) {
         },
         now,
       );
-      return { action: 'rejected', job, events: write(tx, null, job, null) };
-    });
-    await relayEvents(deps, decision.events);
-    if (decision.action === 'duplicate') {
-      logs.exportDuplicate(decision.job);
-      return { kind: 'duplicate', job: decision.job };
+    const events = eventsFor(null, job, settings.eventSource);
+    const created = await store.commit({ create: job, events });
+    if (!created.ok) {
+      // The job exists: this is a redelivery. Read what the first delivery recorded.
+      const existing = await store.getJob(jobId);
+      if (!existing) throw new Error(`job ${jobId} exists and does not`);
+      logs.exportDuplicate(existing);
+      return { kind: 'duplicate', job: existing };
     }
-    logs.exportRejected(decision.job);
-    return { kind: 'rejected', job: decision.job };
+    await relayEvents(deps, events);
+    logs.exportRejected(job);
+    return { kind: 'rejected', job };
   }
 
   async function submitCommand(cmd: SubmitCommand): Promise<SubmitOutcome> {
     const jobId = jobIdFor(cmd.identity);
     const now = iso();
+    // Earth Engine deduplicates on the requestId, not on eeport's job: a client requestId
+    // another job already sent makes this a publication of that job, never a second one.
+    // Sent as given, or, for a tenant, namespaced by it (sentRequestId): ownership is of what Earth Engine sees.
+    const clientRequestId = cmd.request.requestId === undefined ? undefined : sentRequestId(cmd.tenantId, cmd.request.requestId);
+    const base = {
+      jobId,
+      eeProject: cmd.eeProject,
+      request: cmd.request,
+      requestId: clientRequestId ?? derivedRequestId(jobId),
+      identity: identityString(cmd.identity),
+      tenantId: cmd.tenantId,
+      labels: cmd.labels,
+      callbackUrl: cmd.callbackUrl,
+      source: cmd.source,
+      ...(cmd.then ? { chain: { chainId: jobId, step: 'root' } } : {}),
+      ...(cmd.maxEecuSeconds ? { maxEecuSeconds: cmd.maxEecuSeconds } : {}),
+    };
+    // Admission: a count of the project's jobs in flight, read before deciding and outside any
+    // transaction, so submits never contend on a shared document (a soft cap: core/jobs/slots.ts).
+    const room = hasRoom(await store.inFlight(cmd.eeProject), settings.maxInFlightPerProject);
+    const admitted = () => newJob({ ...base, state: 'SUBMITTING', submitLeaseUntil: leaseUntil() }, now);
+    const queued = () => newJob({ ...base, state: 'QUEUED', queuedReason: `the in-flight cap of ${settings.maxInFlightPerProject} jobs in ${cmd.eeProject} is reached` }, now);
+
+    // The common case, a new job with neither budgets to charge nor a chain to write: one
+    // precondition create of the job, its events and its requestId owner, nothing read first.
+    if (!settings.budgets?.length && !cmd.then) {
+      const job = room ? admitted() : queued();
+      const events = eventsFor(null, job, settings.eventSource);
+      const created = await store.commit({ create: job, events, ...(clientRequestId ? { requestIdOwner: clientRequestId } : {}) });
+      if (created.ok) {
+        await relayEvents(deps, events);
+        if (job.state === 'SUBMITTING') return dispatch(job, { job, rev: created.rev });
+        logs.exportQueued(job);
+        return { kind: 'queued', job };
+      }
+      // The job or the requestId exists: a redelivery, another identity's publication, a takeover. Decided below.
+    }
+
     const decision = await store.transact<Decision>(async (tx) => {
       const existing = await tx.getJob(jobId);
-      // Earth Engine deduplicates on the requestId, not on eeport's job: a client requestId
-      // another job already sent makes this a publication of that job, never a second one.
-      // Sent as given, or, for a tenant, namespaced by it (sentRequestId): ownership is of what Earth Engine sees.
-      const clientRequestId = cmd.request.requestId === undefined ? undefined : sentRequestId(cmd.tenantId, cmd.request.requestId);
       const owner = clientRequestId ? await tx.getRequestIdOwner(clientRequestId) : null;
       if (owner && owner !== jobId) {
         const ownerJob = await tx.getJob(owner);
@@ -132,22 +163,6 @@ export function createSubmitExport(deps: SubmitDeps) {
         tx.updateJob(taken);
         return { action: 'dispatch', job: taken, events: [] };
       }
-      const slotPolicy = { cap: settings.maxInFlightPerProject, shards: settings.slotShards ?? 1 };
-      // Two random shards: enough to find room when there is plenty, few enough not to contend.
-      const slots = await findFreeShard(tx, cmd.eeProject, slotPolicy, probeOrder(slotPolicy, 2));
-      const base = {
-        jobId,
-        eeProject: cmd.eeProject,
-        request: cmd.request,
-        requestId: clientRequestId ?? derivedRequestId(jobId),
-        identity: identityString(cmd.identity),
-        tenantId: cmd.tenantId,
-        labels: cmd.labels,
-        callbackUrl: cmd.callbackUrl,
-        source: cmd.source,
-        ...(cmd.then ? { chain: { chainId: jobId, step: 'root' } } : {}),
-        ...(cmd.maxEecuSeconds ? { maxEecuSeconds: cmd.maxEecuSeconds } : {}),
-      };
       const verdict = settings.budgets?.length ? await checkBudgets(tx, { eeProject: cmd.eeProject, labels: cmd.labels, request: cmd.request, tenantId: cmd.tenantId }, settings.budgets, now, settings.eventSource) : ({ ok: true } as const);
       // Reads are done: from here on only writes. The job being created owns its client requestId.
       if (clientRequestId && !owner) tx.setRequestIdOwner(clientRequestId, jobId);
@@ -159,14 +174,10 @@ export function createSubmitExport(deps: SubmitDeps) {
           verdict.budget.onExceeded === 'reject'
             ? newJob({ ...base, state: 'REJECTED', endTime: now, error: { code: 'EECU.BUDGET_EXCEEDED', message: verdict.reason } }, now)
             : newJob({ ...base, state: 'QUEUED', queuedReason: verdict.reason }, now);
-        return { action: job.state === 'REJECTED' ? 'rejected' : 'queued', job, events: [...budgetEvents, ...write(tx, null, job, null)] };
+        return { action: job.state === 'REJECTED' ? 'rejected' : 'queued', job, events: [...budgetEvents, ...write(tx, null, job)] };
       }
-      if (!slots) {
-        const job = newJob({ ...base, state: 'QUEUED', queuedReason: `the in-flight cap of ${settings.maxInFlightPerProject} jobs in ${cmd.eeProject} is reached` }, now);
-        return { action: 'queued', job, events: write(tx, null, job, null) };
-      }
-      const job = newJob({ ...base, state: 'SUBMITTING', submitLeaseUntil: leaseUntil(), slotShard: slots.shard }, now);
-      return { action: 'dispatch', job, events: write(tx, null, job, slots) };
+      const job = room ? admitted() : queued();
+      return { action: room ? 'dispatch' : 'queued', job, events: write(tx, null, job) };
     });
     await relayEvents(deps, decision.events);
     switch (decision.action) {
@@ -188,35 +199,39 @@ export function createSubmitExport(deps: SubmitDeps) {
     }
   }
 
-  /** Moves a SUBMITTING job whose lease this caller holds to wherever Earth Engine's answer puts it. */
-  async function dispatch(job: Job): Promise<SubmitOutcome> {
+  /**
+   * Moves a SUBMITTING job whose lease this caller holds to wherever Earth Engine's answer
+   * puts it. `written`: this caller has just written the job (its revision), so the record
+   * can be a precondition write instead of a transaction.
+   */
+  async function dispatch(job: Job, written?: Written): Promise<SubmitOutcome> {
     if (!job.request) throw new Error(`job ${job.jobId} has no request to submit`);
     const policy = job.tenantId === null || !settings.intakeFor ? settings.intake : settings.intakeFor(job.tenantId);
     const refused = policy ? exportPolicyIssues(job.eeProject, job.request, policy) : [{ path: 'tenantId', message: `tenant "${job.tenantId}" is no longer configured (TENANTS)` }];
-    if (refused.length) return refuse(job, refused);
+    if (refused.length) return refuse(job, refused, written);
     let op: Operation;
     try {
       op = await ee.exportImage(job.eeProject, { ...job.request, requestId: job.requestId });
     } catch (err) {
-      return handleSubmitError(job, err);
+      return handleSubmitError(job, err, written);
     }
-    return recordOperation(job, op, 'export started');
+    return recordOperation(job, op, 'export started', written);
   }
 
   /**
    * A job the export policy refuses now (it was queued, or is being resubmitted, under an
    * older configuration) fails without reaching Earth Engine.
    */
-  async function refuse(job: Job, issues: Issue[]): Promise<SubmitOutcome> {
+  async function refuse(job: Job, issues: Issue[], written?: Written): Promise<SubmitOutcome> {
     const code = issues.some((i) => i.path === 'tenantId') ? 'EXPORT.UNKNOWN_TENANT' : issues.some((i) => i.path === 'eeProject') ? 'EXPORT.UNKNOWN_PROJECT' : 'EXPORT.DESTINATION_NOT_ALLOWED';
     const message = issues.map((i) => `${i.path}: ${i.message}`).join('; ').slice(0, 2000);
-    const out = await finish(job.jobId, 'FAILED', () => ({ error: { code, message, details: issues.slice(0, 50) }, endTime: iso(), submitLeaseUntil: null }), 'refused by the export policy');
+    const out = await finish(job.jobId, 'FAILED', () => ({ error: { code, message, details: issues.slice(0, 50) }, endTime: iso(), submitLeaseUntil: null }), 'refused by the export policy', written);
     if (out.kind === 'failed') logs.exportSubmitFailed(out.job);
     return out;
   }
 
   /** SUBMITTING → the operation's state: the job now follows `op` (its own, or one it adopted). */
-  async function recordOperation(job: Job, op: Operation, why: string): Promise<SubmitOutcome> {
+  async function recordOperation(job: Job, op: Operation, why: string, written?: Written): Promise<SubmitOutcome> {
     let target = jobStateOf(op);
     let failure: ReturnType<typeof resolveFailure> | null = null;
     if (target === 'FAILED') {
@@ -225,24 +240,25 @@ export function createSubmitExport(deps: SubmitDeps) {
       if (f.error) failure = resolveFailure(job, op, f.error, { maxResubmissions: settings.maxResubmissions ?? 0, resubmitBackoffMs: settings.resubmitBackoffMs ?? 0 }, clock.now().getTime());
       if (failure) target = failure.target;
     }
-    const out = await finish(job.jobId, target, (cur) => ({ ...fieldsFromOperation(op, cur), submitTime: iso(), nextPollAt: iso(), verifying: null, ...(failure?.extra ?? {}) }), failure?.reason ?? why);
+    const out = await finish(job.jobId, target, (cur) => ({ ...fieldsFromOperation(op, cur), submitTime: iso(), nextPollAt: iso(), verifying: null, ...(failure?.extra ?? {}) }), failure?.reason ?? why, written);
     if (out.job.operationName === op.name && out.kind === 'submitted') logs.exportSubmitted(out.job);
     return out;
   }
 
-  async function handleSubmitError(job: Job, err: unknown): Promise<SubmitOutcome> {
+  async function handleSubmitError(job: Job, err: unknown, written?: Written): Promise<SubmitOutcome> {
     // The requestId was used: a task exists (an earlier call's answer was lost). Never fail
     // the job for it; find the task and follow it.
     if (isEarthEngineError(err) && err.kind === 'already-exists') return verify(job);
     if (isEarthEngineError(err) && err.kind !== 'transient') {
       if (err.kind === 'queue-full') {
-        return finish(job.jobId, 'QUEUED', () => ({ queuedReason: `Earth Engine queue full: ${err.message}`, submitLeaseUntil: null }), 'Earth Engine queue full');
+        return finish(job.jobId, 'QUEUED', () => ({ queuedReason: `Earth Engine queue full: ${err.message}`, submitLeaseUntil: null }), 'Earth Engine queue full', written);
       }
       const out = await finish(
         job.jobId,
         'FAILED',
         () => ({ error: { code: err.code, message: err.message, ...(err.httpStatus ? { status: err.httpStatus } : {}) }, endTime: iso(), submitLeaseUntil: null }),
         'Earth Engine refused the export',
+        written,
       );
       if (out.kind === 'failed') logs.exportSubmitFailed(out.job);
       return out;
@@ -294,8 +310,23 @@ export function createSubmitExport(deps: SubmitDeps) {
     return { kind: 'verifying', job: noted };
   }
 
-  /** The record transaction: SUBMITTING → target, unless someone already moved the job on. */
-  async function finish(jobId: string, target: JobState, fields: (cur: Job) => Partial<Job>, reason: string): Promise<SubmitOutcome> {
+  /**
+   * The record: SUBMITTING → target, unless someone already moved the job on. When this
+   * caller wrote the job last (`written`), one write conditioned on that revision: if it
+   * still stands, nobody moved the job. Otherwise (or if the condition fails) a transaction.
+   */
+  async function finish(jobId: string, target: JobState, fields: (cur: Job) => Partial<Job>, reason: string, written?: Written): Promise<SubmitOutcome> {
+    const kind = target === 'FAILED' ? 'failed' : target === 'QUEUED' ? 'queued' : 'submitted';
+    const next = written && written.job.state === 'SUBMITTING' ? transition(written.job, target, iso(), { ...fields(written.job), submitAttempts: written.job.submitAttempts + 1, submitLeaseUntil: null }, reason) : null;
+    if (written && next) {
+      if (slotDelta(written.job.state, target) < 0) next.slotShard = null;
+      const events = eventsFor(written.job, next, settings.eventSource);
+      const recorded = await store.commit({ update: next, ifRev: written.rev, events });
+      if (recorded.ok) {
+        await relayEvents(deps, events);
+        return { kind, job: next };
+      }
+    }
     const result = await store.transact<Decision>(async (tx) => {
       const cur = await tx.getJob(jobId);
       if (!cur) throw new Error(`job ${jobId} vanished during submit`);
@@ -303,11 +334,10 @@ export function createSubmitExport(deps: SubmitDeps) {
       const next = transition(cur, target, iso(), { ...fields(cur), submitAttempts: cur.submitAttempts + 1, submitLeaseUntil: null }, reason);
       if (!next) return { action: 'duplicate', job: cur, events: [] };
       if (await releaseSlot(tx, cur, target)) next.slotShard = null;
-      return { action: 'dispatch', job: next, events: write(tx, cur, next, null) };
+      return { action: 'dispatch', job: next, events: write(tx, cur, next) };
     });
     await relayEvents(deps, result.events);
     if (result.action === 'duplicate') return { kind: 'duplicate', job: result.job };
-    const kind = target === 'FAILED' ? 'failed' : target === 'QUEUED' ? 'queued' : 'submitted';
     return { kind, job: result.job };
   }
 
