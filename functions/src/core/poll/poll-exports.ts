@@ -8,7 +8,7 @@
  * not jobs. Only jobs whose state, progress, stage or other figures changed are written.
  */
 import { EeportError, isEarthEngineError } from '../kernel/index.ts';
-import { resolveFailure, hasRoom, isTerminal, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, releaseSlot, relayEvents, sweepOutbox, type CloudEvent, type LogEvents } from '../jobs/index.ts';
+import { resolveFailure, hasRoom, RELEASES_PER_COUNT, isTerminal, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, releaseSlot, relayEvents, sweepOutbox, type CloudEvent, type LogEvents } from '../jobs/index.ts';
 import { checkBudgets, countUsage, notifyExceeded, readUsages, type Budget } from '../budgets/index.ts';
 import { stopBatch, stopEvent } from '../batches/index.ts';
 import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, Lease } from '../ports.ts';
@@ -315,13 +315,17 @@ export function createPollExports(deps: PollDeps) {
 
   async function releaseQueuedProjects(lease: Lease, stats: CycleStats, budgetEvents: CloudEvent[]): Promise<void> {
     for (const eeProject of await store.listQueuedProjects()) {
-      const room = settings.maxInFlightPerProject - (await store.inFlight(eeProject));
+      let inFlight = await store.inFlight(eeProject);
+      const room = settings.maxInFlightPerProject - inFlight;
       if (room <= 0) continue;
+      let sinceCount = 0;
       const now = iso();
       // Ask for more than the room: jobs in their resubmission backoff are passed over.
       for (const candidate of (await store.listQueuedJobs(eeProject, room * 2 + 10)).filter((j) => !j.notBefore || j.notBefore <= now).slice(0, room)) {
-        // Counted again before each release: submits admit meanwhile, and the cap is soft only by admissions deciding at once (core/jobs/slots.ts).
-        if (!hasRoom(await store.inFlight(eeProject), settings.maxInFlightPerProject)) break;
+        // Counted again every few releases: submits admit meanwhile, and the poller's releases from one count are
+        // admissions deciding at once (core/jobs/slots.ts); a count per release would cost a query each.
+        if (sinceCount === RELEASES_PER_COUNT) [inFlight, sinceCount] = [await store.inFlight(eeProject), 0];
+        if (!hasRoom(inFlight, settings.maxInFlightPerProject)) break;
         const taken = await store.transact(async (tx) => {
           await fence(tx, lease);
           const cur = await tx.getJob(candidate.jobId);
@@ -358,6 +362,8 @@ export function createPollExports(deps: PollDeps) {
           return next;
         });
         if (!taken) continue;
+        inFlight++;
+        sinceCount++;
         stats.released++;
         await dispatchQuietly(taken, stats);
       }
