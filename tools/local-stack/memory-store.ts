@@ -11,14 +11,16 @@ import type { Batch, BatchState, BatchStats } from '../../functions/src/core/bat
 import type { Schedule } from '../../functions/src/core/schedules/index.ts';
 import type { Chain } from '../../functions/src/core/chains/index.ts';
 import { InvalidPageTokenError } from '../../functions/src/core/kernel/index.ts';
-import type { BatchListQuery, EventPublisher, JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots, WebhookDelivery, WebhookEndpoint } from '../../functions/src/core/ports.ts';
+import type { BatchListQuery, CommitOutcome, EventPublisher, JobCommit, JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, WebhookDelivery, WebhookEndpoint } from '../../functions/src/core/ports.ts';
 import type { Broker } from './broker.ts';
 
 const clone = <T>(v: T): T => structuredClone(v);
 
 export class MemoryStore implements JobStore {
   jobs = new Map<string, Job>();
-  slots = new Map<string, number>();
+  /** jobId → the revision of its stored document (a store-wide write counter), for commit's `ifRev`. */
+  private revs = new Map<string, number>();
+  private writeSeq = 0;
   leases = new Map<string, Lease>();
   /** requestId → the job that sent it (Earth Engine deduplicates on it). */
   requestIds = new Map<string, string>();
@@ -44,7 +46,6 @@ export class MemoryStore implements JobStore {
       };
       const tx: JobTransaction = {
         getJob: async (id) => (read(), clone(this.jobs.get(id) ?? null)),
-        getSlots: async (p, shard): Promise<ProjectSlots> => (read(), { eeProject: p, shard, inFlight: this.slots.get(`${p}#${shard}`) ?? 0 }),
         getLease: async (n) => (read(), clone(this.leases.get(n) ?? null)),
         getRequestIdOwner: async (rid) => (read(), this.requestIds.get(rid) ?? null),
         setRequestIdOwner: (rid, jobId) => {
@@ -55,15 +56,11 @@ export class MemoryStore implements JobStore {
         createJob: (job) => {
           wrote = true;
           if (this.jobs.has(job.jobId)) throw new Error(`ALREADY_EXISTS jobs/${job.jobId}`);
-          writes.push(() => this.jobs.set(job.jobId, clone(job)));
+          writes.push(() => this.putJob(job));
         },
         updateJob: (job) => {
           wrote = true;
-          writes.push(() => this.jobs.set(job.jobId, clone(job)));
-        },
-        setSlots: (s) => {
-          wrote = true;
-          writes.push(() => this.slots.set(`${s.eeProject}#${s.shard}`, s.inFlight));
+          writes.push(() => this.putJob(job));
         },
         setLease: (l) => {
           wrote = true;
@@ -111,6 +108,31 @@ export class MemoryStore implements JobStore {
       this.beforeCommit?.();
       for (const w of writes) w();
       return result;
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => undefined);
+    return p;
+  }
+
+  private putJob(job: Job): number {
+    this.jobs.set(job.jobId, clone(job));
+    const rev = ++this.writeSeq;
+    this.revs.set(job.jobId, rev);
+    return rev;
+  }
+
+  /** Serialized with the transactions, and atomic like them; `beforeCommit` fails it too. */
+  commit(w: JobCommit): Promise<CommitOutcome> {
+    const run = async (): Promise<CommitOutcome> => {
+      const job = 'create' in w ? w.create : w.update;
+      if ('create' in w && (this.jobs.has(job.jobId) || (w.requestIdOwner !== undefined && this.requestIds.has(w.requestIdOwner)))) return { ok: false, reason: 'exists' };
+      if ('update' in w && String(this.revs.get(job.jobId)) !== w.ifRev) return { ok: false, reason: 'changed' };
+      if (w.events.some((ev) => this.outbox.has(ev.id))) return { ok: false, reason: 'create' in w ? 'exists' : 'changed' };
+      this.beforeCommit?.();
+      const rev = this.putJob(job);
+      if ('create' in w && w.requestIdOwner !== undefined) this.requestIds.set(w.requestIdOwner, job.jobId);
+      for (const ev of w.events) this.outbox.set(ev.id, { event: clone(ev), sent: false, createTime: ev.time });
+      return { ok: true, rev: String(rev) };
     };
     const p = this.queue.then(run, run);
     this.queue = p.catch(() => undefined);
@@ -173,7 +195,7 @@ export class MemoryStore implements JobStore {
   }
   async inFlight(eeProject: string) {
     let n = 0;
-    for (const [k, v] of this.slots) if (k.startsWith(`${eeProject}#`)) n += v;
+    for (const j of this.jobs.values()) if (j.eeProject === eeProject && LIVE_STATES.includes(j.state)) n++;
     return n;
   }
   async getBatch(id: string) {
@@ -214,7 +236,7 @@ export class MemoryStore implements JobStore {
     let n = 0;
     for (const j of list) {
       if (!this.jobs.has(j.jobId)) {
-        this.jobs.set(j.jobId, clone(j));
+        this.putJob(j);
         n++;
       }
     }

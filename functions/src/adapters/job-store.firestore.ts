@@ -3,7 +3,7 @@
  *   jobs/{jobId}          one per job (the request kept as a JSON string: expressions nest
  *                         deeper than Firestore's 20 map levels)
  *   outbox/{eventId}      events written with the state change, relayed then marked sent
- *   eeProjects/{project}[~{shard}]  in-flight slot count of one shard (admission control, see core/slots.ts)
+ *   requestIds/{requestId}  the job that first sent a client requestId (created with that job)
  *   leases/{name}         the poller lease with its fencing token
  *   webhookDeliveries/{eventId}  one per event with a callback: attempts, next retry
  *   webhookEndpoints/{sha256(url)}  disabled after 410 Gone
@@ -14,12 +14,12 @@
  * Every document read back goes through a schema: a hand-edited or older document
  * fails loudly here instead of deep in the core.
  */
-import { AggregateField, FieldPath, type Firestore, type Transaction, type DocumentSnapshot, type Query } from '@google-cloud/firestore';
+import { AggregateField, FieldPath, Timestamp, type Firestore, type Transaction, type DocumentSnapshot, type Query } from '@google-cloud/firestore';
 import { BATCH_STATES, type Batch, type BatchStats } from '../core/batches/index.ts';
 import { z } from 'zod';
 import { createHash } from 'node:crypto';
 import { JOB_STATES, LIVE_STATES, type Job, type CloudEvent } from '../core/jobs/index.ts';
-import type { BatchListQuery, JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, ProjectSlots } from '../core/ports.ts';
+import type { BatchListQuery, CommitOutcome, JobCommit, JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry } from '../core/ports.ts';
 import { parseExportRequest } from '../core/requests/index.ts';
 import { decodePageToken, encodePageToken, InvalidPageTokenError } from '../core/kernel/index.ts';
 import { CadenceSchema, SCHEDULE_STATES, type Schedule } from '../core/schedules/index.ts';
@@ -35,8 +35,8 @@ export const COLLECTIONS = { jobs: 'jobs', outbox: 'outbox', eeProjects: 'eeProj
  * - webhookDeliveries: once delivered or failed for good, the document only guards
  *   against a second delivery of the same event; 30 days outlasts every way the event
  *   can come back (7 days of subscription retention + 7 days on the dead-letter hold).
- * Never jobs (the record), leases (the fencing token must only grow), eeProjects or
- * budgets (live counters).
+ * Never jobs (the record), leases (the fencing token must only grow) or budgets (live
+ * counters).
  */
 export const TTL_FIELD = 'expireAt';
 export const TTL_RETENTION_DAYS = { [COLLECTIONS.outbox]: 7, [COLLECTIONS.webhookDeliveries]: 30 } as const;
@@ -347,8 +347,16 @@ function chainFromDoc(data: unknown): Chain {
   return { ...rest, steps: z.array(ChainStepDocSchema).parse(JSON.parse(stepsJson)) };
 }
 const chainToDoc = ({ steps, ...rest }: Chain) => ({ ...rest, stepsJson: JSON.stringify(steps) });
-/** Shard 0 keeps the plain project id, so a single-shard setup reads like one counter per project. */
-const slotDocId = (eeProject: string, shard: number) => (shard === 0 ? eeProject : `${eeProject}~${shard}`);
+/** A commit's revision token: the document's update time to the nanosecond, which a later precondition names. */
+const revOf = (t: Timestamp) => `${t.seconds}.${String(t.nanoseconds).padStart(9, '0')}`;
+function revTimestamp(rev: string): Timestamp {
+  const m = /^(\d+)\.(\d{9})$/.exec(rev);
+  if (!m) throw new Error(`not a revision token: ${rev}`);
+  return new Timestamp(Number(m[1]), Number(m[2]));
+}
+/** gRPC status codes a refused precondition comes back with (google-gax's Status, not a dependency here). */
+const GRPC = { NOT_FOUND: 5, ALREADY_EXISTS: 6, FAILED_PRECONDITION: 9 } as const;
+const outboxDoc = (ev: CloudEvent) => ({ eventJson: JSON.stringify(ev), sent: false, createTime: ev.time, jobId: ev.subject });
 const LeaseDocSchema = z.object({ name: str, holder: str, token: z.number().int(), expiresAt: str });
 
 
@@ -356,7 +364,6 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
   const now = () => (opts.clock ? opts.clock() : new Date()).toISOString();
   const jobs = db.collection(COLLECTIONS.jobs);
   const outbox = db.collection(COLLECTIONS.outbox);
-  const projects = db.collection(COLLECTIONS.eeProjects);
   const leases = db.collection(COLLECTIONS.leases);
   const deliveries = db.collection(COLLECTIONS.webhookDeliveries);
   const endpoints = db.collection(COLLECTIONS.webhookEndpoints);
@@ -372,18 +379,12 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
         const snap = await t.get(jobs.doc(jobId));
         return snap.exists ? jobFromDoc(snap) : null;
       },
-      async getSlots(eeProject, shard): Promise<ProjectSlots> {
-        const snap = await t.get(projects.doc(slotDocId(eeProject, shard)));
-        const inFlight = snap.exists ? z.number().int().min(0).catch(0).parse(snap.get('inFlight')) : 0;
-        return { eeProject, shard, inFlight };
-      },
       async getLease(name) {
         const snap = await t.get(leases.doc(name));
         return snap.exists ? LeaseDocSchema.parse(snap.data()) : null;
       },
       createJob: (job) => void t.create(jobs.doc(job.jobId), jobToDoc(job)),
       updateJob: (job) => void t.set(jobs.doc(job.jobId), jobToDoc(job)),
-      setSlots: (slots) => void t.set(projects.doc(slotDocId(slots.eeProject, slots.shard)), { eeProject: slots.eeProject, shard: slots.shard, inFlight: slots.inFlight, updateTime: now() }),
       setLease: (lease: Lease) => void t.set(leases.doc(lease.name), lease),
       async getRequestIdOwner(requestId) {
         // requestIds are [A-Za-z0-9-]{1,60}: usable as document ids as they are.
@@ -426,13 +427,35 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
         }),
       setEndpoint: (e) => void t.set(endpoints.doc(endpointId(e.url)), e),
       addEvents: (events: CloudEvent[]) => {
-        for (const ev of events) t.create(outbox.doc(ev.id), { eventJson: JSON.stringify(ev), sent: false, createTime: ev.time, jobId: ev.subject });
+        for (const ev of events) t.create(outbox.doc(ev.id), outboxDoc(ev));
       },
     };
   }
 
   return {
     transact: (fn) => db.runTransaction((t) => fn(txAdapter(t)), { maxAttempts: opts.maxTransactionAttempts ?? 10 }),
+    async commit(w: JobCommit): Promise<CommitOutcome> {
+      // One batch commit: no reads, no locks, the preconditions checked by Firestore as it commits.
+      const batch = db.batch();
+      const job = 'create' in w ? w.create : w.update;
+      if ('create' in w) {
+        batch.create(jobs.doc(job.jobId), jobToDoc(job));
+        if (w.requestIdOwner) batch.create(requestIds.doc(w.requestIdOwner), { jobId: job.jobId, createTime: now() });
+      } else {
+        // update() replaces each top-level field it is given, and jobToDoc gives all of them: the whole job.
+        batch.update(jobs.doc(job.jobId), jobToDoc(job), { lastUpdateTime: revTimestamp(w.ifRev) });
+      }
+      for (const ev of w.events) batch.create(outbox.doc(ev.id), outboxDoc(ev));
+      try {
+        const [written] = await batch.commit();
+        return { ok: true, rev: revOf(written!.writeTime) };
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if ('create' in w && code === GRPC.ALREADY_EXISTS) return { ok: false, reason: 'exists' };
+        if ('update' in w && (code === GRPC.FAILED_PRECONDITION || code === GRPC.NOT_FOUND || code === GRPC.ALREADY_EXISTS)) return { ok: false, reason: 'changed' };
+        throw err;
+      }
+    },
     async getJob(jobId) {
       const snap = await jobs.doc(jobId).get();
       return snap.exists ? jobFromDoc(snap) : null;
@@ -500,8 +523,9 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
       });
     },
     async inFlight(eeProject) {
-      const snap = await projects.where('eeProject', '==', eeProject).get();
-      return snap.docs.reduce((n, d) => n + z.number().int().min(0).catch(0).parse(d.get('inFlight')), 0);
+      // Served by the listQueuedJobs index's (eeProject, state) prefix; billed one read per 1,000 jobs counted.
+      const agg = await jobs.where('eeProject', '==', eeProject).where('state', 'in', LIVE_STATES).count().get();
+      return agg.data().count;
     },
     async getBatch(batchId) {
       const snap = await batches.doc(batchId).get();

@@ -10,14 +10,6 @@ import type { ExportImageRequest } from './requests/index.ts';
 import type { Schedule } from './schedules/index.ts';
 import type { Chain } from './chains/index.ts';
 
-/** How many in-flight slots of an Earth Engine project are taken (admission control). */
-/** One shard of an Earth Engine project's in-flight slots (see slots.ts). */
-export interface ProjectSlots {
-  eeProject: string;
-  shard: number;
-  inFlight: number;
-}
-
 /** One event's webhook delivery: `webhookDeliveries/{eventId}`. Delivered or failed is final. */
 export interface WebhookDelivery {
   eventId: string;
@@ -61,11 +53,9 @@ export interface Lease {
  */
 export interface JobTransaction {
   getJob(jobId: string): Promise<Job | null>;
-  getSlots(eeProject: string, shard: number): Promise<ProjectSlots>;
   getLease(name: string): Promise<Lease | null>;
   createJob(job: Job): void;
   updateJob(job: Job): void;
-  setSlots(slots: ProjectSlots): void;
   setLease(lease: Lease): void;
   /** The job that sent this requestId to Earth Engine (which deduplicates on it), if any. */
   getRequestIdOwner(requestId: string): Promise<string | null>;
@@ -112,8 +102,24 @@ export interface BatchListQuery {
   pageToken?: string;
 }
 
+/**
+ * A write of one job without a transaction (ADR 0012): Firestore checks the precondition
+ * when it commits, so nothing is read first and nothing is locked. Atomic: the job, its
+ * events and its requestId owner all land, or none does.
+ */
+export type JobCommit =
+  /** Creates the job; fails if it, or the requestId owner document, already exists. */
+  | { create: Job; requestIdOwner?: string; events: CloudEvent[] }
+  /** Replaces the job only if the stored document is still the revision `ifRev` (from an earlier commit). */
+  | { update: Job; ifRev: string; events: CloudEvent[] };
+
+/** `rev`: the stored revision written (Firestore's update time), for a later `{ update, ifRev }`. */
+export type CommitOutcome = { ok: true; rev: string } | { ok: false; reason: 'exists' | 'changed' };
+
 export interface JobStore {
   transact<T>(fn: (tx: JobTransaction) => Promise<T>): Promise<T>;
+  /** One precondition write: the hot path's create and record. A refused precondition is an answer, not an error: re-read in a transaction. */
+  commit(write: JobCommit): Promise<CommitOutcome>;
   getJob(jobId: string): Promise<Job | null>;
   /** Live jobs (states the poller follows), oldest poll first. */
   listLiveJobs(limit: number): Promise<Job[]>;
@@ -133,7 +139,7 @@ export interface JobStore {
   /** Outbox entries not yet relayed, oldest first. */
   listUnsentEvents(limit: number): Promise<OutboxEntry[]>;
   markEventsSent(ids: string[]): Promise<void>;
-  /** Jobs in flight in an Earth Engine project: the sum of its slot shards (a plain read, for estimates and tests). */
+  /** Jobs in flight (SUBMITTING, PENDING, RUNNING, CANCELLING) in an Earth Engine project: a count aggregation, what admission decides on (core/jobs/slots.ts). */
   inFlight(eeProject: string): Promise<number>;
   getBatch(batchId: string): Promise<Batch | null>;
   listBatches(states: BatchState[], limit: number): Promise<Batch[]>;
