@@ -69,6 +69,7 @@ export const CONFIG_VARIABLES = {
   API_OIDC_AUDIENCE: { schema: z.string().min(1).optional(), doc: 'Audience API callers put in their ID tokens, usually the function URL (API_AUTH=oidc)' },
   API_ALLOWED_CALLERS: { schema: list, doc: 'Comma-separated emails (service accounts) allowed to call the API (API_AUTH=oidc); others get 403' },
   API_MAX_BODY_BYTES: { schema: int(1_048_576, 1_024, 33_554_432), doc: 'Largest HTTP API request body accepted; larger ones get 413' },
+  API_STATS_CACHE_SECONDS: { schema: int(10, 0, 300), doc: 'GET /v1/stats answers from counts up to this old, kept per instance (0: count at every call, ten count queries)' },
   BATCH_MAX_CHILDREN: {
     schema: int(DEFAULT_MAX_BATCH_CHILDREN, 1, MAX_BATCH_CHILDREN),
     doc: 'Most children one batch may have (list, fan-out values or tiles); a larger batch is refused before any child is made. Above 10,000, raise BATCH_MAX_EXPANDED_BYTES with it and give the functions memory for the whole expanded batch (docs/batches.md)',

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { apiAuthSettings, apiKeyFingerprint, createApiAuthenticator } from '../adapters/api-auth.ts';
 import { createHttpApi } from '../adapters/http-api.ts';
-import { createApiHandler, createApiLogEvents, apiOpenApiDocument } from '../core/api/index.ts';
+import { createApiHandler, createApiLogEvents, apiOpenApiDocument, createStatsCache } from '../core/api/index.ts';
 import { instanceGraph, intakePolicy, perGraph, tenantIntakePolicy, type Graph } from './instance.ts';
 import { createTenantDirectory } from '../core/tenants/index.ts';
 import { wireCancelJob, wireSubmitExport } from './submit.ts';
@@ -16,6 +16,8 @@ import { createEstimateApi } from '../core/estimates/index.ts';
 import { wirePipelineRoutes } from './pipelines.ts';
 import { dashboardAsset } from '../dashboard/dashboard-assets.ts';
 
+// One per instance: the handler is built per request, the counts are shared by every request the instance serves.
+const statsCache = perGraph(({ config, adapters }) => createStatsCache((t) => adapters.store.countJobsByState(t), adapters.clock, config.API_STATS_CACHE_SECONDS * 1000));
 const authenticator = perGraph(({ config, adapters }) => createApiAuthenticator(apiAuthSettings(config), adapters.oidcCerts ? { certs: adapters.oidcCerts } : {}));
 /** Callers as the authenticator names them (a key's fingerprint, an email) → their tenant, or admin for the operators' own. */
 const apiTenants = perGraph(({ config }) =>
@@ -49,6 +51,7 @@ export function wireApi(graph: Graph, trace?: string) {
       staleSubmitSeconds: config.POLL_STALE_SUBMIT_SECONDS,
       budgets: config.EECU_BUDGETS,
     },
+    countStats: statsCache(graph),
     tenants: apiTenants(graph),
     estimates: createEstimateApi({ estimates: wireEstimates(graph), submit: wireSubmitExport(graph, trace), newId: randomUUID }),
   });
