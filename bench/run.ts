@@ -5,6 +5,7 @@
  *
  *   BENCH_QUICK=1  smaller sizes, shorter windows (a smoke run)
  *   BENCH_ONLY=submit,poll-calls,detection-latency   run only these figures
+ *   BENCH_BATCH_CHILDREN=100000   the size of the batch-100k figure (default 1,000; quick 300)
  */
 process.env.METADATA_SERVER_DETECTION ??= 'none';
 
@@ -17,6 +18,7 @@ import { pollCallsFigure } from './poll-calls.ts';
 import { detectionLatencyFigure } from './detection-latency.ts';
 import { coldStartFigures } from './cold-start.ts';
 import { batchSubmitFigure } from './batch-submit.ts';
+import { batch100kFigure } from './batch-100k.ts';
 import { estimateAccuracyFigure } from './estimate-accuracy.ts';
 
 const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -46,7 +48,7 @@ async function startEmulators(): Promise<{ hosts: EmulatorHosts | null; running:
 async function main(): Promise<number> {
   const t0 = performance.now();
   const loadBefore = os.loadavg()[0]!;
-  const needEmulators = wanted('submit') || wanted('poll-calls') || wanted('detection-latency') || wanted('cold-start') || wanted('batch-submit');
+  const needEmulators = wanted('submit') || wanted('poll-calls') || wanted('detection-latency') || wanted('cold-start') || wanted('batch-submit') || wanted('batch-100k');
   log(`${QUICK ? 'QUICK run' : 'full run'}${only.length ? `, only ${only.join(', ')}` : ''}`);
   const emu = needEmulators ? await startEmulators() : { hosts: null, running: [], missing: [] };
   if (needEmulators) log(emu.hosts ? `emulators up in ${((performance.now() - t0) / 1000).toFixed(1)} s` : 'emulators unavailable');
@@ -80,6 +82,7 @@ async function main(): Promise<number> {
     await figure('detection-latency', 'emulators', () => detectionLatencyFigure(emu.hosts!, notes));
     await figure('batch-submit', 'emulators', () => batchSubmitFigure(emu.hosts!, notes));
     await figure('estimate-accuracy', 'none', () => estimateAccuracyFigure(notes));
+    await figure('batch-100k', 'emulators', () => batch100kFigure(emu.hosts!, notes));
     await figure('cold-start', 'none', () => coldStartFigures({ hosts: emu.hosts, notes }));
   } finally {
     await stop();

@@ -95,6 +95,28 @@ describe('month-to-date use and thresholds', () => {
     expect(thresholdEvents().map((e) => pct(e))).toEqual([50]);
   });
 
+  it('writes a running task’s partial use only when it moved by 0.1 % of the limit or more', async () => {
+    const budget = one({ eeProject: 'ee-project-1', monthlyEecuSeconds: 1_000_000 });
+    const { submit, poll } = services([budget], 20);
+    let budgetWrites = 0;
+    const transact = store.transact.bind(store);
+    store.transact = ((fn: Parameters<typeof transact>[0]) => transact((tx) => fn({ ...tx, setBudgetUsage: (u) => (budgetWrites++, tx.setBudgetUsage(u)) }))) as typeof store.transact;
+    for (let i = 0; i < 20; i++) await submit.submitMessage(msg(i));
+    const lease = (await poll.acquireLease()) as never;
+    // Ten reports 50 EECU-s apart (0.005 % of the limit each): the first is written, then one more once they add up to 1,000.
+    for (let c = 1; c <= 25; c++) {
+      setAll('RUNNING', c * 50);
+      await poll.runCycle(lease);
+    }
+    const running = budgetWrites;
+    setAll('SUCCEEDED', 1300);
+    await poll.runCycle(lease);
+    // Per task: the first report (50), the one at 1,050 (1,000 past it); then the finish.
+    expect(running).toBe(20 * 2);
+    expect(budgetWrites - running).toBe(20);
+    expect(usedTotal((await store.transact((tx) => tx.getBudgetUsage(budgetId(budget, '2026-03'))))!)).toBe(20 * 1300);
+  });
+
   it('emits each threshold once per month, again in the next month', async () => {
     const budget = one({ eeProject: 'ee-project-1', monthlyEecuSeconds: 100, thresholds: [80, 50, 100] });
     const { submit, poll } = services([budget], 10);

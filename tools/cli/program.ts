@@ -12,7 +12,7 @@ import { DEFAULT_API_URL } from './client.ts';
 import { cancelCommand, listCommand, statusCommand, submitCommand, watchCommand } from './commands/jobs.ts';
 import { batchActionCommand, batchListCommand, batchResumeCommand, batchStatusCommand, batchSubmitCommand } from './commands/batches.ts';
 import { budgetsCommand, schemaCommand, simCommand, statsCommand } from './commands/misc.ts';
-import { chainShowCommand } from './commands/chains.ts';
+import { chainListCommand, chainShowCommand } from './commands/chains.ts';
 import { scheduleBackfillCommand, scheduleCreateCommand, scheduleDeleteCommand, scheduleListCommand, schedulePauseCommand, scheduleResumeCommand, scheduleShowCommand } from './commands/schedules.ts';
 import { estimateAccuracyCommand, estimateCommand } from './commands/estimates.ts';
 import { SCHEMAS, type SchemaName } from './schemas.ts';
@@ -241,6 +241,12 @@ export function buildProgram(): Command {
 
   const chain = program.command('chain').description('chains: steps submitted when the job or batch before them succeeds (docs/chains.md)');
   chain.command('show').description('a chain: its steps, their states, outputs and why a step was skipped').argument('<chain>', 'chain id (its root job’s or batch’s id)').action(act(chainShowCommand));
+  chain
+    .command('list')
+    .description('chains, newest first, with their steps’ states (GET /v1/chains)')
+    .option('--limit <n>', 'at most n chains (default 50)', count)
+    .option('--all', 'every chain, all pages')
+    .action(act(chainListCommand));
 
   program
     .command('estimate')

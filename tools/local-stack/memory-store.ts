@@ -10,6 +10,7 @@ import type { BudgetUsage } from '../../functions/src/core/budgets/index.ts';
 import type { Batch, BatchState, BatchStats } from '../../functions/src/core/batches/index.ts';
 import type { Schedule } from '../../functions/src/core/schedules/index.ts';
 import type { Chain } from '../../functions/src/core/chains/index.ts';
+import { InvalidPageTokenError } from '../../functions/src/core/kernel/index.ts';
 import type { BatchListQuery, CommitOutcome, EventPublisher, JobCommit, JobListQuery, JobStore, JobTransaction, Lease, OutboxEntry, WebhookDelivery, WebhookEndpoint } from '../../functions/src/core/ports.ts';
 import type { Broker } from './broker.ts';
 
@@ -208,6 +209,12 @@ export class MemoryStore implements JobStore {
   }
   async listDueChains(now: string, limit: number) {
     return [...this.chains.values()].filter((c) => c.state === 'ACTIVE' && c.dueAt !== null && c.dueAt <= now).sort((a, b) => a.dueAt!.localeCompare(b.dueAt!)).slice(0, limit).map(clone);
+  }
+  async listChains(q: { pageSize: number; pageToken?: string; tenantId?: string | null }) {
+    const list = [...this.chains.values()].filter((c) => q.tenantId === undefined || c.tenantId === q.tenantId).sort((a, b) => b.createTime.localeCompare(a.createTime) || b.chainId.localeCompare(a.chainId));
+    const start = q.pageToken ? Number(q.pageToken) : 0;
+    if (!Number.isInteger(start) || start < 0) throw new InvalidPageTokenError('not a page token of this list');
+    return { chains: list.slice(start, start + q.pageSize).map(clone), nextPageToken: start + q.pageSize < list.length ? String(start + q.pageSize) : null };
   }
   async listDueSchedules(now: string, limit: number) {
     return [...this.schedules.values()].filter((s) => s.state === 'ACTIVE' && s.dueAt !== null && s.dueAt <= now).sort((a, b) => a.dueAt!.localeCompare(b.dueAt!)).slice(0, limit).map(clone);

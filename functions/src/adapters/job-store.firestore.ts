@@ -83,6 +83,7 @@ export const FIRESTORE_INDEXES = [
   { collection: COLLECTIONS.schedules, fields: [['state', 'ASCENDING'], ['dueAt', 'ASCENDING']], usedBy: 'listDueSchedules' },
   { collection: COLLECTIONS.schedules, fields: [['tenantId', 'ASCENDING'], ['createTime', 'DESCENDING']], usedBy: 'listSchedules by tenant' },
   { collection: COLLECTIONS.chains, fields: [['state', 'ASCENDING'], ['dueAt', 'ASCENDING']], usedBy: 'listDueChains' },
+  { collection: COLLECTIONS.chains, fields: [['tenantId', 'ASCENDING'], ['createTime', 'DESCENDING']], usedBy: 'listChains by tenant' },
 ] as const;
 
 const str = z.string();
@@ -565,6 +566,18 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
     async listDueChains(at, limit) {
       const snap = await chains.where('state', '==', 'ACTIVE').where('dueAt', '<=', at).orderBy('dueAt').limit(limit).get();
       return snap.docs.map((d) => chainFromDoc(d.data()));
+    },
+    async listChains(query) {
+      let q: Query = chains.orderBy('createTime', 'desc').orderBy(FieldPath.documentId(), 'desc');
+      if (query.tenantId !== undefined) q = q.where('tenantId', '==', query.tenantId);
+      if (query.pageToken) {
+        const [createTime, id] = decodePageToken(query.pageToken, 2);
+        q = q.startAfter(createTime, id);
+      }
+      const snap = await q.limit(query.pageSize + 1).get();
+      const list = snap.docs.slice(0, query.pageSize).map((d) => chainFromDoc(d.data()));
+      const last = list[list.length - 1];
+      return { chains: list, nextPageToken: snap.docs.length > query.pageSize && last ? encodePageToken([last.createTime, last.chainId]) : null };
     },
     async listDueSchedules(at, limit) {
       const snap = await schedules.where('state', '==', 'ACTIVE').where('dueAt', '<=', at).orderBy('dueAt').limit(limit).get();

@@ -164,6 +164,8 @@ export interface JobStore {
   getChain(chainId: string): Promise<Chain | null>;
   /** ACTIVE chains due to be looked at (dueAt <= now), longest due first. */
   listDueChains(now: string, limit: number): Promise<Chain[]>;
+  /** One page of chains, newest first; `tenantId`: only that tenant's (null: untenanted ones), absent: everyone's. Throws InvalidPageTokenError for a bad token. */
+  listChains(query: { pageSize: number; pageToken?: string; tenantId?: string | null }): Promise<{ chains: Chain[]; nextPageToken: string | null }>;
   /** Webhook deliveries waiting for a retry whose time has come, oldest first. */
   listDueDeliveries(now: string, limit: number): Promise<WebhookDelivery[]>;
 }

@@ -1,5 +1,5 @@
 /**
- * The chains' part of the OpenAPI document (core/api merges it in): GET /v1/chains/{chainId},
+ * The chains' part of the OpenAPI document (core/api merges it in): GET /v1/chains, GET /v1/chains/{chainId},
  * the Chain schema, and `Then` (the `then` of a submit envelope or batch), generated
  * from the zod schema intake checks it with.
  */
@@ -45,11 +45,50 @@ const chainSchema: Json = {
   },
 };
 
+const chainListItemSchema: Json = {
+  type: 'object',
+  description: 'A chain in a list: its state and its steps’ states as stored, without their jobs’ live states or outputs.',
+  properties: {
+    chainId: { type: 'string' },
+    tenantId: nstr,
+    state: { type: 'string', enum: [...CHAIN_STATES] },
+    steps: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { step: { type: 'string' }, after: { type: 'array', items: { type: 'string' } }, kind: { type: 'string', enum: ['job', 'batch'] }, id: { type: 'string' }, state: { type: 'string', enum: [...STEP_STATES] }, reason: nstr },
+      },
+    },
+    createTime: { type: 'string' },
+    updateTime: { type: 'string' },
+    endTime: nstr,
+    url: { type: 'string' },
+  },
+};
+
 export function chainOpenApi(): { paths: Json; schemas: Json } {
   const { $schema: _s, ...then } = z.toJSONSchema(ThenSchema, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any' }) as Json;
   return {
-    schemas: { Then: then, Chain: chainSchema },
+    schemas: { Then: then, Chain: chainSchema, ChainListItem: chainListItemSchema },
     paths: {
+      '/v1/chains': {
+        get: {
+          operationId: 'listChains',
+          summary: 'List chains, newest first',
+          description: 'Each chain with its state and its steps’ states as stored (GET /v1/chains/{chainId} adds their jobs’ live states and outputs). A tenant’s caller sees its tenant’s chains only.',
+          parameters: [
+            { name: 'pageSize', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 200, default: 50 } },
+            { name: 'pageToken', in: 'query', schema: { type: 'string' }, description: 'The nextPageToken of the previous page' },
+          ],
+          responses: {
+            '200': json({ type: 'object', properties: { chains: { type: 'array', items: ref('ChainListItem') }, nextPageToken: nstr } }, 'One page'),
+            '400': error('A bad pageSize or pageToken, or an unknown parameter (API.INVALID_PARAMETER)'),
+            '401': error('Unauthenticated (API_AUTH=api-key: missing or wrong x-api-key; API_AUTH=oidc: missing or invalid ID token)'),
+            '403': error('Authenticated, but not an allowed caller'),
+            '500': error('Internal error (logged as api.failed)'),
+          },
+        },
+      },
       '/v1/chains/{chainId}': {
         get: {
           operationId: 'getChain',
