@@ -569,6 +569,69 @@ describe.skipIf(!emu)('eeport CLI (api function over emulators + simulator)', ()
       expect(JobListResponseSchema.parse(JSON.parse((await cli(['list', '--json'])).stdout)).jobs).toEqual([]);
     });
   });
+
+  describe('estimates beside actuals, schedules and chains', () => {
+    it('status and batch status print each estimate beside what was used; --json carries the batch’s sum', async () => {
+      const created = await post('/v1/batches', { batchId: 'est-batch', requests: [assetLoadRequest('projects/p/assets/a'), assetLoadRequest('projects/p/assets/b')] });
+      expect(created.status).toBe(202);
+      const batchId = BatchSubmitResponseSchema.parse(created.body).batchId;
+      await drive(async () => BatchViewSchema.parse((await (await fetch(new URL(`/v1/batches/${batchId}`, api))).json()) as unknown).state === 'SUCCEEDED');
+      const children = JobListResponseSchema.parse(await (await fetch(new URL(`/v1/batches/${batchId}/jobs`, api))).json()).jobs;
+      expect(children.map((c) => c.state)).toEqual(['SUCCEEDED', 'SUCCEEDED']);
+      const child = children[0]!;
+      const e = child.estimate!;
+      expect(e.method).toBe('prior');
+      const human = await cli(['status', child.jobId]);
+      expect(human.code, human.stderr).toBe(0);
+      const inBand = child.eecuSeconds! >= e.eecuSeconds.low && child.eecuSeconds! <= e.eecuSeconds.high;
+      expect(human.stdout).toMatch(new RegExp(`estimate\\s+\\S+–\\S+ EECU-s, expected \\S+ \\(prior: [^\\n]+\\); actual \\S+: ${(child.eecuSeconds! / e.eecuSeconds.expected).toFixed(2)}× expected, ${inBand ? 'in the band' : '(above|below) the band'}`));
+      const json = await cli(['batch', 'status', batchId, '--json']);
+      expect(json.code, json.stderr).toBe(0);
+      const out = JSON.parse(json.stdout) as { batchId: string; estimate: { children: number; complete: boolean; estimated: number; eecuSeconds: { expected: number }; actualEecuSeconds: number; succeeded: number; inBand: number; methods: Record<string, number> } };
+      expect(out.batchId).toBe(batchId);
+      const sum = (f: (c: (typeof children)[number]) => number) => children.reduce((n, c) => n + f(c), 0);
+      expect(out.estimate).toMatchObject({ children: 2, complete: true, estimated: 2, succeeded: 2, methods: { prior: 2 } });
+      expect(out.estimate.eecuSeconds.expected).toBeCloseTo(sum((c) => c.estimate!.eecuSeconds.expected), 6);
+      expect(out.estimate.actualEecuSeconds).toBeCloseTo(sum((c) => c.eecuSeconds ?? 0), 6);
+      expect(out.estimate.inBand).toBe(children.filter((c) => c.eecuSeconds! >= c.estimate!.eecuSeconds.low && c.eecuSeconds! <= c.estimate!.eecuSeconds.high).length);
+      const text = await cli(['batch', 'status', 'est-batch']);
+      expect(text.stdout).toMatch(/estimate\s+\S+–\S+ EECU-s, expected \S+, summed over 2 of 2 children \(2 prior\); they used \S+; \d of 2 succeeded in their band/);
+      const withJobs = JSON.parse((await cli(['batch', 'status', batchId, '--jobs', '--json'])).stdout) as { estimate: unknown; jobs: unknown[] };
+      expect(withJobs.estimate).toEqual(out.estimate);
+    }, 120_000);
+
+    it('schedule list / show: machine-readable JSON with --json, a table without', async () => {
+      const schedule = { scheduleId: 'cli-daily', cadence: { cron: '0 2 * * *', timeZone: 'Europe/Berlin' }, request: { ...assetLoadRequest('projects/p/assets/day-{{window.startDate}}'), description: 'day {{window.startDate}}' } };
+      const made = await cli(['schedule', 'create', file('schedule.json', schedule), '--json']);
+      expect(made.code, made.stderr).toBe(0);
+      const list = JSON.parse((await cli(['schedule', 'list', '--json'])).stdout) as { schedules: Array<{ scheduleId: string; state: string }>; nextPageToken: string | null };
+      expect(list).toMatchObject({ schedules: [{ scheduleId: 'cli-daily', state: 'ACTIVE' }], nextPageToken: null });
+      const shown = JSON.parse((await cli(['schedule', 'show', 'cli-daily', '--json'])).stdout) as { scheduleId: string; nextRuns: unknown[]; runs: unknown[] };
+      expect(shown.scheduleId).toBe('cli-daily');
+      expect(shown.nextRuns).toHaveLength(5);
+      expect(shown.runs).toEqual([]);
+      expect((await cli(['schedule', 'list'])).stdout).toMatch(/^SCHEDULE\s+STATE\s+CADENCE/m);
+    }, 120_000);
+
+    it('chain list / show: machine-readable JSON with --json, a table without; list pages', async () => {
+      const root = { description: 'to asset', expression: assetLoadRequest('projects/p/assets/src').expression, assetExportOptions: { earthEngineDestination: { name: 'projects/ee-test-project/assets/cli-chain' } } };
+      const cog = { ...assetLoadRequest('{{previous.assetId}}'), description: 'cog {{previous.jobId}}' };
+      const chainIds: string[] = [];
+      for (const key of ['chain-1', 'chain-2']) chainIds.push(await submitDirect({ request: root, idempotencyKey: key, then: [{ step: 'cog', request: cog }] }).then((r) => r.jobId));
+      const chains = await cli(['chain', 'list', '--json']);
+      expect(chains.code, chains.stderr).toBe(0);
+      const page = JSON.parse(chains.stdout) as { chains: Array<{ chainId: string; state: string; steps: Array<{ step: string; state: string }> }>; nextPageToken: string | null };
+      expect(page.chains.map((c) => c.chainId).sort()).toEqual([...chainIds].sort());
+      expect(page.chains[0]!.steps.map((st) => st.step)).toEqual(['root', 'cog']);
+      expect(page.nextPageToken).toBeNull();
+      const one = JSON.parse((await cli(['chain', 'list', '--limit', '1', '--json'])).stdout) as typeof page;
+      expect(one.chains).toHaveLength(1);
+      expect(one.nextPageToken).not.toBeNull();
+      const show = JSON.parse((await cli(['chain', 'show', chainIds[0]!, '--json'])).stdout) as { chainId: string; steps: Array<{ step: string; state: string }> };
+      expect(show).toMatchObject({ chainId: chainIds[0], steps: [{ step: 'root' }, { step: 'cog', state: 'WAITING' }] });
+      expect((await cli(['chain', 'list'])).stdout).toMatch(/^CHAIN\s+STATE\s+STEPS/m);
+    }, 120_000);
+  });
 });
 
 describe.skipIf(!emu)('eeport CLI against API_AUTH=api-key', () => {

@@ -107,6 +107,24 @@ export const labelText = (labels: Record<string, string>) =>
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
 
+type Estimate = NonNullable<JobLike['estimate']>;
+
+/** Where an actual falls against an estimate: inside the band, or how far outside. */
+export function bandVerdict(e: Estimate, actual: number): string {
+  const ratio = e.eecuSeconds.expected > 0 ? `${(actual / e.eecuSeconds.expected).toFixed(2)}× expected` : '';
+  const where = actual < e.eecuSeconds.low ? 'below the band' : actual > e.eecuSeconds.high ? 'above the band' : 'in the band';
+  return [ratio, where].filter(Boolean).join(', ');
+}
+
+/** The `estimate` line of `eeport status`: band, expected, method and basis, and the actual against them once the job used any. */
+export function jobEstimateLine(job: Pick<JobLike, 'estimate' | 'eecuSeconds' | 'state'>): string | null {
+  const e = job.estimate;
+  if (!e) return null;
+  const band = `${eecu(e.eecuSeconds.low)}–${eecu(e.eecuSeconds.high)} EECU-s, expected ${eecu(e.eecuSeconds.expected)} (${e.method}: ${e.basis})`;
+  const actual = job.eecuSeconds !== null && job.eecuSeconds !== undefined ? `; actual ${eecu(job.eecuSeconds)}${job.state === 'SUCCEEDED' ? `: ${bandVerdict(e, job.eecuSeconds)}` : ' so far'}` : '';
+  return band + actual;
+}
+
 /** The human view of one job (eeport status). */
 export function jobDetails(job: JobLike, style: Style, now = Date.now()): string {
   const progress = job.progress === null ? '' : ` ${Math.round(job.progress * 100)}%`;
@@ -128,6 +146,7 @@ export function jobDetails(job: JobLike, style: Style, now = Date.now()): string
       ['ended', end],
       ['ran', ran],
       ['EECU-s', job.eecuSeconds === null ? null : eecu(job.eecuSeconds)],
+      ['estimate', jobEstimateLine(job)],
       ['attempt', job.attempt !== null && job.attempt > 1 ? String(job.attempt) : null],
       ['resubmitted', job.resubmissions ? `${job.resubmissions}× (last: ${job.lastFailure?.code ?? '?'})` : null],
       ['destination', job.destinationUris.join('\n' + ' '.repeat(13))],

@@ -20,6 +20,7 @@ import { buildSubmission, readJsonInput } from '../input.ts';
 import { chooseDisplay, followBatch, getBatch } from '../follow.ts';
 import { eventSourceOf, publish } from '../pubsub.ts';
 import { batchIdOf } from '../batch-view.ts';
+import { batchEstimateLine, sumBatchEstimates } from '../estimate-view.ts';
 import { LooseErrorBodySchema, checkAnswer } from '../client.ts';
 import { flagsOf, parseStates } from './shared.ts';
 
@@ -98,7 +99,7 @@ export async function batchSubmitCommand(ctx: Context, file: string, o: BatchSub
   return submitBatchSpec(ctx, submission.spec, o);
 }
 
-function batchDetails(b: BatchView, ctx: Context): string {
+function batchDetails(b: BatchView, ctx: Context, estimate: string | null = null): string {
   const uris = b.destinationUris;
   const counts = Object.entries(b.counts)
     .filter(([, n]) => n > 0)
@@ -114,6 +115,7 @@ function batchDetails(b: BatchView, ctx: Context): string {
       ['exports', `${b.total}${b.written < b.total ? ` (${b.written} written so far)` : ''}`],
       ['children', counts],
       ['EECU-s', b.eecuSeconds ? eecu(b.eecuSeconds) : null],
+      ['estimate', estimate],
       ['retries', b.retries ? String(b.retries) : null],
       ['EECU cap', b.maxEecuSeconds ? eecu(b.maxEecuSeconds) : null],
       ['stopped', b.stop ? `${b.stop.reason}: ${b.stop.message} (since ${b.stop.at}; \`eeport batch resume ${b.batchId}\`)` : null],
@@ -136,18 +138,21 @@ export interface BatchStatusOptions {
 export async function batchStatusCommand(ctx: Context, arg: string, o: BatchStatusOptions): Promise<ExitCode> {
   const batchId = batchIdOf(arg);
   const { batch, raw } = await getBatch(ctx.client, batchId);
+  // The children's recorded estimates, summed beside what they used (docs/estimates.md).
+  const estimate = await sumBatchEstimates(ctx.client, batchId);
+  const details = () => batchDetails(batch, ctx, batchEstimateLine(estimate, batch.total));
   if (!o.jobs) {
-    if (ctx.json) ctx.printJson(raw);
-    else ctx.print(batchDetails(batch, ctx));
+    if (ctx.json) ctx.printJson({ ...(raw as object), estimate });
+    else ctx.print(details());
     return EXIT.OK;
   }
   const q = new URLSearchParams({ pageSize: String(Math.min(200, o.limit ?? 50)) });
   const states = parseStates(o.state);
   if (states.length) q.set('state', states.join(','));
   const page = (await ctx.client.parsed(BatchJobsResponseSchema, 'GET', `/v1/batches/${batchId}/jobs`, { query: q, what: `batch ${batchId}` })).value;
-  if (ctx.json) ctx.printJson({ batch: raw, jobs: page.jobs, nextPageToken: page.nextPageToken });
+  if (ctx.json) ctx.printJson({ batch: raw, estimate, jobs: page.jobs, nextPageToken: page.nextPageToken });
   else {
-    ctx.print(batchDetails(batch, ctx));
+    ctx.print(details());
     ctx.print('');
     ctx.print(page.jobs.length ? table(JOB_HEADERS, page.jobs.map((j) => jobRow(j, ctx.out)), ctx.out) : 'no jobs');
     if (page.nextPageToken) ctx.note(ctx.err.dim('(more jobs: raise --limit)'));
