@@ -13,7 +13,7 @@ import { BATCH_STATES } from '../functions/src/core/batches/index.ts';
 import { BUDGET_EVENT_TYPE, BUDGET_THRESHOLD_EVENT_TYPE } from '../functions/src/core/budgets/index.ts';
 import { CHAIN_EVENT_TYPES, CHAIN_STATES, STEP_STATES, ThenSchema } from '../functions/src/core/chains/index.ts';
 import { ESTIMATE_EVENT_TYPE } from '../functions/src/core/estimates/index.ts';
-import { STALLED_EVENT_TYPE } from '../functions/src/core/watch/index.ts';
+import { RECOVERED_EVENT_TYPE, STALLED_EVENT_TYPE } from '../functions/src/core/watch/index.ts';
 import { batchJsonSchema } from './cli/schemas.ts';
 
 const nullable = <T extends z.ZodType>(t: T) => t.nullable();
@@ -52,6 +52,18 @@ const JobEventDataSchema = z.object({
     })
     .optional()
     .describe('Only on …export.v1.stalled (one per attempt; id {jobId}.stalled, then {jobId}.stalled.r{n}): the stalled-task watch’s finding (docs/watch.md)'),
+  recovery: z
+    .object({
+      policy: z.literal('tiled'),
+      kind: z.enum(['memory', 'compute-time', 'too-large']),
+      reason: z.string(),
+      batchId: nullable(z.string()),
+      tiles: z.number().int(),
+      depth: z.number().int(),
+      at: z.string(),
+    })
+    .optional()
+    .describe('Only on …export.v1.recovered (one per job; id {jobId}.recovered): the FAILED job resubmitted as a batch of tiles on its pixel grid, or (batchId null) why it could not be (docs/watch.md)'),
 });
 
 const cloudEvent = (types: readonly string[], data: Record<string, unknown>, description: string) => ({
@@ -181,7 +193,7 @@ export function asyncApiDocument(): Record<string, unknown> {
         },
         jobEvent: {
           name: 'jobEvent',
-          payload: cloudEvent([...EVENT_TYPES, 'dev.eeport.export.v1.webhook_failed', STALLED_EVENT_TYPE], { $ref: '#/components/schemas/JobEventData' }, 'A job changed state, or the stalled-task watch found its task stalled'),
+          payload: cloudEvent([...EVENT_TYPES, 'dev.eeport.export.v1.webhook_failed', STALLED_EVENT_TYPE, RECOVERED_EVENT_TYPE], { $ref: '#/components/schemas/JobEventData' }, 'A job changed state, the stalled-task watch found its task stalled, or tiled recovery resubmitted it as tiles'),
           headers: { $ref: '#/components/schemas/EventAttributes' },
         },
         batchEvent: {

@@ -154,6 +154,8 @@ export const CONFIG_VARIABLES = {
   WATCH_HISTORY_JOBS: { schema: int(500, 1, 5000), doc: 'Recent SUCCEEDED jobs read per Earth Engine project to learn run times' },
   WATCH_INTERVAL_SECONDS: { schema: int(60, 0), doc: 'How often the poller looks for stalled tasks (0: every cycle)' },
   WATCH_STALL_RESUBMISSIONS: { schema: int(0, 0, 5), doc: 'Stalled tasks cancelled and resubmitted (through the queue, new requestId) per job, at most; 0: the watch only tells' },
+  RECOVERY_TILES: { schema: int(0, 0, 256), doc: 'A job that FAILED for memory, compute time or output size is resubmitted as a batch of about this many tiles on its pixel grid (0 or 1: off)' },
+  RECOVERY_MAX_DEPTH: { schema: int(1, 1, 3), doc: 'How many tilings deep recovery goes: 1 tiles a failed job once and never its tiles; 2 also tiles a tile that fails again for the same reasons' },
   FIRESTORE_DATABASE: { schema: z.string().min(1).default('(default)'), doc: 'Firestore database id' },
   FIRESTORE_EMULATOR_HOST: { schema: z.string().optional(), doc: 'host:port of the Firestore emulator (local only)' },
   PUBSUB_EMULATOR_HOST: { schema: z.string().optional(), doc: 'host:port of the Pub/Sub emulator (local only)' },

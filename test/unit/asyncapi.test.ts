@@ -32,6 +32,12 @@ describe('AsyncAPI document', () => {
     for (const t of EVENT_TYPES) expect(types).toContain(t);
   });
 
+  it('lists tiled recovery’s recovered event, and the recovery it carries', () => {
+    const components = doc.components as { messages: { jobEvent: { payload: { properties: { type: { enum: string[] } } } } }; schemas: { JobEventData: { properties: Record<string, { properties?: Record<string, unknown> }> } } };
+    expect(components.messages.jobEvent.payload.properties.type.enum).toContain('dev.eeport.export.v1.recovered');
+    expect(Object.keys(components.schemas.JobEventData.properties.recovery!.properties!)).toEqual(expect.arrayContaining(['kind', 'batchId', 'tiles', 'depth', 'reason']));
+  });
+
   it('lists the stalled-task watch’s stalled event, and the finding it carries', () => {
     const components = doc.components as { messages: { jobEvent: { payload: { properties: { type: { enum: string[] } } } } }; schemas: { JobEventData: { properties: Record<string, { properties?: Record<string, unknown> }> } } };
     expect(components.messages.jobEvent.payload.properties.type.enum).toContain('dev.eeport.export.v1.stalled');

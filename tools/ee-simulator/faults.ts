@@ -38,6 +38,19 @@ const taskMatch = z
   })
   .strict();
 
+/**
+ * Earth Engine's messages for a task too big for one worker, as users report them (Earth
+ * Engine documents neither the texts nor their google.rpc codes; the codes here are
+ * plausible guesses): `task-failure` with `preset` fails a task with one of them.
+ */
+export const TOO_BIG_FAILURES = {
+  'user-memory': { code: 3, message: 'User memory limit exceeded.' },
+  'memory-capacity': { code: 8, message: 'Computation failed: memory capacity exceeded.' },
+  'compute-time': { code: 4, message: 'Computation timed out.' },
+  'output-too-large': { code: 3, message: 'Output of image computation is too large (3 bands for 201326592 pixels = 4.5 GiB > 2 GiB).' },
+  'too-many-pixels': { code: 3, message: 'Too many pixels in the region. Found 1200000000, but maxPixels allows only 100000000.' },
+} as const;
+
 /** Schema of every fault kind; see {@link FaultSpec}. */
 export const faultSpecSchema = z.discriminatedUnion('kind', [
   z
@@ -93,6 +106,8 @@ export const faultSpecSchema = z.discriminatedUnion('kind', [
       /** google.rpc.Code of the operation error. Default 13 (INTERNAL). */
       code: z.number().int().min(1).max(16).default(13),
       message: z.string().default('An internal error has occurred.'),
+      /** One of Earth Engine's too-big failures (TOO_BIG_FAILURES): its message and code instead of `message` and `code`. */
+      preset: z.enum(['user-memory', 'compute-time', 'output-too-large', 'too-many-pixels', 'memory-capacity']).optional(),
     })
     .strict(),
   z
@@ -223,7 +238,8 @@ export class FaultRegistry implements FaultControls {
         continue;
       }
       if (s.kind === 'task-failure' && !out.failure) {
-        out.failure = { atProgress: s.atProgress, atStage: s.atStage, code: s.code, message: s.message };
+        const preset = s.preset ? TOO_BIG_FAILURES[s.preset] : null;
+        out.failure = { atProgress: s.atProgress, atStage: s.atStage, code: preset?.code ?? s.code, message: preset?.message ?? s.message };
         this.use(f);
       } else if (s.kind === 'task-retry' && !out.retries) {
         out.retries = { count: s.retries, atProgress: s.atProgress };

@@ -181,6 +181,9 @@ export class MemoryStore implements JobStore {
     if (q.states?.length) list = list.filter((j) => q.states!.includes(j.state));
     if (q.eeProject) list = list.filter((j) => j.eeProject === q.eeProject);
     if (q.label) list = list.filter((j) => j.labels[q.label!.key] === q.label!.value);
+    // As the Firestore store: updatedAfter inclusive, updatedBefore exclusive.
+    if (q.updatedAfter) list = list.filter((j) => j.updateTime >= q.updatedAfter!);
+    if (q.updatedBefore) list = list.filter((j) => j.updateTime < q.updatedBefore!);
     list.sort((a, b) => b.updateTime.localeCompare(a.updateTime) || b.jobId.localeCompare(a.jobId));
     const start = q.pageToken ? Number(q.pageToken) : 0;
     const page = list.slice(start, start + q.pageSize);

@@ -171,6 +171,10 @@ const JobDocSchema = z.object({
     .nullable()
     .default(null),
   stallResubmissions: z.number().int().default(0),
+  recovery: z
+    .object({ policy: z.literal('tiled'), kind: z.enum(['memory', 'compute-time', 'too-large']), reason: str, batchId: nstr, tiles: z.number().int(), depth: z.number().int(), at: str })
+    .nullable()
+    .default(null),
   rawPreview: nstr,
   createTime: str,
   updateTime: str,

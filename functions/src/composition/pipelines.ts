@@ -6,7 +6,8 @@
 import { createLogEvents } from '../core/jobs/index.ts';
 import { createScheduleRoutes, createSchedules } from '../core/schedules/index.ts';
 import { createChainRoutes, createChains } from '../core/chains/index.ts';
-import { createWatch } from '../core/watch/index.ts';
+import { createTiledRecovery, createWatch } from '../core/watch/index.ts';
+import { wireBatches } from './batches.ts';
 import { intakePolicy, tenantIntakePolicy, type Graph } from './instance.ts';
 
 export function wireSchedules(graph: Graph, trace?: string) {
@@ -54,6 +55,20 @@ export function wireWatch(graph: Graph, trace?: string) {
   });
 }
 
+/** Tiled recovery (docs/watch.md): a job that failed for memory, compute time or output size resubmitted as tiles on its pixel grid, through the batch path. */
+export function wireRecovery(graph: Graph, trace?: string) {
+  const { config, adapters } = graph;
+  return createTiledRecovery({
+    store: adapters.store,
+    batches: wireBatches(graph, trace),
+    publisher: adapters.publisher,
+    clock: adapters.clock,
+    logs: createLogEvents(adapters.logSink, trace),
+    logSink: adapters.logSink,
+    settings: { eventSource: config.eventSource, tiles: config.RECOVERY_TILES, maxDepth: config.RECOVERY_MAX_DEPTH },
+  });
+}
+
 /** Chains (docs/chains.md): steps submitted, or skipped, as the steps before them end. */
 export function wireChains(graph: Graph, trace?: string) {
   const { config, adapters } = graph;
@@ -65,7 +80,8 @@ export function wirePipelineTick(graph: Graph, trace?: string): () => Promise<nu
   const chains = wireChains(graph, trace);
   const schedules = wireSchedules(graph, trace);
   const watch = wireWatch(graph, trace);
-  return async () => (await chains.tickChains()) + (await schedules.tickSchedules()) + (await watch.tickWatch());
+  const recovery = wireRecovery(graph, trace);
+  return async () => (await chains.tickChains()) + (await schedules.tickSchedules()) + (await watch.tickWatch()) + (await recovery.tickRecovery());
 }
 
 /** The API's pipeline routes (/v1/schedules…, /v1/chains/{id}). */

@@ -82,6 +82,7 @@ const JobSourceSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('upload'), bucket: z.string(), name: z.string(), generation: z.string() }),
   z.object({ kind: z.literal('schedule'), scheduleId: z.string(), windowStart: z.string(), windowEnd: z.string() }).describe('A schedule’s run for one window'),
   z.object({ kind: z.literal('chain'), chainId: z.string(), step: z.string() }).describe('A chain’s step, submitted (or skipped) when the steps before it ended'),
+  z.object({ kind: z.literal('recovery'), jobId: z.string() }).describe('A tile of a job that failed for memory, compute time or output size, resubmitted on its pixel grid (docs/watch.md)'),
 ]);
 
 const JobErrorSchema = z.object({
@@ -209,6 +210,19 @@ export const JobViewSchema = z
       .optional()
       .describe('The stalled-task watch’s latest finding (docs/watch.md); one `stalled` event per attempt'),
     stallResubmissions: z.number().int().optional().describe('Resubmissions the stalled-task watch made'),
+    recovery: z
+      .object({
+        policy: z.literal('tiled'),
+        kind: z.enum(['memory', 'compute-time', 'too-large']).describe('The failure: memory, compute time, or output size'),
+        reason: z.string().describe('The failure’s message, or why the job could not be tiled'),
+        batchId: nstr.describe('The batch of tiles (GET /v1/batches/{batchId}); null when the job could not be tiled'),
+        tiles: z.number().int(),
+        depth: z.number().int().describe('1 for tiles of an ordinary job; a tile of depth n is tiled again (depth n + 1) only below RECOVERY_MAX_DEPTH'),
+        at: z.string(),
+      })
+      .nullable()
+      .optional()
+      .describe('Set once the tiled-recovery policy (RECOVERY_TILES) acted on this FAILED job: at most once (docs/watch.md)'),
     version: z.number().int(),
   })
   .meta({ title: 'Job', description: 'One requested export and everything eeport knows about it (the Firestore job document).' });

@@ -77,6 +77,18 @@ function bbox(v: unknown): [number, number, number, number] | null {
 export function outputPixels(req: ExportImageRequest): number | null {
   const d = req.grid?.dimensions;
   if (d?.width && d.height) return d.width * d.height;
+  const rs = regionAndScale(req);
+  if (!rs) return null;
+  const { scale } = rs;
+  const [w, s, e, n] = rs.region;
+  const lat = ((s + n) / 2) * (Math.PI / 180);
+  const width = Math.max(scale, (e - w) * 111_320 * Math.cos(lat));
+  const height = Math.max(scale, (n - s) * 110_540);
+  return Math.round((width / scale) * (height / scale));
+}
+
+/** The first `scale` argument (metres per pixel) and the bounding box [west, south, east, north] of the first region argument in the expression; null when it has not both. */
+export function regionAndScale(req: ExportImageRequest): { region: [number, number, number, number]; scale: number } | null {
   let scale: number | undefined;
   let region = null as [number, number, number, number] | null;
   const visit = (v: unknown): void => {
@@ -91,10 +103,5 @@ export function outputPixels(req: ExportImageRequest): number | null {
     Object.values(v).forEach(visit);
   };
   visit(inline(req.expression));
-  if (!scale || !region) return null;
-  const [w, s, e, n] = region;
-  const lat = ((s + n) / 2) * (Math.PI / 180);
-  const width = Math.max(scale, (e - w) * 111_320 * Math.cos(lat));
-  const height = Math.max(scale, (n - s) * 110_540);
-  return Math.round((width / scale) * (height / scale));
+  return scale && region ? { region, scale } : null;
 }

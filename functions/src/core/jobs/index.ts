@@ -1,6 +1,6 @@
 /** Public face of the jobs capability. */
 export { JOB_STATES, LIVE_STATES, WEBHOOK_ATTEMPTS_KEPT, isTerminal, newJob, transition } from './job.ts';
-export type { EstimateMethod, Job, JobEstimate, JobSource, JobState, RunawayStop, StallMark, Verifying, WebhookAttempt } from './job.ts';
+export type { EstimateMethod, Job, JobEstimate, JobSource, JobState, RunawayStop, StallMark, TiledRecovery, Verifying, WebhookAttempt } from './job.ts';
 export { eventsFor, slotDelta } from './transitions.ts';
 export { JOB_ID_PATTERN, derivedRequestId, identityString, jobIdFor, sentRequestId, tenantIdentity } from './ids.ts';
 export type { IdentityKey } from './ids.ts';

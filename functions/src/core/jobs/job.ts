@@ -97,7 +97,9 @@ export type JobSource =
   /** A schedule's run for one window (core/schedules). */
   | { kind: 'schedule'; scheduleId: string; windowStart: string; windowEnd: string }
   /** A chain's step, submitted (or skipped) once the steps it comes after ended (core/chains). */
-  | { kind: 'chain'; chainId: string; step: string };
+  | { kind: 'chain'; chainId: string; step: string }
+  /** A tile of a failed job resubmitted on its pixel grid (core/watch's tiled recovery). */
+  | { kind: 'recovery'; jobId: string };
 
 /**
  * Why a SUBMITTING job's task can't be told yet: Earth Engine answered its requestId
@@ -163,6 +165,21 @@ export interface StallMark {
   action: 'none' | 'resubmitted';
   /** Set after a resubmission until operations.cancel of the stalled task has reached Earth Engine. */
   cancelPending: boolean;
+}
+
+/** Recovery that changed the request (core/watch's tiled recovery; docs/watch.md): the failed job resubmitted as a batch of tiles on its pixel grid. */
+export interface TiledRecovery {
+  policy: 'tiled';
+  /** Which too-big failure it was. */
+  kind: 'memory' | 'compute-time' | 'too-large';
+  /** The failure, or why the job could not be tiled. */
+  reason: string;
+  /** The batch of tiles (its id), or null when the job could not be tiled (no grid, depth limit). */
+  batchId: string | null;
+  tiles: number;
+  /** 1 for tiles of an ordinary job, n + 1 for tiles of a tile of depth n. */
+  depth: number;
+  at: string;
 }
 
 export interface Job {
@@ -234,6 +251,8 @@ export interface Job {
   stalled?: StallMark | null;
   /** Resubmissions the stalled-task watch made (bounded by WATCH_STALL_RESUBMISSIONS). */
   stallResubmissions?: number;
+  /** Set once the tiled-recovery policy acted on this FAILED job (at most once). */
+  recovery?: TiledRecovery | null;
   /** The chain this job is a step of (its root: step "root"); see GET /v1/chains/{chainId}. Absent or null: none. */
   chain?: { chainId: string; step: string } | null;
   /** Incremented by every write; the number of the next event id. */
