@@ -361,6 +361,15 @@ function revTimestamp(rev: string): Timestamp {
 /** gRPC status codes a refused precondition comes back with (google-gax's Status, not a dependency here). */
 const GRPC = { NOT_FOUND: 5, ALREADY_EXISTS: 6, FAILED_PRECONDITION: 9 } as const;
 const outboxDoc = (ev: CloudEvent) => ({ eventJson: JSON.stringify(ev), sent: false, createTime: ev.time, jobId: ev.subject });
+const sentFields = (sentTime: string) => ({ sent: true, sentTime, [TTL_FIELD]: expiresAfterDays(sentTime, TTL_RETENTION_DAYS.outbox) });
+/**
+ * How long an outbox mark waits for another commit of this instance to ride on before
+ * it is committed alone (ADR 0012): twice the recent gap between this instance's
+ * commits, within these bounds. The relay that asked waits for it, so never long.
+ */
+export const MARK_LINGER_MS = { min: 25, max: 100 } as const;
+/** Firestore's limit on writes in one commit. */
+const MAX_WRITES = 500;
 const LeaseDocSchema = z.object({ name: str, holder: str, token: z.number().int(), expiresAt: str });
 
 
@@ -376,6 +385,58 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
   const requestIds = db.collection(COLLECTIONS.requestIds);
   const schedules = db.collection(COLLECTIONS.schedules);
   const chains = db.collection(COLLECTIONS.chains);
+
+  /**
+   * Outbox marks (markEventsSent) not committed yet. Marking an event sent is the one
+   * write of a submit that needs no precondition and no order, so instead of a commit of
+   * its own it rides on the next precondition commit this instance makes (another job's
+   * intake or record), or, if none comes within MARK_LINGER_MS, on a commit of the marks
+   * waiting by then. Each relay still waits until its marks are committed.
+   */
+  type Mark = { ids: string[]; resolve: () => void; reject: (err: unknown) => void };
+  let marks: Mark[] = [];
+  let markTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Recent gap between commit() calls (an exponential average), and when the last began. */
+  let commitGapMs: number = MARK_LINGER_MS.min;
+  let lastCommitAt = 0;
+  const scheduleMarks = () => {
+    markTimer ??= setTimeout(
+      () => {
+        markTimer = null;
+        void commitMarksAlone();
+      },
+      Math.min(MARK_LINGER_MS.max, Math.max(MARK_LINGER_MS.min, 2 * commitGapMs)),
+    );
+  };
+  /** Takes waiting marks that fit in `room` writes; each mark is taken whole. */
+  function takeMarks(room: number): Mark[] {
+    const taken: Mark[] = [];
+    let n = 0;
+    while (marks.length && n + marks[0]!.ids.length <= room) {
+      n += marks[0]!.ids.length;
+      taken.push(marks.shift()!);
+    }
+    return taken;
+  }
+  async function commitMarksAlone(): Promise<void> {
+    while (marks.length) {
+      const taken = takeMarks(MAX_WRITES);
+      // A mark larger than one commit is split, in order, as markEventsSent always did.
+      const group = taken.length ? taken : [marks.shift()!];
+      const ids = group.flatMap((m) => m.ids);
+      try {
+        for (let i = 0; i < ids.length; i += MAX_WRITES) {
+          const batch = db.batch();
+          const fields = sentFields(now());
+          for (const id of ids.slice(i, i + MAX_WRITES)) batch.update(outbox.doc(id), fields);
+          await batch.commit();
+        }
+        for (const m of group) m.resolve();
+      } catch (err) {
+        for (const m of group) m.reject(err);
+      }
+    }
+  }
 
   function txAdapter(t: Transaction): JobTransaction {
     return {
@@ -450,10 +511,26 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
         batch.update(jobs.doc(job.jobId), jobToDoc(job), { lastUpdateTime: revTimestamp(w.ifRev) });
       }
       for (const ev of w.events) batch.create(outbox.doc(ev.id), outboxDoc(ev));
+      const at = Date.now();
+      if (lastCommitAt) commitGapMs = 0.8 * commitGapMs + 0.2 * (at - lastCommitAt);
+      lastCommitAt = at;
+      // Waiting outbox marks ride along. set+merge, not update: a mark cannot fail (a missing
+      // outbox document) and take the job's write down with it.
+      const riders = takeMarks(MAX_WRITES - 2 - w.events.length);
+      if (riders.length) {
+        const fields = sentFields(now());
+        for (const id of riders.flatMap((m) => m.ids)) batch.set(outbox.doc(id), fields, { merge: true });
+      }
       try {
         const [written] = await batch.commit();
+        for (const m of riders) m.resolve();
         return { ok: true, rev: revOf(written!.writeTime) };
       } catch (err) {
+        // The job's write was refused: its riders wait for the next commit.
+        if (riders.length) {
+          marks = [...riders, ...marks];
+          scheduleMarks();
+        }
         const code = (err as { code?: unknown }).code;
         if ('create' in w && code === GRPC.ALREADY_EXISTS) return { ok: false, reason: 'exists' };
         if ('update' in w && (code === GRPC.FAILED_PRECONDITION || code === GRPC.NOT_FOUND || code === GRPC.ALREADY_EXISTS)) return { ok: false, reason: 'changed' };
@@ -660,13 +737,12 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
       const snap = await deliveries.where('state', 'in', ['pending', 'delivering']).where('nextAttemptAt', '<=', now).orderBy('nextAttemptAt').limit(limit).get();
       return snap.docs.map((d) => DeliveryDocSchema.parse(d.data()));
     },
-    async markEventsSent(ids) {
-      for (let i = 0; i < ids.length; i += 500) {
-        const batch = db.batch();
-        const sentTime = now();
-        for (const id of ids.slice(i, i + 500)) batch.update(outbox.doc(id), { sent: true, sentTime, [TTL_FIELD]: expiresAfterDays(sentTime, TTL_RETENTION_DAYS.outbox) });
-        await batch.commit();
-      }
+    markEventsSent(ids) {
+      if (ids.length === 0) return Promise.resolve();
+      return new Promise<void>((resolve, reject) => {
+        marks.push({ ids, resolve, reject });
+        scheduleMarks();
+      });
     },
   };
 }
