@@ -21,6 +21,7 @@ import { TOO_BIG_FAILURES } from '../../tools/ee-simulator/faults.ts';
 import { MemoryStore, MemoryPublisher, CapturingLogSink } from '../fakes/memory-store.ts';
 import { FakeEarthEngine } from '../fakes/fake-earth-engine.ts';
 import { assetLoadRequest } from '../fakes/requests.ts';
+import { jobDetails, makeStyle } from '../../tools/cli/format.ts';
 
 const GRID = { dimensions: { width: 101, height: 37 }, affineTransform: { scaleX: 10, shearX: 0, translateX: 500_000, shearY: 0, scaleY: -10, translateY: 4_200_000 }, crsCode: 'EPSG:32633' };
 const T0 = '2026-03-10T00:00:00.000Z';
@@ -207,5 +208,16 @@ describe('tiled-recovery tick (core, with fakes)', () => {
     await seed(failedJob('a', 'User memory limit exceeded.'));
     expect(await build(0).tickRecovery()).toBe(0);
     expect(store.batches.size).toBe(0);
+  });
+});
+
+describe('the recovery where people look', () => {
+  it('`eeport show` prints the recovery: the tile batch, or why the job was not tiled', () => {
+    const { request: _r, ...view } = failedJob('a', 'User memory limit exceeded.');
+    const tiled = jobDetails({ ...view, recovery: { policy: 'tiled', kind: 'memory', reason: 'memory: User memory limit exceeded.', batchId: 'b'.repeat(32), tiles: 4, depth: 1, at: T0 } } as never, makeStyle(false));
+    expect(tiled).toMatch(new RegExp(`recovery\\s+memory: resubmitted as 4 tiles in batch ${'b'.repeat(32)} \\(depth 1\\)`));
+    const not = jobDetails({ ...view, recovery: { policy: 'tiled', kind: 'compute-time', reason: 'not tiled: no grid', batchId: null, tiles: 0, depth: 0, at: T0 } } as never, makeStyle(false));
+    expect(not).toMatch(/recovery\s+compute-time: not tiled: no grid/);
+    expect(jobDetails(view as never, makeStyle(false))).not.toMatch(/recovery/);
   });
 });

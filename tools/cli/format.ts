@@ -151,6 +151,7 @@ export function jobDetails(job: JobLike, style: Style, now = Date.now()): string
       ['resubmitted', job.resubmissions ? `${job.resubmissions}× (last: ${job.lastFailure?.code ?? '?'})` : null],
       ['destination', job.destinationUris.join('\n' + ' '.repeat(13))],
       ['error', job.error ? `${job.error.code}: ${job.error.message}` : null],
+      ['recovery', job.recovery ? (job.recovery.batchId ? `${job.recovery.kind}: resubmitted as ${job.recovery.tiles} tiles in batch ${job.recovery.batchId} (depth ${job.recovery.depth})` : `${job.recovery.kind}: ${job.recovery.reason}`) : null],
       ['callback', job.callbackUrl ? `${job.callbackUrl}${job.webhook ? ` (${job.webhook.state})` : ''}` : null],
       ['cancel', job.cancelRequestedAt ? `requested ${job.cancelRequestedAt}` : null],
     ],

@@ -382,6 +382,8 @@ function renderJobDetail(job) {
         ['Candidate operations', job.verifying?.candidates.length ? h('ul', { class: 'plain mono small' }, job.verifying.candidates.map((o) => h('li', {}, o))) : null],
         ['Stalled', job.stalled ? h('span', {}, `${job.stalled.kind === 'pending' ? 'PENDING' : 'RUNNING'} ${job.stalled.elapsedSeconds} s, past ${job.stalled.limitSeconds} s: ${job.stalled.basis}${job.stalled.action === 'resubmitted' ? '; cancelled and resubmitted' : ''}${stalledNow(job) ? '' : ' (an earlier attempt)'} — `, when(job.stalled.at)) : null],
         ['Error', failure(job.error)],
+        // Tiled recovery (docs/watch.md): the failed job resubmitted as a batch of tiles on its pixel grid, or why not.
+        ['Recovery', job.recovery ? h('span', { 'data-recovery': job.recovery.batchId ?? '' }, job.recovery.batchId ? `${job.recovery.kind}: resubmitted as ${job.recovery.tiles} tiles (depth ${job.recovery.depth}) in batch ` : `${job.recovery.kind}: `, job.recovery.batchId ? h('span', { class: 'mono' }, job.recovery.batchId) : job.recovery.reason, ' — ', when(job.recovery.at)) : null],
         ['Resubmissions', job.resubmissions || null],
         ['Last failure', failure(job.lastFailure)],
         ['Earlier operations', job.previousOperations.length ? h('ul', { class: 'plain mono small' }, job.previousOperations.map((o) => h('li', {}, o))) : null],
