@@ -19,7 +19,7 @@ export const DEFAULT_MAX_BATCH_CHILDREN = 10_000;
 
 /**
  * The most BATCH_MAX_CHILDREN may be raised to, and what the spec's lists allow at most:
- * the largest batch measured end to end (bench/batch-100k.ts). A batch is expanded whole
+ * the largest batch the benchmark submits (bench/batch-100k.ts). A batch is expanded whole
  * in one instance's memory before anything is written (accepted whole or rejected whole).
  */
 export const MAX_BATCH_CHILDREN = 100_000;
