@@ -337,6 +337,58 @@ describe.skipIf(!emu || !haveChromium)('dashboard (chromium, emulators + simulat
     expect(await page.textContent('#detail')).toMatch(/PENDING 7300 s, past 7200 s: PENDING longer than the threshold/);
   });
 
+  it('a job tiled recovery resubmitted shows a Recovery row naming the tile batch', async () => {
+    const id = await submit({ request: { ...assetLoadRequest('projects/p/assets/too-big'), description: 'too big for one worker' } });
+    // What tiled recovery writes (core/watch), written here directly: this stack runs no poller.
+    const recovery = { policy: 'tiled', kind: 'memory', reason: 'memory: User memory limit exceeded.', batchId: 'c'.repeat(32), tiles: 4, depth: 1, at: new Date().toISOString() };
+    await stack.firestore.collection('jobs').doc(id).update({ recovery });
+    expect((await job(id)).recovery).toMatchObject({ batchId: 'c'.repeat(32) });
+    await page.keyboard.press('Escape'); // the previous test's detail
+    await page.click(`${rowSel(id)} td.desc`);
+    await page.waitForSelector('#detail dt:text("Recovery")');
+    expect(await page.textContent('#detail')).toMatch(new RegExp(`memory: resubmitted as 4 tiles \\(depth 1\\) in batch ${'c'.repeat(32)}`));
+  });
+
+  it('lists schedules with cadence, state and next run; a schedule opens with its next windows and its last runs with their states', async () => {
+    const post = async (path: string, body: unknown) => stack.http('api', path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const request = { ...assetLoadRequest('projects/p/assets/day-{{window.startDate}}'), description: 'day {{window.startDate}}' };
+    const backfillFrom = new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 10);
+    expect((await post('/v1/schedules', { scheduleId: 'daily-forest', description: 'daily forest', cadence: { cron: '0 2 * * *', timeZone: 'UTC' }, backfillFrom, request })).status).toBeLessThan(300);
+    expect((await post('/v1/schedules', { scheduleId: 'every-16-days', cadence: { everyDays: 16, anchor: '2026-01-01' }, request })).status).toBeLessThan(300);
+    expect((await post('/v1/schedules/every-16-days:pause', {})).status).toBe(200);
+    // One scheduler tick submits the daily schedule's missed windows.
+    await stack.services.pollExports().run();
+    const daily = (await (await stack.http('api', '/v1/schedules/daily-forest')).json()) as { runCount: number; nextRuns: Array<{ windowStart: string }>; runs: Array<{ jobId: string; state: string | null }> };
+    expect(daily.runCount).toBeGreaterThan(0);
+    await page.keyboard.press('Escape'); // the previous test's detail
+    await page.waitForSelector('#detail', { state: 'hidden' });
+
+    await page.waitForSelector('#schedules .schedule[data-schedule-id="every-16-days"][data-state="PAUSED"]');
+    await page.waitForSelector(`#schedules .schedule[data-schedule-id="daily-forest"][data-state="ACTIVE"] :text("${daily.runCount} run")`);
+    expect(await page.textContent('#schedules .schedule[data-schedule-id="daily-forest"] .cadence')).toBe('cron 0 2 * * * (UTC)');
+    expect(await page.textContent('#schedules .schedule[data-schedule-id="every-16-days"] .cadence')).toBe('every 16 days from 2026-01-01');
+    expect(await page.textContent('#schedules .schedule[data-schedule-id="every-16-days"]')).toMatch(/paused/);
+    expect(await page.textContent('#schedules .schedule[data-schedule-id="daily-forest"]')).toMatch(/next run/);
+
+    await page.click('#schedules .schedule[data-schedule-id="daily-forest"]');
+    await page.waitForSelector('#detail-schedule-id:text-is("daily-forest")');
+    expect(await page.locator('#detail .next-windows li').count()).toBe(daily.nextRuns.length);
+    const rows = page.locator('#detail .runs tbody tr');
+    expect(await rows.count()).toBe(daily.runs.length);
+    // Newest first, each with its job's state as the API answered it (a run's job may move on meanwhile: compare with a fresh answer).
+    const now = (await (await stack.http('api', '/v1/schedules/daily-forest')).json()) as typeof daily;
+    expect(await rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-job-id')))).toEqual([...now.runs].reverse().map((r) => r.jobId));
+    for (const r of now.runs) expect(await page.getAttribute(`#detail .runs tr[data-job-id="${r.jobId}"] .state`, 'data-state')).toBe((await job(r.jobId)).state);
+    await page.click('#detail-close');
+    await page.waitForSelector('#detail', { state: 'hidden' });
+
+    await page.click('#schedules .schedule[data-schedule-id="every-16-days"]');
+    await page.waitForSelector('#detail-schedule-id:text-is("every-16-days")');
+    expect(await page.textContent('#detail-body')).toMatch(/None while it is paused/);
+    await page.click('#detail-close');
+    await page.waitForSelector('#detail', { state: 'hidden' });
+  });
+
   it('screenshot of the whole page; no script errors or policy violations on the way', async () => {
     // A refresh can catch a job in the middle of its submit (SUBMITTING); wait for the state the API answered.
     await page.waitForSelector(rowSel(ids.hostile, 'PENDING'));

@@ -255,6 +255,73 @@ function renderBatches(page) {
   $('batches-next').disabled = !view.batches.next;
 }
 
+/** Schedules shown in the side panel (the newest; GET /v1/schedules pages further). */
+const SCHEDULES_SHOWN = 20;
+
+/** A schedule's cadence in words (docs/schedules.md). */
+function cadenceText(c) {
+  if (c.cron) return `cron ${c.cron} (${c.timeZone})`;
+  if (c.newImages) return `new ${c.per === 'date' ? 'dates' : 'images'} in ${c.newImages}, checked every ${c.checkEveryMinutes ?? '?'} min`;
+  return `every ${c.everyDays} day${c.everyDays === 1 ? '' : 's'} from ${c.anchor}`;
+}
+
+/** The schedules panel; `page` null: this API has no schedules (an older deployment). */
+function renderSchedules(page) {
+  const list = page ? page.schedules.filter((s) => s.state !== 'DELETED') : [];
+  if (!list.length) {
+    $('schedules').replaceChildren(h('p', { class: 'muted' }, page ? 'No schedules.' : 'This API has no schedules.'));
+    return;
+  }
+  $('schedules').replaceChildren(
+    ...list.map((s) => {
+      const last = s.runs?.[s.runs.length - 1];
+      return h(
+        'div',
+        { class: 'batch schedule', 'data-schedule-id': s.scheduleId, 'data-state': s.state, tabindex: 0, role: 'button', title: 'Show the schedule: next windows and last runs' },
+        h('div', { class: 'batch-head' }, badge(s.state), h('span', { class: 'batch-name' }, s.description ?? s.scheduleId), h('span', { class: 'muted small' }, `${intFmt.format(s.runCount)} run${s.runCount === 1 ? '' : 's'}`)),
+        h('div', { class: 'small muted cadence' }, cadenceText(s.cadence)),
+        h('div', { class: 'small muted' }, s.state === 'PAUSED' ? 'paused' : h('span', {}, 'next run ', when(s.nextRunAt)), last ? h('span', {}, ' · last window ', when(last.windowStart)) : null),
+      );
+    }),
+  );
+}
+
+function renderScheduleDetail(s) {
+  $('detail-title').replaceChildren(badge(s.state), ' ', s.description ?? s.scheduleId);
+  $('detail-body').replaceChildren(
+    section(
+      'Schedule',
+      facts([
+        ['Schedule id', h('span', { class: 'mono', id: 'detail-schedule-id' }, s.scheduleId)],
+        ['Cadence', cadenceText(s.cadence)],
+        ['State', s.state === 'PAUSED' ? 'paused: no runs are submitted until it is resumed (POST :resume, or eeport schedule resume)' : s.state.toLowerCase()],
+        ['Earth Engine project', s.eeProject ? h('span', { class: 'mono' }, s.eeProject) : null],
+        ['Labels', s.labels && Object.keys(s.labels).length ? labelChips(s.labels) : null],
+        ['Runs', intFmt.format(s.runCount)],
+        ['Next run', s.state === 'ACTIVE' ? when(s.nextRunAt) : null],
+        ['Created', when(s.createTime)],
+      ]),
+    ),
+    section(
+      'Next windows',
+      s.state === 'ACTIVE' && s.nextRuns.length
+        ? h('ul', { class: 'plain next-windows' }, s.nextRuns.map((w) => h('li', {}, when(w.windowStart), ' – ', when(w.windowEnd))))
+        : h('p', { class: 'muted' }, s.state === 'PAUSED' ? 'None while it is paused.' : 'None.'),
+    ),
+    section(
+      'Last runs',
+      s.runs.length
+        ? h(
+            'table',
+            { class: 'mini children runs' },
+            h('thead', {}, h('tr', {}, ['Window start', 'Window end', 'State', 'Job'].map((c) => h('th', { scope: 'col' }, c)))),
+            h('tbody', {}, [...s.runs].reverse().map((r) => h('tr', { 'data-job-id': r.jobId, 'data-state': r.state ?? '', tabindex: 0, class: 'clickable', title: 'Show the job' }, h('td', {}, when(r.windowStart)), h('td', {}, when(r.windowEnd)), h('td', {}, r.state ? badge(r.state) : '—'), h('td', { class: 'mono small' }, r.jobId)))),
+          )
+        : h('p', { class: 'muted' }, 'No runs yet.'),
+    ),
+  );
+}
+
 /** A definition list of [term, value] rows; rows with a null value are left out. */
 const facts = (rows) => h('dl', { class: 'facts' }, rows.filter(([, v]) => v !== null && v !== undefined && v !== '').map(([k, v]) => [h('dt', {}, k), h('dd', {}, v)]));
 
@@ -493,6 +560,9 @@ async function refreshDetail() {
       renderJobDetail(job);
       if (chain) $('detail-body').append(chainSection(chain, job.jobId));
     }
+  } else if (d.kind === 'schedule') {
+    const s = await api(`v1/schedules/${encodeURIComponent(d.id)}`);
+    if (view.detail === d) renderScheduleDetail(s);
   } else {
     const [batch, children] = await Promise.all([api(`v1/batches/${encodeURIComponent(d.id)}`), api(`v1/batches/${encodeURIComponent(d.id)}/jobs${query({ pageSize: CHILDREN_PER_PAGE, pageToken: d.tokens[d.page] })}`)]);
     // The summed estimate reads every child's page: again only when the batch changed.
@@ -521,6 +591,7 @@ function refresh() {
       api(jobsPath()).then(renderJobs),
       api('v1/budgets').then(renderBudgets),
       api(`v1/batches${query({ pageSize: BATCHES_PER_PAGE, pageToken: view.batches.tokens[view.batches.page] })}`).then(renderBatches),
+      api(`v1/schedules${query({ pageSize: SCHEDULES_SHOWN })}`).then(renderSchedules, (e) => (e instanceof ApiError && e.status === 404 ? renderSchedules(null) : Promise.reject(e))),
       refreshDetail(),
     ]);
     const errors = parts.filter((p) => p.status === 'rejected').map((p) => p.reason);
@@ -640,6 +711,7 @@ function init() {
 
   onActivate($('jobs'), 'tr[data-job-id]', (tr) => openDetail({ kind: 'job', id: tr.dataset.jobId }));
   onActivate($('batches'), '.batch[data-batch-id]', (el) => openDetail({ kind: 'batch', id: el.dataset.batchId }));
+  onActivate($('schedules'), '.schedule[data-schedule-id]', (el) => openDetail({ kind: 'schedule', id: el.dataset.scheduleId }));
   onActivate($('detail-body'), 'tr[data-job-id]', (tr) => openDetail({ kind: 'job', id: tr.dataset.jobId }));
   $('detail-close').addEventListener('click', () => $('detail').close());
   $('detail').addEventListener('close', () => {
