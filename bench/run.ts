@@ -15,15 +15,18 @@ import { locateEmulator, startEmulator, type RunningEmulator } from '../tools/em
 import { QUICK, log, printTable, writeResults, type Result } from './lib.ts';
 import { submitFigure, type EmulatorHosts } from './submit.ts';
 import { pollCallsFigure } from './poll-calls.ts';
+import { pollMemoryFigure } from './poll-memory.ts';
+import { statsQueriesFigure } from './stats-queries.ts';
 import { detectionLatencyFigure } from './detection-latency.ts';
 import { coldStartFigures } from './cold-start.ts';
 import { batchSubmitFigure } from './batch-submit.ts';
-import { batch100kFigure } from './batch-100k.ts';
 import { estimateAccuracyFigure } from './estimate-accuracy.ts';
+import { batch100kFigure } from './batch-100k.ts';
 
 const only = (process.env.BENCH_ONLY ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 const wanted = (name: string) => only.length === 0 || only.includes(name);
-const resultsPath = fileURLToPath(new URL('./results.json', import.meta.url));
+// BENCH_RESULTS: write elsewhere (a partial BENCH_ONLY run would otherwise replace every other figure's rows).
+const resultsPath = process.env.BENCH_RESULTS ?? fileURLToPath(new URL('./results.json', import.meta.url));
 
 async function startEmulators(): Promise<{ hosts: EmulatorHosts | null; running: RunningEmulator[]; missing: string[] }> {
   const running: RunningEmulator[] = [];
@@ -48,7 +51,7 @@ async function startEmulators(): Promise<{ hosts: EmulatorHosts | null; running:
 async function main(): Promise<number> {
   const t0 = performance.now();
   const loadBefore = os.loadavg()[0]!;
-  const needEmulators = wanted('submit') || wanted('poll-calls') || wanted('detection-latency') || wanted('cold-start') || wanted('batch-submit') || wanted('batch-100k');
+  const needEmulators = wanted('submit') || wanted('poll-calls') || wanted('poll-memory') || wanted('detection-latency') || wanted('cold-start') || wanted('batch-submit') || wanted('batch-100k');
   log(`${QUICK ? 'QUICK run' : 'full run'}${only.length ? `, only ${only.join(', ')}` : ''}`);
   const emu = needEmulators ? await startEmulators() : { hosts: null, running: [], missing: [] };
   if (needEmulators) log(emu.hosts ? `emulators up in ${((performance.now() - t0) / 1000).toFixed(1)} s` : 'emulators unavailable');
@@ -79,10 +82,12 @@ async function main(): Promise<number> {
   try {
     await figure('submit', 'emulators', () => submitFigure(emu.hosts!, notes));
     await figure('poll-calls', 'none', () => pollCallsFigure(notes, emu.hosts));
+    await figure('poll-memory', 'emulators', () => pollMemoryFigure(emu.hosts!, notes));
+    await figure('stats-queries', 'none', () => statsQueriesFigure(notes));
     await figure('detection-latency', 'emulators', () => detectionLatencyFigure(emu.hosts!, notes));
     await figure('batch-submit', 'emulators', () => batchSubmitFigure(emu.hosts!, notes));
-    await figure('estimate-accuracy', 'none', () => estimateAccuracyFigure(notes));
     await figure('batch-100k', 'emulators', () => batch100kFigure(emu.hosts!, notes));
+    await figure('estimate-accuracy', 'none', () => estimateAccuracyFigure(notes));
     await figure('cold-start', 'none', () => coldStartFigures({ hosts: emu.hosts, notes }));
   } finally {
     await stop();
