@@ -49,6 +49,9 @@ export interface ColdStartOptions {
   warmup?: boolean;
 }
 
+/** Targets whose first event publishes (a job's submitted event): their baseline publishes once too. */
+const PUBLISHES = new Set(['submitExport', 'onObjectFinalized']);
+
 /** The Google client packages a bundle may contain; the baseline imports those it does. */
 const GOOGLE_CLIENTS = ['@google-cloud/firestore', '@google-cloud/pubsub', '@google-cloud/storage', 'google-auth-library'] as const;
 
@@ -180,9 +183,21 @@ const req = createRequire(cfg.root + '/package.json');
 const fwStart = performance.now();
 await import(pathToFileURL(req.resolve('@google-cloud/functions-framework/testing')).href);
 const fwEnd = performance.now();
-for (const m of cfg.modules) await import(pathToFileURL(req.resolve(m)).href);
+const mods = {};
+for (const m of cfg.modules) mods[m] = await import(pathToFileURL(req.resolve(m)).href);
 const importEnd = performance.now();
-process.stdout.write(JSON.stringify({ boot: t0, framework: fwEnd - fwStart, import: importEnd - fwEnd }) + '\\n');
+// The same first calls the function makes: one Firestore read, and one publish where the target publishes.
+if (cfg.calls) {
+  const { Firestore } = mods['@google-cloud/firestore'];
+  const db = new Firestore({ projectId: process.env.GOOGLE_CLOUD_PROJECT });
+  await db.collection('jobs').doc('cold-start-baseline').get();
+  if (cfg.publish) {
+    const { PubSub } = mods['@google-cloud/pubsub'];
+    await new PubSub({ projectId: process.env.GOOGLE_CLOUD_PROJECT }).topic('eeport-events').publishMessage({ data: Buffer.from('{}') });
+  }
+}
+const callsEnd = performance.now();
+process.stdout.write(JSON.stringify({ boot: t0, framework: fwEnd - fwStart, import: importEnd - fwEnd, firstEvent: callsEnd - importEnd }) + '\\n');
 process.exit(0);
 `;
 
@@ -306,9 +321,11 @@ export async function coldStartFigures(opts: ColdStartOptions = {}): Promise<Res
       if (!recipe) notes.push(`cold start: no first-event recipe for ${target}; import measured only`);
       const bundleTimes: ChildTimes[] = [];
       const baseTimes: ChildTimes[] = [];
+      // The baseline makes the function's first calls when there are emulators to call (and the bundle has the Firestore client).
+      const baseCfg = { root: REPO_ROOT, modules: clients, calls: !!(hosts && recipe && clients.includes('@google-cloud/firestore')), publish: PUBLISHES.has(target) && clients.includes('@google-cloud/pubsub') };
       if (opts.warmup !== false) {
         // One untimed run of each warms the OS file cache, so the first timed run is not an outlier of disk reads.
-        await runChild(BASELINE_CHILD, env, { root: REPO_ROOT, modules: clients });
+        await runChild(BASELINE_CHILD, env, baseCfg);
         await runChild(BUNDLE_CHILD, env, { bundle: join(b.dir, 'index.js'), target, request: null });
       }
       for (let i = 0; i < runs; i++) {
@@ -316,14 +333,16 @@ export async function coldStartFigures(opts: ColdStartOptions = {}): Promise<Res
         const t = await runChild(BUNDLE_CHILD, env, { bundle: join(b.dir, 'index.js'), target, request });
         if (request && !request.ok.includes(t.status ?? 0)) throw new Error(`${target}: first event answered ${t.status}, expected ${request.ok.join('/')}; its logs:\n${t.output}`);
         bundleTimes.push(t);
-        baseTimes.push(await runChild(BASELINE_CHILD, env, { root: REPO_ROOT, modules: clients }));
+        baseTimes.push(await runChild(BASELINE_CHILD, env, baseCfg));
       }
       const med = (xs: number[]) => percentile(xs, 50);
       const baseline = { name: `bare import of ${clients.join(' + ') || '(no Google client)'} from node_modules, median of ${runs}`, value: med(baseTimes.map((t) => t.import)), unit: 'ms' };
       rows.push(result({ name: `cold start ${target}: import bundle, median of ${runs}`, value: med(bundleTimes.map((t) => t.import)), unit: 'ms' }, baseline));
       if (hosts && recipe) {
         const firstEvent = bundleTimes.map((t) => t.import + (t.firstEvent ?? 0));
-        rows.push(result({ name: `cold start ${target}: import + first event handled (emulators), median of ${runs}`, value: med(firstEvent), unit: 'ms' }, baseline));
+        const calls = baseCfg.calls ? `one Firestore read${baseCfg.publish ? ' + one publish' : ''}` : 'no call';
+        const withCalls = { name: `bare import of ${clients.join(' + ') || '(no Google client)'} + the same first calls (${calls}), median of ${runs}`, value: med(baseTimes.map((t) => t.import + (t.firstEvent ?? 0))), unit: 'ms' };
+        rows.push(result({ name: `cold start, ${target}, first event handled (emulators), median of ${runs}`, value: med(firstEvent), unit: 'ms' }, withCalls));
       }
       rows.push(
         result(
