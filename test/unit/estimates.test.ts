@@ -4,6 +4,7 @@ import { accuracyOf, createEstimates, estimateRequest, expressionFingerprint, ou
 import { parseExportRequest, type ExportImageRequest } from '../../functions/src/core/requests/index.ts';
 import { newJob, type Job } from '../../functions/src/core/jobs/index.ts';
 import { jsClientRequest } from '../fakes/requests.ts';
+import { BudgetsSchema } from '../../functions/src/core/budgets/index.ts';
 import { MemoryStore } from '../fakes/memory-store.ts';
 
 const AT = '2026-05-10T12:00:00.000Z';
@@ -105,5 +106,20 @@ describe('the estimates service', () => {
     expect(a.eecuSeconds.expected).toBeLessThanOrEqual(a.eecuSeconds.high);
     expect(a.eecuSeconds.expected).toBeCloseTo(4 * 12.5, 5);
     expect(a.budget).toEqual([expect.objectContaining({ budget: 'proj-one~all~2026-05', remainingEecuSeconds: 100, shareOfRemaining: 0.5, wouldExceed: false, mayExceed: expect.any(Boolean) })]);
+  });
+
+  it('measures a budget share as the governor does: running tasks’ use counted, a share reserved for other work left out', async () => {
+    const store = new MemoryStore();
+    await store.createJobsIfAbsent([1, 2, 3, 4].map((i) => finished(gridded(1000, 1000), 10 + i, null, i)));
+    const [budget] = BudgetsSchema.parse([{ eeProject: 'proj-one', monthlyEecuSeconds: 200, reserve: [{ label: { key: 'env', value: 'prod' }, share: 0.5 }] }]);
+    // 20 finished and 30 still running (its last report) this month.
+    await store.transact(async (tx) => {
+      tx.setBudgetUsage({ id: 'proj-one~all~2026-05', eeProject: 'proj-one', scope: 'all', month: '2026-05', usedEecuSeconds: 20, limitEecuSeconds: 200, exceededNotified: false, updateTime: AT, runningEecuSeconds: { [String(9).padStart(32, '0')]: 30 }, dailyEecuSeconds: {}, thresholdsNotified: [] });
+    });
+    const svc = createEstimates({ store, clock: { now: () => new Date(AT) }, settings: { minSamples: 3, priorEecuPerMegapixel: 5, priorEecuPerTask: 100, priorSpread: 10, historyJobs: 100, cacheSeconds: 0, budgets: [budget!] } });
+    const other = await svc.estimate([gridded(1000, 1000)], 'proj-one', {});
+    expect(other.budget).toEqual([expect.objectContaining({ limitEecuSeconds: 100, usedEecuSeconds: 50, remainingEecuSeconds: 50, shareOfRemaining: 0.25 })]);
+    const prod = await svc.estimate([gridded(1000, 1000)], 'proj-one', { env: 'prod' });
+    expect(prod.budget).toEqual([expect.objectContaining({ limitEecuSeconds: 200, usedEecuSeconds: 50, remainingEecuSeconds: 150 })]);
   });
 });

@@ -7,7 +7,7 @@
 import type { Clock, JobStore } from '../ports.ts';
 import type { ExportImageRequest } from '../requests/index.ts';
 import type { Job, JobEstimate } from '../jobs/index.ts';
-import { budgetsFor, monthOf, budgetId, type Budget } from '../budgets/index.ts';
+import { budgetsFor, limitFor, monthOf, budgetId, usedTotal, type Budget } from '../budgets/index.ts';
 import { DEFAULT_ESTIMATE_SETTINGS, PROBE_LABEL, accuracyOf, estimateRequest, probeRequest, sampleOf, sumEstimates, type EstimateSettings, type MethodAccuracy, type Sample } from './estimates.ts';
 
 export interface EstimateServiceSettings extends EstimateSettings {
@@ -25,7 +25,9 @@ export interface EstimateServiceDeps {
 
 export interface BudgetShare {
   budget: string;
+  /** What this work may use: the whole limit, or the part not reserved for other work (`reserve`). */
   limitEecuSeconds: number;
+  /** Month to date: finished tasks and running tasks' last reported use, as the governor counts it. */
   usedEecuSeconds: number;
   remainingEecuSeconds: number;
   /** expected ÷ remaining (Infinity when nothing remains). */
@@ -81,21 +83,25 @@ export function createEstimates(deps: EstimateServiceDeps) {
     if (!budgets.length) return [];
     const month = monthOf(clock.now().toISOString());
     const usages = new Map((await store.listBudgetUsages(month)).map((u) => [u.id, u]));
-    const expected = new Map<string, { b: Budget; expected: number; high: number }>();
+    // The limit is the one admission would apply to this work: a share reserved for other
+    // labels or tags is not this work's to use (the smallest limit over the requests wins).
+    const expected = new Map<string, { b: Budget; limit: number; expected: number; high: number }>();
     requests.forEach((request, i) => {
       const subject = { eeProject, labels, request, tenantId: who.tenantId ?? null };
       for (const b of budgetsFor(subject, budgets)) {
         const id = budgetId(b, month);
-        const cur = expected.get(id) ?? { b, expected: 0, high: 0 };
+        const cur = expected.get(id) ?? { b, limit: Infinity, expected: 0, high: 0 };
+        cur.limit = Math.min(cur.limit, limitFor(b, subject));
         cur.expected += parts[i]!.eecuSeconds.expected;
         cur.high += parts[i]!.eecuSeconds.high;
         expected.set(id, cur);
       }
     });
-    return [...expected.entries()].map(([id, { b, expected: e, high }]) => {
-      const used = usages.get(id)?.usedEecuSeconds ?? 0;
-      const remaining = Math.max(0, b.monthlyEecuSeconds - used);
-      return { budget: id, limitEecuSeconds: b.monthlyEecuSeconds, usedEecuSeconds: used, remainingEecuSeconds: remaining, shareOfRemaining: remaining > 0 ? Math.round((e / remaining) * 10_000) / 10_000 : Infinity, wouldExceed: used + e > b.monthlyEecuSeconds, mayExceed: used + high > b.monthlyEecuSeconds };
+    return [...expected.entries()].map(([id, { limit, expected: e, high }]) => {
+      const usage = usages.get(id);
+      const used = usage ? usedTotal(usage) : 0;
+      const remaining = Math.max(0, limit - used);
+      return { budget: id, limitEecuSeconds: limit, usedEecuSeconds: used, remainingEecuSeconds: remaining, shareOfRemaining: remaining > 0 ? Math.round((e / remaining) * 10_000) / 10_000 : Infinity, wouldExceed: used + e > limit, mayExceed: used + high > limit };
     });
   }
 
