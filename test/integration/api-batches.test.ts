@@ -55,6 +55,9 @@ describe.skipIf(!emu)('api: batches, budgets, stats and the dashboard (emulators
       // A transient task failure ends the job FAILED (no automatic resubmission), so a batch retry has something to do.
       MAX_RESUBMISSIONS: '0',
       EECU_BUDGETS: JSON.stringify(BUDGETS),
+      // The stats test checks the counts themselves, before and after changes a second apart;
+      // the per-instance cache that would answer the second from the first is tested in test/unit/stats-cache.test.ts.
+      API_STATS_CACHE_SECONDS: '0',
     },
     // No request-rate limit: the manual clock stands still between advances, so polls would all fall in one simulated second.
     simulator: { rateLimitPerSecond: 0 },
