@@ -344,6 +344,7 @@ describe.skipIf(!emu || !haveChromium)('dashboard (chromium, emulators + simulat
     await stack.firestore.collection('jobs').doc(id).update({ recovery });
     expect((await job(id)).recovery).toMatchObject({ batchId: 'c'.repeat(32) });
     await page.keyboard.press('Escape'); // the previous test's detail
+    await page.waitForSelector(rowSel(id));
     await page.click(`${rowSel(id)} td.desc`);
     await page.waitForSelector('#detail dt:text("Recovery")');
     expect(await page.textContent('#detail')).toMatch(new RegExp(`memory: resubmitted as 4 tiles \\(depth 1\\) in batch ${'c'.repeat(32)}`));
