@@ -73,32 +73,65 @@ export async function freePort(): Promise<number> {
   });
 }
 
-async function waitForHttp(url: string, child: ChildProcess, timeoutMs: number, log: () => string): Promise<void> {
+/**
+ * What each emulator prints once it serves on its port. An answer on the port alone is not
+ * enough: "free" ports are picked before the emulator binds, so under parallel test runs
+ * another process (another run's emulator) can take the same port first. Ours then fails
+ * to bind and exits, while the port answers for someone else, and this run would later
+ * lose its emulator when the other run stops it (ECONNREFUSED mid-test).
+ */
+const READY_LINE: Record<EmulatorKind, (port: number) => RegExp> = {
+  firestore: () => /Dev App Server is now running/,
+  pubsub: (port) => new RegExp(`listening on ${port}\\b`),
+};
+/** Where a Cloud SDK prints something else, an answering port and a live process after this long count as ready. */
+const READY_LINE_GRACE_MS = 15_000;
+
+async function waitForReady(url: string, child: ChildProcess, ready: () => boolean, timeoutMs: number, log: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
+  let answeredAt: number | null = null;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`emulator exited with ${child.exitCode} before it was ready:\n${log()}`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new EmulatorExited(`emulator exited with ${child.exitCode ?? child.signalCode} before it was ready:\n${log()}`);
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
       await res.arrayBuffer();
-      return;
+      answeredAt ??= Date.now();
+      if (ready() || Date.now() - answeredAt > READY_LINE_GRACE_MS) return;
     } catch {
-      await new Promise((r) => setTimeout(r, 150));
+      /* not serving yet */
     }
+    await new Promise((r) => setTimeout(r, 150));
   }
   throw new Error(`emulator at ${url} not ready after ${timeoutMs} ms:\n${log()}`);
 }
 
+class EmulatorExited extends Error {}
+
 /** Starts one emulator in its own process group so that stop() ends the JVM it forks too. */
 export async function startEmulator(location: EmulatorLocation, port?: number): Promise<RunningEmulator> {
-  const p = port ?? (await freePort());
+  // A free port taken by someone else before ours bound it: try another (a port asked for is used as given).
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startEmulatorOn(location, port ?? (await freePort()));
+    } catch (err) {
+      if (port !== undefined || !(err instanceof EmulatorExited) || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startEmulatorOn(location: EmulatorLocation, p: number): Promise<RunningEmulator> {
   const child = spawn(location.command, location.args(p), {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, JAVA_TOOL_OPTIONS: process.env.JAVA_TOOL_OPTIONS ?? '-Xss4m' },
   });
   let output = '';
+  // Seen as it arrives: the kept tail of the output may have scrolled past it by the time it is checked.
+  const readyLine = READY_LINE[location.kind](p);
+  let sawReady = false;
   const keep = (b: Buffer) => {
     output = (output + b.toString()).slice(-4_000);
+    sawReady ||= readyLine.test(output);
   };
   child.stdout?.on('data', keep);
   child.stderr?.on('data', keep);
@@ -133,7 +166,7 @@ export async function startEmulator(location: EmulatorLocation, port?: number): 
     }
   };
   try {
-    await waitForHttp(`http://127.0.0.1:${p}/`, child, 60_000, () => output);
+    await waitForReady(`http://127.0.0.1:${p}/`, child, () => sawReady, 60_000, () => output);
   } catch (err) {
     await stop();
     throw err;
