@@ -1,7 +1,7 @@
 /**
  * What the local-stack tests share: which emulators are missing (said loudly, so the
  * suites that need them skip with the reason), a state directory removed afterwards,
- * an API caller with a key, and a bounded wait.
+ * an API caller with a key, a tap on the events topic, and a bounded wait.
  */
 import { afterAll } from 'vitest';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { candidateSdkRoots, locateEmulator } from '../../tools/emulators/emulators.ts';
 import type { LocalStack } from '../../tools/local-stack/stack.ts';
+import type { CloudEvent } from '../../functions/src/core/jobs/index.ts';
 
 /** The Firestore/Pub/Sub emulators that cannot be found; when any, warns that `what` is skipped. */
 export function missingEmulators(what: string): string[] {
@@ -36,6 +37,18 @@ export function apiCaller(key: string) {
     const text = await res.text();
     return { status: res.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : null };
   };
+}
+
+/** A subscription `sub` on the stack's events topic: `drain()` pulls and acks what has arrived into `events`. */
+export async function tapEvents(stack: LocalStack, sub: string) {
+  await stack.broker.ensureSubscription(sub, stack.config.EVENTS_TOPIC, 60);
+  const events: CloudEvent[] = [];
+  const drain = async () => {
+    const got = await stack.broker.subscription(sub).pull(100);
+    if (got.length) await stack.broker.subscription(sub).ack(got.map((m) => m.ackId));
+    for (const m of got) events.push(JSON.parse(Buffer.from(m.message.data ?? '', 'base64').toString('utf8')) as CloudEvent);
+  };
+  return { events, drain };
 }
 
 /** Polls `fn` every 250 ms until it gives a value, or fails naming `what` after `ms`. */

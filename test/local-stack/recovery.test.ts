@@ -8,10 +8,9 @@
  * partition the original grid exactly.
  */
 import { describe, expect, it } from 'vitest';
-import { missingEmulators, stateDirFor, until } from '../harness/local-stack.ts';
+import { missingEmulators, stateDirFor, tapEvents, until } from '../harness/local-stack.ts';
 import { startLocalStack } from '../../tools/local-stack/stack.ts';
 import { SAMPLE_REQUEST } from '../../tools/samples/export-requests.ts';
-import type { CloudEvent } from '../../functions/src/core/jobs/index.ts';
 
 const missing = missingEmulators(`the local stack's tiled-recovery run`);
 const stateDir = stateDirFor('recovery');
@@ -29,14 +28,7 @@ describe.skipIf(missing.length > 0)('tiled recovery on the local stack', () => {
       env: { API_AUTH: 'api-key', API_KEYS: KEY, RECOVERY_TILES: '4' },
     });
     try {
-      const sub = 'recovery-test-events';
-      await stack.broker.ensureSubscription(sub, stack.config.EVENTS_TOPIC, 60);
-      const events: CloudEvent[] = [];
-      const drain = async () => {
-        const got = await stack.broker.subscription(sub).pull(100);
-        if (got.length) await stack.broker.subscription(sub).ack(got.map((m) => m.ackId));
-        for (const m of got) events.push(JSON.parse(Buffer.from(m.message.data ?? '', 'base64').toString('utf8')) as CloudEvent);
-      };
+      const { events, drain } = await tapEvents(stack, 'recovery-test-events');
       // Only the original fails: its tiles' descriptions carry a suffix.
       stack.simulator.faults.inject({ kind: 'task-failure', match: { description: '^too-big$' }, preset: 'user-memory' });
       const api = stack.functions.get('api')!.url;

@@ -6,10 +6,9 @@
  * a task next to it that runs normally does not.
  */
 import { describe, expect, it } from 'vitest';
-import { missingEmulators, stateDirFor, until } from '../harness/local-stack.ts';
+import { missingEmulators, stateDirFor, tapEvents, until } from '../harness/local-stack.ts';
 import { startLocalStack } from '../../tools/local-stack/stack.ts';
 import { jsClientRequest } from '../../tools/samples/export-requests.ts';
-import type { CloudEvent } from '../../functions/src/core/jobs/index.ts';
 
 const missing = missingEmulators(`the local stack's stalled-task watch run`);
 
@@ -29,14 +28,7 @@ describe.skipIf(missing.length > 0)('the stalled-task watch on the local stack',
       env: { API_AUTH: 'api-key', API_KEYS: KEY, WATCH_PENDING_SECONDS: '3', WATCH_INTERVAL_SECONDS: '0' },
     });
     try {
-      const sub = 'watch-test-events';
-      await stack.broker.ensureSubscription(sub, stack.config.EVENTS_TOPIC, 60);
-      const events: CloudEvent[] = [];
-      const drain = async () => {
-        const got = await stack.broker.subscription(sub).pull(100);
-        if (got.length) await stack.broker.subscription(sub).ack(got.map((m) => m.ackId));
-        for (const m of got) events.push(JSON.parse(Buffer.from(m.message.data ?? '', 'base64').toString('utf8')) as CloudEvent);
-      };
+      const { events, drain } = await tapEvents(stack, 'watch-test-events');
       stack.simulator.faults.inject({ kind: 'hold-pending', match: { description: '^held' } });
       const submit = async (description: string) => {
         const res = await fetch(new URL('/v1/jobs', stack.functions.get('api')!.url), {
