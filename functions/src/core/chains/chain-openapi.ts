@@ -16,6 +16,15 @@ const outputs = {
   description: 'What the step made, once it SUCCEEDED: the values of its dependants’ {{previous.*}} placeholders',
   properties: { jobId: nstr, batchId: nstr, assetId: nstr, destinationUris: { type: 'array', items: { type: 'string' } } },
 };
+/** A step as the chain document stores it: the full view adds its outputs and its job's live state, a list shows only these. */
+const storedStepProperties: Json = {
+  step: { type: 'string' },
+  after: { type: 'array', items: { type: 'string' } },
+  kind: { type: 'string', enum: ['job', 'batch'] },
+  id: { type: 'string', description: 'The step’s job id (derived from the chain and step, known before the job exists), or the root batch’s id' },
+  state: { type: 'string', enum: [...STEP_STATES] },
+  reason: nstr,
+};
 const chainSchema: Json = {
   type: 'object',
   description: 'A chain: its root (step "root", the job or batch that declared `then`) and its steps, each with its state, the reason it was skipped or failed, and its outputs.',
@@ -28,12 +37,7 @@ const chainSchema: Json = {
       items: {
         type: 'object',
         properties: {
-          step: { type: 'string' },
-          after: { type: 'array', items: { type: 'string' } },
-          kind: { type: 'string', enum: ['job', 'batch'] },
-          id: { type: 'string', description: 'The step’s job id (derived from the chain and step, known before the job exists), or the root batch’s id' },
-          state: { type: 'string', enum: [...STEP_STATES] },
-          reason: nstr,
+          ...storedStepProperties,
           outputs,
           jobState: { ...nstr, description: 'The job’s state now (null before it exists)' },
           url: { type: 'string' },
@@ -56,7 +60,7 @@ const chainListItemSchema: Json = {
       type: 'array',
       items: {
         type: 'object',
-        properties: { step: { type: 'string' }, after: { type: 'array', items: { type: 'string' } }, kind: { type: 'string', enum: ['job', 'batch'] }, id: { type: 'string' }, state: { type: 'string', enum: [...STEP_STATES] }, reason: nstr },
+        properties: storedStepProperties,
       },
     },
     createTime: { type: 'string' },
