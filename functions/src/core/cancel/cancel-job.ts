@@ -4,7 +4,7 @@
  * (or to SUCCEEDED/FAILED if it finished first — a cancel is best effort). A job still
  * SUBMITTING is marked, and the poller cancels it once its operation is known.
  */
-import { isTerminal, transition, type Job, eventsFor, releaseSlot, relayEvents, type LogEvents, type CloudEvent } from '../jobs/index.ts';
+import { isTerminal, transition, type Job, eventsFor, freesSlot, relayEvents, type LogEvents, type CloudEvent } from '../jobs/index.ts';
 import { isEarthEngineError } from '../kernel/index.ts';
 import type { Clock, EarthEngine, EventPublisher, JobStore } from '../ports.ts';
 import { ADMIN_SCOPE, canSee, type Scope } from '../tenants/index.ts';
@@ -58,7 +58,7 @@ export function createCancelJob(deps: CancelDeps) {
       if (cur.state === 'QUEUED') {
         const next = transition(cur, 'CANCELLED', iso(), { endTime: iso(), cancelRequestedAt: iso(), error: { code: 'EE.CANCELLED', message: reason } }, reason)!;
         // A QUEUED job holds no slot; kept so the rule stays in one place if that ever changes.
-        if (await releaseSlot(tx, cur, 'CANCELLED')) next.slotShard = null;
+        if (freesSlot(cur, 'CANCELLED')) next.slotShard = null;
         tx.updateJob(next);
         const events = eventsFor(cur, next, settings.eventSource);
         tx.addEvents(events);

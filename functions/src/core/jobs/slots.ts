@@ -13,7 +13,6 @@
  * many admissions deciding at once. Submits one after another, with the poller idle,
  * never exceed the cap.
  */
-import type { JobTransaction } from '../ports.ts';
 import type { Job, JobState } from './job.ts';
 import { slotDelta } from './transitions.ts';
 
@@ -37,10 +36,6 @@ export const overshootBound = (cap: number, deciding: number) => cap + Math.max(
 /**
  * Whether `job` gives its slot back when it moves to `to`; the caller then clears
  * `job.slotShard` (a field of the counter design, null on jobs admitted since). There is
- * no counter to write: the new state is what frees the slot. The transaction stays in the
- * signature so every way a job leaves flight (submit's record, the poller's apply and
- * lost-job check, cancel, the watch) reads the same as when it did.
+ * no counter to write: the new state is what frees the slot.
  */
-export async function releaseSlot(_tx: JobTransaction, job: Job, to: JobState): Promise<boolean> {
-  return slotDelta(job.state, to) < 0;
-}
+export const freesSlot = (job: Pick<Job, 'state'>, to: JobState): boolean => slotDelta(job.state, to) < 0;

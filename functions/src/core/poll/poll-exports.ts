@@ -8,7 +8,7 @@
  * not jobs. Only jobs whose state, progress, stage or other figures changed are written.
  */
 import { EeportError, isEarthEngineError } from '../kernel/index.ts';
-import { resolveFailure, hasRoom, RELEASES_PER_COUNT, isTerminal, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, releaseSlot, relayEvents, sweepOutbox, type CloudEvent, type LogEvents } from '../jobs/index.ts';
+import { resolveFailure, hasRoom, RELEASES_PER_COUNT, isTerminal, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, freesSlot, relayEvents, sweepOutbox, type CloudEvent, type LogEvents } from '../jobs/index.ts';
 import { checkBudgets, countUsage, notifyExceeded, readUsages, type Budget } from '../budgets/index.ts';
 import { stopBatch, stopEvent } from '../batches/index.ts';
 import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, Lease } from '../ports.ts';
@@ -196,7 +196,7 @@ export function createPollExports(deps: PollDeps) {
       const next = transition(cur, target, iso(), { ...fields, nextPollAt: iso(), ...(isTerminal(target) && !fields.endTime ? { endTime: iso() } : {}), ...extra }, reason);
       if (!next) return null;
       // Only releases happen here (a job takes its slot when it is admitted or released from the queue).
-      if (await releaseSlot(tx, cur, target)) next.slotShard = null;
+      if (freesSlot(cur, target)) next.slotShard = null;
       const budgetEvents = countUsage(tx, usages, cur.jobId, reported, finishedAttempt, iso(), settings.eventSource);
       tx.updateJob(next);
       const events = eventsFor(cur, next, settings.eventSource);
@@ -250,7 +250,6 @@ export function createPollExports(deps: PollDeps) {
       if (!cur || isTerminal(cur.state)) return [];
       const next = transition(cur, 'FAILED', iso(), { error: { code: 'EE.OPERATION_LOST', message }, endTime: iso(), slotShard: null }, 'operation lost');
       if (!next) return [];
-      await releaseSlot(tx, cur, 'FAILED');
       tx.updateJob(next);
       const events = eventsFor(cur, next, settings.eventSource);
       tx.addEvents(events);

@@ -15,7 +15,7 @@
  * ones are thrown (the trigger retries with the same requestId).
  */
 import { EeportError, isEarthEngineError } from '../kernel/index.ts';
-import { derivedRequestId, sentRequestId, jobIdFor, newJob, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, slotDelta, identityString, relayEvents, type LogEvents, type CloudEvent, hasRoom, releaseSlot, resolveFailure } from '../jobs/index.ts';
+import { derivedRequestId, sentRequestId, jobIdFor, newJob, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, identityString, relayEvents, type LogEvents, type CloudEvent, hasRoom, freesSlot, resolveFailure } from '../jobs/index.ts';
 import { intakeMessage, type IncomingMessage, type IntakePolicy, type IntakeResult, type SubmitCommand } from './intake.ts';
 import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction } from '../ports.ts';
 import { findOwnOperation, type AdoptSettings } from './adopt-operation.ts';
@@ -319,7 +319,7 @@ export function createSubmitExport(deps: SubmitDeps) {
     const kind = target === 'FAILED' ? 'failed' : target === 'QUEUED' ? 'queued' : 'submitted';
     const next = written && written.job.state === 'SUBMITTING' ? transition(written.job, target, iso(), { ...fields(written.job), submitAttempts: written.job.submitAttempts + 1, submitLeaseUntil: null }, reason) : null;
     if (written && next) {
-      if (slotDelta(written.job.state, target) < 0) next.slotShard = null;
+      if (freesSlot(written.job, target)) next.slotShard = null;
       const events = eventsFor(written.job, next, settings.eventSource);
       const recorded = await store.commit({ update: next, ifRev: written.rev, events });
       if (recorded.ok) {
@@ -333,7 +333,7 @@ export function createSubmitExport(deps: SubmitDeps) {
       if (cur.state !== 'SUBMITTING') return { action: 'duplicate', job: cur, events: [] };
       const next = transition(cur, target, iso(), { ...fields(cur), submitAttempts: cur.submitAttempts + 1, submitLeaseUntil: null }, reason);
       if (!next) return { action: 'duplicate', job: cur, events: [] };
-      if (await releaseSlot(tx, cur, target)) next.slotShard = null;
+      if (freesSlot(cur, target)) next.slotShard = null;
       return { action: 'dispatch', job: next, events: write(tx, cur, next) };
     });
     await relayEvents(deps, result.events);

@@ -10,7 +10,7 @@
  * cancelled. A cancel that fails stays marked (`cancelPending`) and is sent again by a
  * later tick.
  */
-import { derivedRequestId, eventsFor, releaseSlot, relayEvents, transition, type CloudEvent, type Job, type LogEvents } from '../jobs/index.ts';
+import { derivedRequestId, eventsFor, freesSlot, relayEvents, transition, type CloudEvent, type Job, type LogEvents } from '../jobs/index.ts';
 import { isEarthEngineError } from '../kernel/index.ts';
 import type { Clock, EarthEngine, EventPublisher, JobStore, LogSink } from '../ports.ts';
 import { DEFAULT_WATCH_SETTINGS, learnDurations, stallCheck, stalledEvent, stallMessage, type WatchSettings } from './watch.ts';
@@ -89,7 +89,7 @@ export function createWatch(deps: WatchDeps) {
           reason,
         );
         if (next) {
-          if (await releaseSlot(tx, cur, 'QUEUED')) next.slotShard = null;
+          if (freesSlot(cur, 'QUEUED')) next.slotShard = null;
           tx.updateJob(next);
           events.push(...eventsFor(cur, next, s.eventSource));
           tx.addEvents(events);
