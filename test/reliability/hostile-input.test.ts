@@ -144,6 +144,9 @@ describe('hostile input: parser and schema (no emulators needed)', () => {
     }),
     () => new Proxy({}, { ownKeys: () => { throw new Error('proxy exploded'); } }),
     () => ({ maxPixels: 10n }),
+    // An array with a named own key (seed 930060982 once built one and called it JSON): the
+    // validator's array copy trips over it, and the last-resort catch must answer instead.
+    () => ({ description: 'x', '': Object.assign([1], { constructor: 'not a constructor' }) }),
   );
 
   it(`parseExportRequest: ${RUNS} generated values → ok or errors with paths, never an exception; JSON input never needs the last-resort catch`, () => {

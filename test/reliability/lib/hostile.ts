@@ -104,6 +104,15 @@ function applyEdit(root: Record<string, unknown>, e: Edit): void {
   // A copy: constants are shared between runs, and a later edit may descend into what this one inserts.
   const value = e.value === undefined ? undefined : (JSON.parse(JSON.stringify(e.value)) as unknown);
   const existing = keys.length ? keys[(e.steps[e.steps.length - 1] ?? 0) % keys.length]! : e.key;
+  // An array holds only indices in JSON: a named key on one (an array with its own `constructor`
+  // string, say) is a value no JSON parser produces, so edits of arrays stay index edits.
+  // (A deleted element is spliced out rather than left as a hole, for the same reason.)
+  if (Array.isArray(obj)) {
+    if (e.op === 'delete') obj.splice(Number(existing), 1);
+    else if (e.op === 'set' && keys.length) obj[Number(existing)] = value;
+    else obj.push(e.op === 'pollute' ? { polluted: true, prototype: { polluted: true } } : value);
+    return;
+  }
   switch (e.op) {
     case 'delete':
       delete obj[existing];
