@@ -252,3 +252,20 @@ export function writeResults(path: string, results: Result[]): void {
 
 /** Progress lines go to stderr, so stdout holds only the notes and the table. */
 export const log = (msg: string) => process.stderr.write(`[bench] ${msg}\n`);
+
+/** Wall time spent in each method of a port (async calls only), keyed `label.method`; for "where does a delivery's time go" notes. */
+export type PortTimes = Record<string, number[]>;
+export function timedPort<T extends object>(inner: T, label: string, times: PortTimes): T {
+  return new Proxy(inner, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown;
+      if (typeof v !== 'function' || typeof prop !== 'string') return v;
+      return (...args: unknown[]) => {
+        const t0 = performance.now();
+        const out = (v as (...a: unknown[]) => unknown).apply(target, args);
+        if (!(out instanceof Promise)) return out;
+        return out.finally(() => (times[`${label}.${prop}`] ??= []).push(performance.now() - t0));
+      };
+    },
+  });
+}

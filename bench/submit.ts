@@ -12,7 +12,7 @@ import { startSimulator } from '../tools/ee-simulator/index.ts';
 import { startTestStack, pushMessage, type TestStack } from '../test/harness/stack.ts';
 import type { JobStore } from '../functions/src/core/ports.ts';
 import { jsClientRequest } from '../test/fakes/requests.ts';
-import { QUICK, countingPublisher, countingStore, devNullLogSink, forEachConcurrent, mean, percentile, result, round, sleep, zeroStoreCounts, type PublishCounts, type Result, type StoreCounts } from './lib.ts';
+import { QUICK, timedPort, type PortTimes, countingPublisher, countingStore, devNullLogSink, forEachConcurrent, mean, percentile, result, round, sleep, zeroStoreCounts, type PublishCounts, type Result, type StoreCounts } from './lib.ts';
 
 export interface EmulatorHosts {
   firestoreHost: string;
@@ -68,7 +68,14 @@ export async function submitFigure(emu: EmulatorHosts, notes: string[]): Promise
       return inner.inFlight(eeProject);
     },
   });
-  const stack: TestStack = await startTestStack(config, (a) => ({ ...a, store: countingStore(countCommitWrites(a.store), store), publisher: countingPublisher(a.publisher, pub), logSink: devNullLogSink() }));
+  const portMs: PortTimes = {};
+  const stack: TestStack = await startTestStack(config, (a) => ({
+    ...a,
+    store: timedPort(countingStore(countCommitWrites(a.store), store), 'store', portMs),
+    publisher: timedPort(countingPublisher(a.publisher, pub), 'publisher', portMs),
+    ee: timedPort(a.ee, 'ee', portMs),
+    logSink: devNullLogSink(),
+  }));
   const commits = countCommits();
   try {
     let redeliveries = 0;
@@ -118,6 +125,7 @@ export async function submitFigure(emu: EmulatorHosts, notes: string[]): Promise
     const simBefore = sim.stats();
     commits.reset();
     commitWrites = 0;
+    for (const k of Object.keys(portMs)) delete portMs[k];
     const submitSecs = await submitMany(n, 'job');
     // Outbox marks still waiting for a commit to ride on are committed within MARK_LINGER_MS; the relay waited for them.
     const commitsRun = commits.count();
@@ -157,6 +165,10 @@ export async function submitFigure(emu: EmulatorHosts, notes: string[]): Promise
         Object.entries(storeRun.txMs)
           .map(([k, v]) => `${k} ×${v.length} mean ${round(mean(v), 0)} ms (p95 ${round(percentile(v, 95), 0)})`)
           .join('; ') +
+        '; port calls: ' +
+        Object.entries(portMs)
+          .map(([k, v]) => `${k} ×${v.length} mean ${round(mean(v), 0)} ms`)
+          .join(', ') +
         '.',
     );
 
