@@ -8,13 +8,13 @@
  * not jobs. Only jobs whose state, progress, stage or other figures changed are written.
  */
 import { EeportError, isEarthEngineError } from '../kernel/index.ts';
-import { resolveFailure, hasRoom, RELEASES_PER_COUNT, isTerminal, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, freesSlot, relayEvents, sweepOutbox, type CloudEvent, type LogEvents } from '../jobs/index.ts';
-import { checkBudgets, countUsage, notifyExceeded, readUsages, type Budget } from '../budgets/index.ts';
-import { stopBatch, stopEvent } from '../batches/index.ts';
+import { resolveFailure, isTerminal, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, freesSlot, relayEvents, sweepOutbox, type CloudEvent, type LogEvents } from '../jobs/index.ts';
+import { countUsage, readUsages, type Budget } from '../budgets/index.ts';
 import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, Lease } from '../ports.ts';
 import type { SubmitExport } from '../submit/index.ts';
 import type { CancelJob } from '../cancel/index.ts';
 import { EECU_CAP_ERROR, capExceededEvent, runawayCheck, runawayMessage } from './runaway-guard.ts';
+import { createReleaseQueued } from './release-queued.ts';
 
 export interface PollSettings {
   eventSource: string;
@@ -38,6 +38,8 @@ export interface PollSettings {
   staleSubmitMs: number;
   /** Parallel Earth Engine gets per cycle. */
   getConcurrency: number;
+  /** Parallel image:export calls for jobs released from the queue (default 8). */
+  releaseConcurrency?: number;
   /** Automatic resubmissions of a job after transient task failures (0 disables). */
   maxResubmissions: number;
   /** Wait before the first resubmission; doubles for each further one. */
@@ -158,6 +160,8 @@ export function createPollExports(deps: PollDeps) {
       throw new EeportError('POLL.LEASE_LOST', `poller lease taken over (token ${cur?.token} ≠ ${lease.token})`, { holder: cur?.holder });
     }
   }
+
+  const { releaseQueued } = createReleaseQueued({ ...deps, fence, settings: { ...settings, releaseConcurrency: settings.releaseConcurrency ?? 8 } });
 
   async function releaseLease(lease: Lease): Promise<void> {
     await store.transact(async (tx) => {
@@ -302,73 +306,6 @@ export function createPollExports(deps: PollDeps) {
     }
   }
 
-  /** Moves QUEUED jobs to SUBMITTING while their project has room, by priority then age, and submits them. */
-  async function releaseQueued(lease: Lease, stats: CycleStats): Promise<void> {
-    const budgetEvents: CloudEvent[] = [];
-    try {
-      await releaseQueuedProjects(lease, stats, budgetEvents);
-    } finally {
-      await relayEvents(deps, budgetEvents);
-    }
-  }
-
-  async function releaseQueuedProjects(lease: Lease, stats: CycleStats, budgetEvents: CloudEvent[]): Promise<void> {
-    for (const eeProject of await store.listQueuedProjects()) {
-      let inFlight = await store.inFlight(eeProject);
-      const room = settings.maxInFlightPerProject - inFlight;
-      if (room <= 0) continue;
-      let sinceCount = 0;
-      const now = iso();
-      // Ask for more than the room: jobs in their resubmission backoff are passed over.
-      for (const candidate of (await store.listQueuedJobs(eeProject, room * 2 + 10)).filter((j) => !j.notBefore || j.notBefore <= now).slice(0, room)) {
-        // Counted again every few releases: submits admit meanwhile, and the poller's releases from one count are
-        // admissions deciding at once (core/jobs/slots.ts); a count per release would cost a query each.
-        if (sinceCount === RELEASES_PER_COUNT) [inFlight, sinceCount] = [await store.inFlight(eeProject), 0];
-        if (!hasRoom(inFlight, settings.maxInFlightPerProject)) break;
-        const taken = await store.transact(async (tx) => {
-          await fence(tx, lease);
-          const cur = await tx.getJob(candidate.jobId);
-          if (!cur || cur.state !== 'QUEUED') return null;
-          // A STOPPED batch's queued children wait for its :resume.
-          const batch = cur.batchId ? await tx.getBatch(cur.batchId) : null;
-          if (batch?.state === 'STOPPED') return null;
-          const verdict = settings.budgets?.length ? await checkBudgets(tx, cur, settings.budgets, iso(), settings.eventSource) : ({ ok: true } as const);
-          if (!verdict.ok) {
-            const events = notifyExceeded(tx, verdict, iso());
-            // stop-batches: the child's batch stops (OUT_OF_BUDGET), resumable; a job outside a batch waits as with queue.
-            const stopped = verdict.budget.onExceeded === 'stop-batches' && batch ? stopBatch(batch, { reason: 'OUT_OF_BUDGET', message: `OUT_OF_BUDGET: ${verdict.reason}`, at: iso(), budget: verdict.usage.id, limitEecuSeconds: null, usedEecuSeconds: null }, iso()) : null;
-            if (stopped) {
-              tx.setBatch(stopped);
-              const stopEvents = [stopEvent(stopped, settings.eventSource)];
-              tx.addEvents(stopEvents);
-              events.push(...stopEvents);
-            }
-            if (verdict.budget.onExceeded === 'reject') {
-              const failed = transition(cur, 'FAILED', iso(), { error: { code: 'EECU.BUDGET_EXCEEDED', message: verdict.reason }, endTime: iso(), queuedReason: null }, 'EECU budget exceeded')!;
-              tx.updateJob(failed);
-              const failEvents = eventsFor(cur, failed, settings.eventSource);
-              tx.addEvents(failEvents);
-              events.push(...failEvents);
-            } else if (cur.queuedReason !== verdict.reason) {
-              tx.updateJob({ ...cur, queuedReason: verdict.reason, updateTime: iso(), version: cur.version + 1 });
-            }
-            budgetEvents.push(...events);
-            return null;
-          }
-          const next = transition(cur, 'SUBMITTING', iso(), { queuedReason: null, notBefore: null, submitLeaseUntil: new Date(nowMs() + settings.staleSubmitMs).toISOString() }, 'released from queue');
-          if (!next) return null;
-          tx.updateJob(next);
-          return next;
-        });
-        if (!taken) continue;
-        inFlight++;
-        sinceCount++;
-        stats.released++;
-        await dispatchQuietly(taken, stats);
-      }
-    }
-  }
-
   /** Submits a job the poller owns; a transient failure leaves it SUBMITTING for the next cycle. */
   async function dispatchQuietly(job: Job, stats: CycleStats): Promise<void> {
     try {
@@ -468,7 +405,8 @@ export function createPollExports(deps: PollDeps) {
     }
   }
 
-  async function runCycle(lease: Lease): Promise<CycleStats> {
+  /** One cycle; `until` (epoch ms): the queue is released until then at most. */
+  async function runCycle(lease: Lease, until?: number): Promise<CycleStats> {
     const stats = emptyStats();
     stats.swept = await sweepOutbox(deps);
     const byProject = await readLive(lease, stats);
@@ -496,7 +434,7 @@ export function createPollExports(deps: PollDeps) {
         logs.pollFailed(err);
       }
     }
-    await releaseQueued(lease, stats);
+    await releaseQueued(lease, stats, until);
     if (deps.refreshBatches) {
       try {
         stats.batchesFinished = await deps.refreshBatches();
@@ -523,13 +461,15 @@ export function createPollExports(deps: PollDeps) {
       logs.pollLeaseBusy(lease.busy);
       return { kind: 'busy', holder: lease.busy };
     }
-    const end = nowMs() + (opts.windowMs ?? settings.windowMs);
+    const windowMs = opts.windowMs ?? settings.windowMs;
+    const end = nowMs() + windowMs;
     const totals = emptyStats();
     let cycles = 0;
     let interval = settings.maxIntervalMs;
     try {
       for (;;) {
-        const s = await runCycle(lease);
+        // Releasing stops at the window's end (the function's timeout is a few seconds later); a one-cycle run (window 0) releases all it may.
+        const s = await runCycle(lease, windowMs > 0 ? end : undefined);
         cycles++;
         for (const k of Object.keys(totals) as (keyof CycleStats)[]) totals[k] += s[k];
         logs.pollCycle({ cycle: cycles, ...s });

@@ -1,0 +1,183 @@
+/**
+ * Release: QUEUED jobs go to SUBMITTING while their Earth Engine project has room, by
+ * priority then age, and are submitted (ADR 0017).
+ *
+ * - A group of at most RELEASES_PER_COUNT jobs is claimed in one fenced transaction,
+ *   from one count of the project's jobs in flight plus the poller's own releases since:
+ *   ADR 0012's soft cap counts the poller as that many admissions deciding at once, so a
+ *   larger group from one count would widen its bound.
+ * - The claimed jobs are submitted to Earth Engine concurrently (at most `concurrency`
+ *   calls at once), while the next group is counted and claimed.
+ * - A job is claimed, SUBMITTING with a submit lease, before its Earth Engine call: a
+ *   poller that dies in between leaves it SUBMITTING, and the stale-submit sweep sends it
+ *   again with the same requestId, which Earth Engine deduplicates. Never lost, never twice.
+ */
+import { hasRoom, RELEASES_PER_COUNT, transition, type Job, eventsFor, relayEvents, type CloudEvent, type LogEvents } from '../jobs/index.ts';
+import { checkBudgets, notifyExceeded, type Budget, type BudgetUsage, type BudgetVerdict } from '../budgets/index.ts';
+import { stopBatch, stopEvent, type Batch } from '../batches/index.ts';
+import type { Clock, EventPublisher, JobStore, JobTransaction, Lease } from '../ports.ts';
+import type { SubmitExport } from '../submit/index.ts';
+
+export interface ReleaseSettings {
+  eventSource: string;
+  maxInFlightPerProject: number;
+  /** The submit lease a released job gets: a poller that dies before its Earth Engine call leaves it to the stale-submit sweep after this. */
+  staleSubmitMs: number;
+  /** Earth Engine calls for released jobs at once (POLL_RELEASE_CONCURRENCY). */
+  releaseConcurrency: number;
+  budgets?: readonly Budget[];
+}
+
+export interface ReleaseDeps {
+  store: JobStore;
+  publisher: EventPublisher;
+  clock: Clock;
+  logs: LogEvents;
+  submit: SubmitExport;
+  settings: ReleaseSettings;
+  /** Reads the poller's lease in the transaction and throws if it is no longer this poller's. */
+  fence(tx: JobTransaction, lease: Lease): Promise<void>;
+}
+
+export interface ReleaseStats {
+  released: number;
+  errors: number;
+}
+
+/** Runs tasks with at most n at once; `add` waits for a free place, `drain` for all. */
+function boundedPool(n: number) {
+  const running = new Set<Promise<void>>();
+  return {
+    async add(task: () => Promise<void>): Promise<void> {
+      while (running.size >= n) await Promise.race(running);
+      const p: Promise<void> = task().finally(() => running.delete(p));
+      running.add(p);
+    },
+    drain: () => Promise.all(running).then(() => undefined),
+  };
+}
+
+export function createReleaseQueued(deps: ReleaseDeps) {
+  const { store, clock, logs, settings } = deps;
+  const iso = () => clock.now().toISOString();
+  const nowMs = () => clock.now().getTime();
+
+  /**
+   * Claims the jobs of one group that are still QUEUED and may go: one transaction whose
+   * reads all come first (the lease, the jobs, their batches, the budgets), then the same
+   * decision per job as a release of one, in the group's order. Budget-held jobs get
+   * their reason; the month's `exceeded` event and a stop-batches stop are written once.
+   */
+  async function claim(lease: Lease, group: Job[], budgetEvents: CloudEvent[]): Promise<Job[]> {
+    const out = await store.transact(async (tx) => {
+      await deps.fence(tx, lease);
+      const curs = await Promise.all(group.map((j) => tx.getJob(j.jobId)));
+      const queued = curs.filter((c): c is Job => c !== null && c.state === 'QUEUED');
+      const batches = new Map<string, Batch | null>();
+      await Promise.all([...new Set(queued.flatMap((c) => (c.batchId ? [c.batchId] : [])))].map(async (id) => batches.set(id, await tx.getBatch(id))));
+      // A group's jobs share budget documents: each is read once.
+      const usages = new Map<string, Promise<BudgetUsage | null>>();
+      const readOnce = (id: string) => {
+        let read = usages.get(id);
+        if (!read) usages.set(id, (read = tx.getBudgetUsage(id)));
+        return read;
+      };
+      const reads = { getBudgetUsage: readOnce, setBudgetUsage: (u: BudgetUsage) => tx.setBudgetUsage(u), addEvents: (e: CloudEvent[]) => tx.addEvents(e) };
+      const verdicts = new Map<string, BudgetVerdict>();
+      if (settings.budgets?.length) for (const c of queued) verdicts.set(c.jobId, await checkBudgets(reads, c, settings.budgets, iso(), settings.eventSource));
+      // Reads are done: from here on only writes.
+      const taken: Job[] = [];
+      const events: CloudEvent[] = [];
+      const notified = new Set<string>();
+      for (const cur of queued) {
+        const batch = cur.batchId ? (batches.get(cur.batchId) ?? null) : null;
+        // A STOPPED batch's queued children wait for its :resume.
+        if (batch?.state === 'STOPPED') continue;
+        const verdict = verdicts.get(cur.jobId) ?? ({ ok: true } as const);
+        if (!verdict.ok) {
+          // The exceeded event goes out once a month per budget: once here for the whole group.
+          const once = verdict.notify && notified.has(verdict.usage.id) ? { ...verdict, notify: null } : verdict;
+          notified.add(verdict.usage.id);
+          events.push(...notifyExceeded(tx, once, iso()));
+          // stop-batches: the child's batch stops (OUT_OF_BUDGET), resumable; a job outside a batch waits as with queue.
+          const stopped = verdict.budget.onExceeded === 'stop-batches' && batch ? stopBatch(batch, { reason: 'OUT_OF_BUDGET', message: `OUT_OF_BUDGET: ${verdict.reason}`, at: iso(), budget: verdict.usage.id, limitEecuSeconds: null, usedEecuSeconds: null }, iso()) : null;
+          if (stopped) {
+            tx.setBatch(stopped);
+            batches.set(stopped.batchId, stopped);
+            const stopEvents = [stopEvent(stopped, settings.eventSource)];
+            tx.addEvents(stopEvents);
+            events.push(...stopEvents);
+          }
+          if (verdict.budget.onExceeded === 'reject') {
+            const failed = transition(cur, 'FAILED', iso(), { error: { code: 'EECU.BUDGET_EXCEEDED', message: verdict.reason }, endTime: iso(), queuedReason: null }, 'EECU budget exceeded')!;
+            tx.updateJob(failed);
+            const failEvents = eventsFor(cur, failed, settings.eventSource);
+            tx.addEvents(failEvents);
+            events.push(...failEvents);
+          } else if (cur.queuedReason !== verdict.reason) {
+            tx.updateJob({ ...cur, queuedReason: verdict.reason, updateTime: iso(), version: cur.version + 1 });
+          }
+          continue;
+        }
+        const next = transition(cur, 'SUBMITTING', iso(), { queuedReason: null, notBefore: null, submitLeaseUntil: new Date(nowMs() + settings.staleSubmitMs).toISOString() }, 'released from queue');
+        if (!next) continue;
+        tx.updateJob(next);
+        taken.push(next);
+      }
+      return { taken, events };
+    });
+    budgetEvents.push(...out.events);
+    return out.taken;
+  }
+
+  /** Submits a job the poller owns; a transient failure leaves it SUBMITTING for the stale-submit sweep. */
+  async function dispatchQuietly(job: Job, stats: ReleaseStats): Promise<void> {
+    try {
+      await deps.submit.dispatch(job);
+    } catch (err) {
+      stats.errors++;
+      logs.exportSubmitRetry(job, err);
+    }
+  }
+
+  /**
+   * Releases queued jobs, project by project, until each project's room is used or
+   * `deadline` (epoch ms) passes; returns once every Earth Engine call it started ended.
+   */
+  async function releaseQueued(lease: Lease, stats: ReleaseStats, deadline = Number.POSITIVE_INFINITY): Promise<void> {
+    const budgetEvents: CloudEvent[] = [];
+    const pool = boundedPool(Math.max(1, settings.releaseConcurrency));
+    try {
+      for (const eeProject of await store.listQueuedProjects()) {
+        if (nowMs() >= deadline) break;
+        let inFlight = await store.inFlight(eeProject);
+        const room = settings.maxInFlightPerProject - inFlight;
+        if (room <= 0) continue;
+        const now = iso();
+        // Ask for more than the room: jobs in their resubmission backoff are passed over.
+        const candidates = (await store.listQueuedJobs(eeProject, room * 2 + 10)).filter((j) => !j.notBefore || j.notBefore <= now).slice(0, room);
+        let sinceCount = 0;
+        let next = 0;
+        while (next < candidates.length && nowMs() < deadline) {
+          // Counted again every few releases: submits admit meanwhile, and the poller's releases from one count
+          // are admissions deciding at once (core/jobs/slots.ts); a count per release would cost a query each.
+          if (sinceCount === RELEASES_PER_COUNT) [inFlight, sinceCount] = [await store.inFlight(eeProject), 0];
+          if (!hasRoom(inFlight, settings.maxInFlightPerProject)) break;
+          const size = Math.min(RELEASES_PER_COUNT - sinceCount, settings.maxInFlightPerProject - inFlight);
+          const group = candidates.slice(next, next + size);
+          next += group.length;
+          const taken = await claim(lease, group, budgetEvents);
+          inFlight += taken.length;
+          sinceCount += taken.length;
+          stats.released += taken.length;
+          for (const job of taken) await pool.add(() => dispatchQuietly(job, stats));
+        }
+      }
+    } finally {
+      await pool.drain();
+      await relayEvents(deps, budgetEvents);
+    }
+  }
+
+  return { releaseQueued };
+}
