@@ -43,6 +43,7 @@ export const CONFIG_VARIABLES = {
   REQUESTS_TOPIC: { schema: z.string().min(1).default('eeport-requests'), doc: 'Pub/Sub topic submitExport is triggered by (used by tools that publish)' },
   EVENT_SOURCE: { schema: z.string().min(1).optional(), doc: 'CloudEvents `source` of events; default //eeport/projects/{GOOGLE_CLOUD_PROJECT}' },
   MAX_IN_FLIGHT_PER_PROJECT: { schema: int(1_000, 1), doc: 'Jobs submitting/pending/running per Earth Engine project; more wait in QUEUED (keeps clear of the 3,000-task queue cap). A soft cap: submits deciding at the same moment may pass it by their number less one (ADR 0012)' },
+  ADMISSION_COUNT_MAX_AGE_MS: { schema: int(1_000, 0, 60_000), doc: 'How long submit may reuse its last count of a project\'s jobs in flight, plus its own admissions since, while the project is more than a tenth of the cap (at least 50 jobs) below it (0 = count every submit; ADR 0012)' },
   SUBMIT_LEASE_SECONDS: { schema: int(150, 1), doc: 'How long one delivery owns a SUBMITTING job; must exceed EE_RETRY_DEADLINE_MS + EE_HTTP_TIMEOUT_MS' },
   MAX_REQUEST_BYTES: { schema: int(800_000, 1_000, 1_000_000), doc: 'Largest request recorded in a job document (Firestore documents hold 1 MiB)' },
   POLL_WINDOW_SECONDS: { schema: int(50, 0, 540), doc: 'How long one pollExports invocation keeps cycling; just under the scheduler period (0 = one cycle)' },

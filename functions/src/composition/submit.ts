@@ -3,18 +3,25 @@
  * submits, and cancels (attribute action=cancel). Also the submit and cancel use cases
  * the other targets reuse.
  */
-import { createLogEvents } from '../core/jobs/index.ts';
+import { createAdmissionGate, createLogEvents } from '../core/jobs/index.ts';
 import { createSubmitExport, createRequestMessageHandler } from '../core/submit/index.ts';
 import { createCancelJob } from '../core/cancel/index.ts';
-import { instanceGraph, intakePolicy, tenantDirectory, tenantIntakePolicy, type Graph } from './instance.ts';
+import { instanceGraph, intakePolicy, perGraph, tenantDirectory, tenantIntakePolicy, type Graph } from './instance.ts';
 import { wireBatches } from './batches.ts';
 import { wireEstimates } from './estimates.ts';
 import { createEstimateApi, createEstimateMessages } from '../core/estimates/index.ts';
 import { randomUUID } from 'node:crypto';
 
-export function wireSubmitExport({ config, adapters }: Graph, trace?: string) {
+/** One per instance: a count of a project's jobs in flight is reused across invocations (ADMISSION_COUNT_MAX_AGE_MS). */
+const admissionGate = perGraph(({ config, adapters }) =>
+  createAdmissionGate({ count: (p) => adapters.store.inFlight(p), now: () => adapters.clock.now().getTime(), cap: config.MAX_IN_FLIGHT_PER_PROJECT, maxAgeMs: config.ADMISSION_COUNT_MAX_AGE_MS }),
+);
+
+export function wireSubmitExport(graph: Graph, trace?: string) {
+  const { config, adapters } = graph;
   const { store, ee, publisher, clock, logSink } = adapters;
   return createSubmitExport({
+    admission: admissionGate(graph),
     store,
     ee,
     publisher,

@@ -11,6 +11,6 @@ export { relayEvents, sweepOutbox } from './outbox.ts';
 export { OPERATION_NAME_PATTERN, OperationSchema, fieldsFromOperation, jobStateOf } from './operation.ts';
 export type { Operation } from './operation.ts';
 export { resolveFailure } from './failure-classification.ts';
-export { hasRoom, overshootBound, RELEASES_PER_COUNT, freesSlot } from './slots.ts';
+export { hasRoom, overshootBound, RELEASES_PER_COUNT, freesSlot, createAdmissionGate, rememberedCountMargin, type AdmissionGate } from './slots.ts';
 export { createLogEvents } from './log-events.ts';
 export type { LogEvents } from './log-events.ts';

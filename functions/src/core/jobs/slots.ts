@@ -39,3 +39,62 @@ export const overshootBound = (cap: number, deciding: number) => cap + Math.max(
  * no counter to write: the new state is what frees the slot.
  */
 export const freesSlot = (job: Pick<Job, 'state'>, to: JobState): boolean => slotDelta(job.state, to) < 0;
+
+/**
+ * The margin below the cap within which a remembered count may stand in for a new one
+ * ({@link createAdmissionGate}): a tenth of the cap, at least 50 jobs. The admissions other
+ * instances (and the poller) make while a count is remembered, unseen by it, overshoot
+ * the cap only when there are more of them than this. Small caps (≤ 50) count every time.
+ */
+export const rememberedCountMargin = (cap: number) => Math.max(50, Math.ceil(cap / 10));
+
+export interface AdmissionGate {
+  /** Whether one more job may go in flight in `eeProject`; a yes counts as one more in flight here. */
+  admit(eeProject: string): Promise<boolean>;
+}
+
+/**
+ * Submit's admission, per instance. Counting costs an aggregation query (a scan of the
+ * project's live jobs on the emulator; in production billed one read per 1,000 jobs) on
+ * every submit. A project far below its cap does not need a fresh count for each job: a
+ * count younger than `maxAgeMs`, plus the admissions this instance granted since, leaves
+ * room for more while it stays a margin below the cap. Near the cap every submit counts
+ * again (admissions of this instance deciding at once share one count and take turns from
+ * it), so the bound there is at most {@link overshootBound}'s; far from it, only more
+ * than the margin of admissions by other instances within `maxAgeMs` could push past
+ * the cap (ADR 0012). `maxAgeMs` 0: count every time.
+ */
+export function createAdmissionGate(opts: { count: (eeProject: string) => Promise<number>; now: () => number; cap: number; maxAgeMs: number }): AdmissionGate {
+  const { count, now, cap, maxAgeMs } = opts;
+  const margin = rememberedCountMargin(cap);
+  /** Per project: when it was counted, and the count plus the admissions granted from it since. */
+  const remembered = new Map<string, { at: number; inFlight: number }>();
+  /** Per project: the count under way, which admissions deciding meanwhile share instead of each starting one. */
+  const counting = new Map<string, Promise<void>>();
+  const grant = (eeProject: string): boolean => {
+    const r = remembered.get(eeProject)!;
+    if (!hasRoom(r.inFlight, cap)) return false;
+    r.inFlight++;
+    return true;
+  };
+  return {
+    async admit(eeProject) {
+      if (maxAgeMs <= 0) return hasRoom(await count(eeProject), cap);
+      const r = remembered.get(eeProject);
+      const t = now();
+      if (r && t - r.at <= maxAgeMs && t >= r.at && r.inFlight + margin < cap) return grant(eeProject);
+      // Stale, or near the cap: count again. Admissions of this instance deciding meanwhile wait
+      // for the same count and take their turns from it, so they cannot overshoot one another.
+      let c = counting.get(eeProject);
+      if (!c) {
+        // Dated from before the query: what other instances admit while it runs is unseen too.
+        c = count(eeProject)
+          .then((inFlight) => void remembered.set(eeProject, { at: t, inFlight }))
+          .finally(() => counting.delete(eeProject));
+        counting.set(eeProject, c);
+      }
+      await c;
+      return grant(eeProject);
+    },
+  };
+}

@@ -15,7 +15,7 @@
  * ones are thrown (the trigger retries with the same requestId).
  */
 import { EeportError, isEarthEngineError } from '../kernel/index.ts';
-import { derivedRequestId, sentRequestId, jobIdFor, newJob, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, identityString, relayEvents, type LogEvents, type CloudEvent, hasRoom, freesSlot, resolveFailure } from '../jobs/index.ts';
+import { derivedRequestId, sentRequestId, jobIdFor, newJob, transition, type Job, type JobState, fieldsFromOperation, jobStateOf, type Operation, eventsFor, identityString, relayEvents, type LogEvents, type CloudEvent, createAdmissionGate, type AdmissionGate, freesSlot, resolveFailure } from '../jobs/index.ts';
 import { intakeMessage, type IncomingMessage, type IntakePolicy, type IntakeResult, type SubmitCommand } from './intake.ts';
 import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction } from '../ports.ts';
 import { findOwnOperation, type AdoptSettings } from './adopt-operation.ts';
@@ -48,6 +48,8 @@ export interface SubmitDeps {
   clock: Clock;
   logs: LogEvents;
   settings: SubmitSettings;
+  /** The instance's admission (createAdmissionGate), kept across invocations so a count can be reused; default: count every submit. */
+  admission?: AdmissionGate;
 }
 
 /** `verifying`: the job's task exists but could not be identified yet (see adopt-operation.ts); it stays SUBMITTING. */
@@ -62,6 +64,7 @@ export function createSubmitExport(deps: SubmitDeps) {
   const { store, ee, clock, logs, settings } = deps;
   const iso = () => clock.now().toISOString();
   const leaseUntil = () => new Date(clock.now().getTime() + settings.submitLeaseMs).toISOString();
+  const gate = deps.admission ?? createAdmissionGate({ count: (p) => store.inFlight(p), now: () => clock.now().getTime(), cap: settings.maxInFlightPerProject, maxAgeMs: 0 });
 
   /** Writes a state change and its events; reads must already be done. */
   function write(tx: JobTransaction, prev: Job | null, next: Job): CloudEvent[] {
@@ -128,8 +131,9 @@ export function createSubmitExport(deps: SubmitDeps) {
       ...(cmd.maxEecuSeconds ? { maxEecuSeconds: cmd.maxEecuSeconds } : {}),
     };
     // Admission: a count of the project's jobs in flight, read before deciding and outside any
-    // transaction, so submits never contend on a shared document (a soft cap: core/jobs/slots.ts).
-    const room = hasRoom(await store.inFlight(cmd.eeProject), settings.maxInFlightPerProject);
+    // transaction, so submits never contend on a shared document (a soft cap: core/jobs/slots.ts),
+    // and remembered for a moment while the project is far below its cap.
+    const room = await gate.admit(cmd.eeProject);
     const admitted = () => newJob({ ...base, state: 'SUBMITTING', submitLeaseUntil: leaseUntil() }, now);
     const queued = () => newJob({ ...base, state: 'QUEUED', queuedReason: `the in-flight cap of ${settings.maxInFlightPerProject} jobs in ${cmd.eeProject} is reached` }, now);
 
