@@ -49,10 +49,11 @@ const probe = () => {
   peakLive = Math.max(peakLive, process.memoryUsage().heapUsed);
 };
 const store: typeof firestoreStore = Object.assign(Object.create(firestoreStore) as typeof firestoreStore, {
-  listLiveJobsPage: async (q: Parameters<typeof firestoreStore.listLiveJobsPage>[0]) => {
-    const page = await firestoreStore.listLiveJobsPage(q);
-    probe();
-    return page;
+  liveJobPages: async function* (q: Parameters<typeof firestoreStore.liveJobPages>[0]) {
+    for await (const page of firestoreStore.liveJobPages(q)) {
+      probe();
+      yield page;
+    }
   },
 });
 const config = loadConfig({
@@ -87,12 +88,7 @@ const poller = svc.pollExports();
 async function readAll(): Promise<number> {
   const t0 = performance.now();
   let n = 0;
-  let after: string | null = null;
-  do {
-    const page = await store.listLiveJobsPage({ pageSize: 500, after });
-    n += page.jobs.length;
-    after = page.next;
-  } while (after);
+  for await (const page of store.liveJobPages({ limit: o.size, pageSize: 500 })) n += page.length;
   if (n !== o.size) throw new Error(`paged read found ${n} live jobs of ${o.size}`);
   return performance.now() - t0;
 }

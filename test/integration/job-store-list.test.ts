@@ -117,4 +117,31 @@ describe.skipIf(!emu)('JobStore.listJobs (Firestore emulator)', () => {
     const first = await store.listJobs({ pageSize: 2, states: ['QUEUED'] });
     await expect(store.listJobs({ pageSize: 2, states: ['RUNNING'], pageToken: first.nextPageToken! })).rejects.toBeInstanceOf(InvalidPageTokenError);
   });
+
+  /** Every page liveJobPages hands over, as jobIds. */
+  async function livePages(q: { after?: string | null; limit: number; pageSize: number }): Promise<string[][]> {
+    const out: string[][] = [];
+    for await (const page of store.liveJobPages(q)) out.push(page.map((j) => j.jobId));
+    return out;
+  }
+
+  it('liveJobPages: the live jobs in jobId order, in pages of pageSize from one query, after a jobId and up to a limit', async () => {
+    const live = all.filter((j) => j.state === 'PENDING' || j.state === 'RUNNING').map((j) => j.jobId).sort();
+    expect(live).toHaveLength(6);
+    expect(await livePages({ limit: 100, pageSize: 4 })).toEqual([live.slice(0, 4), live.slice(4)]);
+    expect(await livePages({ limit: 5, pageSize: 2 })).toEqual([live.slice(0, 2), live.slice(2, 4), live.slice(4, 5)]);
+    expect(await livePages({ after: live[2], limit: 100, pageSize: 2 })).toEqual([live.slice(3, 5), live.slice(5)]);
+    expect(await livePages({ after: live[5], limit: 100, pageSize: 2 })).toEqual([]);
+  });
+
+  it('liveJobPages: leaving the loop early ends the query', async () => {
+    const first: string[] = [];
+    for await (const page of store.liveJobPages({ limit: 100, pageSize: 1 })) {
+      first.push(page[0]!.jobId);
+      break;
+    }
+    expect(first).toHaveLength(1);
+    // The store still answers: the abandoned stream left nothing half-open behind it.
+    expect((await livePages({ limit: 100, pageSize: 6 })).flat()).toHaveLength(6);
+  });
 });

@@ -94,11 +94,16 @@ describe('pollExports (core, with fakes)', () => {
 
   it('reads live jobs a page at a time, and a cycle capped at maxJobsPerCycle goes on where the last one stopped', async () => {
     await submitN(7);
-    const pages: (string | null | undefined)[] = [];
+    // Each query (where it starts, how many) and the pages it handed over.
+    const queries: { after: string | null | undefined; limit: number; pages: string[][] }[] = [];
     const pagedStore = Object.assign(Object.create(store) as MemoryStore, {
-      listLiveJobsPage: (q: { pageSize: number; after?: string | null }) => {
-        pages.push(q.after);
-        return store.listLiveJobsPage(q);
+      liveJobPages: async function* (q: { after?: string | null; limit: number; pageSize: number }) {
+        const seen = { after: q.after, limit: q.limit, pages: [] as string[][] };
+        queries.push(seen);
+        for await (const page of store.liveJobPages(q)) {
+          seen.pages.push(page.map((j) => j.jobId));
+          yield page;
+        }
       },
     });
     const p = createPollExports({ ...deps('a'), store: pagedStore, settings: { ...settings, maxJobsPerCycle: 5, jobPageSize: 2 } });
@@ -106,16 +111,17 @@ describe('pollExports (core, with fakes)', () => {
     const ids = [...store.jobs.keys()].sort();
     const first = await p.runCycle(lease);
     expect(first.live).toBe(5);
-    expect(pages).toEqual([null, ids[1], ids[3]]); // pages of 2, 2 and the 1 left under the cap
-    pages.length = 0;
+    // One query for the cycle, handed over in pages of 2, 2 and the 1 left under the cap.
+    expect(queries).toEqual([{ after: null, limit: 5, pages: [ids.slice(0, 2), ids.slice(2, 4), ids.slice(4, 5)] }]);
+    queries.length = 0;
     const second = await p.runCycle(lease);
     expect(second.live).toBe(2); // the two the first cycle did not reach, not the first five again
     expect(second.unchanged).toBe(2);
-    expect(pages[0]).toBe(ids[4]);
-    pages.length = 0;
+    expect(queries.map((q) => q.after)).toEqual([ids[4]]);
+    queries.length = 0;
     const third = await p.runCycle(lease);
     expect(third.live).toBe(5); // round again from the first job
-    expect(pages[0]).toBe(null);
+    expect(queries.map((q) => q.after)).toEqual([null]);
   });
 
   it('writes only jobs whose figures changed, and emits one event per state change', async () => {

@@ -149,13 +149,20 @@ export class MemoryStore implements JobStore {
       .slice(0, limit)
       .map(clone);
   }
-  async listLiveJobsPage({ pageSize, after }: { pageSize: number; after?: string | null }) {
-    const page = [...this.jobs.values()]
+  async *liveJobPages({ after, limit, pageSize }: { after?: string | null; limit: number; pageSize: number }) {
+    const ids = [...this.jobs.values()]
       .filter((j) => LIVE_STATES.includes(j.state) && (!after || j.jobId > after))
-      .sort((a, b) => (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0))
-      .slice(0, pageSize)
-      .map(clone);
-    return { jobs: page, next: page.length === pageSize ? page[page.length - 1]!.jobId : null };
+      .map((j) => j.jobId)
+      .sort()
+      .slice(0, limit);
+    // Each page cloned as it is handed over, as a streamed query reads it: a job written meanwhile is seen as written.
+    for (let i = 0; i < ids.length; i += pageSize) {
+      yield ids
+        .slice(i, i + pageSize)
+        .map((id) => this.jobs.get(id))
+        .filter((j): j is Job => !!j && LIVE_STATES.includes(j.state))
+        .map(clone);
+    }
   }
   async listQueuedJobs(eeProject: string, limit: number) {
     return [...this.jobs.values()]

@@ -545,13 +545,22 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
       const snap = await jobs.where('state', 'in', LIVE_STATES).orderBy('nextPollAt').limit(limit).get();
       return snap.docs.map(jobFromDoc);
     },
-    async listLiveJobsPage({ pageSize, after }) {
+    async *liveJobPages({ after, limit, pageSize }) {
       // Ordered by document id (= jobId): the automatic single-field index on state serves it, and the order holds while jobs are written.
       let q = jobs.where('state', 'in', LIVE_STATES).orderBy(FieldPath.documentId());
       if (after) q = q.startAfter(after);
-      const snap = await q.limit(pageSize).get();
-      const list = snap.docs.map(jobFromDoc);
-      return { jobs: list, next: list.length === pageSize ? list[list.length - 1]!.jobId : null };
+      // One streamed query: gRPC flow control holds the server back while a page is handled, and the
+      // client library resumes after the last document it handed over if the stream breaks.
+      let page: Job[] = [];
+      // stream() is typed as a byte stream; its objects are the query's document snapshots.
+      for await (const snap of q.limit(limit).stream() as unknown as AsyncIterable<DocumentSnapshot>) {
+        page.push(jobFromDoc(snap));
+        if (page.length === pageSize) {
+          yield page;
+          page = [];
+        }
+      }
+      if (page.length) yield page;
     },
     async listQueuedJobs(eeProject, limit) {
       const snap = await jobs.where('eeProject', '==', eeProject).where('state', '==', 'QUEUED').orderBy('priority', 'desc').orderBy('createTime').limit(limit).get();

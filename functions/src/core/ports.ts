@@ -124,11 +124,14 @@ export interface JobStore {
   /** Live jobs (states the poller follows), oldest poll first. */
   listLiveJobs(limit: number): Promise<Job[]>;
   /**
-   * One page of live jobs in jobId order, after the jobId `after` (exclusive): the poller
-   * reads them a page at a time so its memory does not grow with their number. The order
-   * is stable while the poller writes jobs (unlike nextPollAt), so a pass sees each job once.
+   * Live jobs in jobId order after the jobId `after` (exclusive), at most `limit`, handed
+   * over `pageSize` at a time from one query: the poller holds a page, not all of them, and
+   * one query is one pass over the index (a new query per page would make Firestore find its
+   * place again each time, a scan of the collection per page on the emulator). The order is
+   * stable while the poller writes jobs (unlike nextPollAt), so a pass sees each job once.
+   * Leaving the loop early ends the query.
    */
-  listLiveJobsPage(query: { pageSize: number; after?: string | null }): Promise<{ jobs: Job[]; next: string | null }>;
+  liveJobPages(query: { after?: string | null; limit: number; pageSize: number }): AsyncIterable<Job[]>;
   /** QUEUED jobs of one Earth Engine project, highest priority first, then oldest. */
   listQueuedJobs(eeProject: string, limit: number): Promise<Job[]>;
   /** Earth Engine projects that have QUEUED jobs. */

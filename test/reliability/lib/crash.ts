@@ -141,7 +141,13 @@ export function crashableAdapters(a: Adapters, c: CrashController): Adapters {
     ...store,
     getJob: guarded((id: string) => store.getJob(id)),
     listLiveJobs: guarded((n: number) => store.listLiveJobs(n)),
-    listLiveJobsPage: guarded((q: { pageSize: number; after?: string | null }) => store.listLiveJobsPage(q)),
+    async *liveJobPages(q: { after?: string | null; limit: number; pageSize: number }) {
+      c.guard();
+      for await (const page of store.liveJobPages(q)) {
+        c.guard();
+        yield page;
+      }
+    },
     listQueuedJobs: guarded((p: string, n: number) => store.listQueuedJobs(p, n)),
     listQueuedProjects: guarded(() => store.listQueuedProjects()),
     listUnsentEvents: guarded((n: number) => store.listUnsentEvents(n)),

@@ -349,27 +349,26 @@ export function createPollExports(deps: PollDeps) {
     const byProject = new Map<string, Map<string, Job>>();
     const pageSize = Math.min(settings.jobPageSize ?? 500, settings.maxJobsPerCycle);
     const byWorkloadTag = (settings.budgets ?? []).some((b) => b.workloadTag);
-    let after = resumeAfter;
-    for (;;) {
-      const page = await store.listLiveJobsPage({ pageSize: Math.min(pageSize, settings.maxJobsPerCycle - stats.live), after });
-      // The last cycle stopped at the very end: start again from the first job rather than read nothing.
-      if (page.jobs.length === 0 && stats.live === 0 && after !== null) {
-        after = null;
-        continue;
-      }
-      stats.live += page.jobs.length;
-      await redispatchStale(lease, page.jobs.filter((j) => j.state === 'SUBMITTING'), stats);
-      for (const j of page.jobs) {
+    const after = resumeAfter;
+    let last: string | null = null;
+    for await (const jobs of store.liveJobPages({ after, limit: settings.maxJobsPerCycle, pageSize })) {
+      stats.live += jobs.length;
+      last = jobs[jobs.length - 1]?.jobId ?? last;
+      await redispatchStale(lease, jobs.filter((j) => j.state === 'SUBMITTING'), stats);
+      for (const j of jobs) {
         if (j.state === 'SUBMITTING' || !j.operationName) continue;
         let followed = byProject.get(j.eeProject);
         if (!followed) byProject.set(j.eeProject, (followed = new Map()));
         followed.set(j.operationName, slim(j, byWorkloadTag || (!!deps.estimates && !j.estimate)));
       }
-      after = page.next;
-      if (!after) break;
-      if (stats.live >= settings.maxJobsPerCycle) break;
     }
-    resumeAfter = after;
+    // The last cycle stopped at the very end: start again from the first job rather than read nothing.
+    if (stats.live === 0 && after !== null) {
+      resumeAfter = null;
+      return readLive(lease, stats);
+    }
+    // A cycle that read its maxJobsPerCycle goes on after its last job the next time.
+    resumeAfter = stats.live >= settings.maxJobsPerCycle ? last : null;
     return byProject;
   }
 
