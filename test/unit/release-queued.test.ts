@@ -65,7 +65,7 @@ let seq = 0;
 async function put(state: 'QUEUED' | 'PENDING', opts: { priority?: number; minutesAgo?: number; batchId?: string } = {}): Promise<Job> {
   const id = `job${String(++seq).padStart(4, '0')}`;
   const at = new Date(now.getTime() - (opts.minutesAgo ?? 0) * 60_000).toISOString();
-  const request = { ...assetLoadRequest(`projects/p/assets/${id}`), ...(opts.priority !== undefined ? { priority: opts.priority } : {}) };
+  const request = assetLoadRequest(`projects/p/assets/${id}`, opts.priority !== undefined ? { priority: opts.priority } : {}) as Job['request'];
   const job = newJob({ jobId: id, state, eeProject: PROJECT, request, requestId: `eeport-${id}`, identity: id, labels: {}, callbackUrl: null, source: { kind: 'api' } as never, ...(state === 'PENDING' ? { operationName: `projects/${PROJECT}/operations/X${id}` } : {}), ...(opts.batchId ? { batchId: opts.batchId } : {}) }, at);
   expect((await store.commit({ create: job, events: [] })).ok).toBe(true);
   return job;
