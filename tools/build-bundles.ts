@@ -2,6 +2,9 @@
  * `npm run build`: one lean bundle per function target.
  *
  *   dist/<target>/index.js       the entry file and everything it imports, bundled (ESM, node22)
+ *   dist/<target>/chunks/*.js    code the target loads with import() only on a rare path or on
+ *                                first use (esbuild's code splitting), so a cold start does not
+ *                                read or run it (ADR 0016)
  *   dist/<target>/package.json   "type": "module", main, and the one runtime dependency
  *   dist/<target>/meta.json      esbuild's metafile: which modules went in (not deployed)
  *   dist/<target>.zip            index.js + package.json (+ legal notices): what infra/ uploads
@@ -71,12 +74,36 @@ export interface BundleResult {
   zip: string;
   /** Bytes of index.js. */
   bundleBytes: number;
+  /** Bytes of index.js and the chunks it imports statically: what a cold start loads before the first event. */
+  startBytes: number;
+  /** Bytes of every JavaScript file of the bundle (index.js and all its chunks). */
+  totalBytes: number;
   zipBytes: number;
   sha256: string;
-  /** Repository-relative paths of the modules that contributed code to index.js. */
+  /** Repository-relative paths of the modules that contributed code to any of the bundle's files. */
   inputs: string[];
+  /** Those of them loaded at start: in index.js or a chunk it imports statically (not through import()). */
+  startInputs: string[];
   metafile: Metafile;
 }
+
+/** The output files loaded with `entry`: it and the chunks it imports statically, transitively. */
+export function staticClosure(metafile: Metafile, entry: string): string[] {
+  const seen = new Set<string>([entry]);
+  const todo = [entry];
+  while (todo.length) {
+    for (const imp of metafile.outputs[todo.pop()!]?.imports ?? []) {
+      if (imp.kind === 'import-statement' && !imp.external && !seen.has(imp.path)) {
+        seen.add(imp.path);
+        todo.push(imp.path);
+      }
+    }
+  }
+  return [...seen];
+}
+
+const contributed = (metafile: Metafile, outputs: string[]) =>
+  [...new Set(outputs.flatMap((o) => Object.entries(metafile.outputs[o]!.inputs).filter(([, v]) => v.bytesInOutput > 0).map(([k]) => k)))].sort();
 
 function runtimeVersion(root: string, pkg: string): string {
   return (JSON.parse(readFileSync(join(root, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string }).version;
@@ -103,8 +130,11 @@ export async function buildBundle(target: FunctionTarget, opts: { root?: string;
   const define = dashboardDefine(root);
   const result = await build({
     absWorkingDir: root,
-    entryPoints: [join(root, target.entryFile)],
-    outfile: join(dir, 'index.js'),
+    entryPoints: [{ in: join(root, target.entryFile), out: 'index' }],
+    outdir: dir,
+    // Modules reached only through import() go to chunks loaded when that import runs.
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     platform: 'node',
     target: 'node22',
@@ -126,10 +156,15 @@ export async function buildBundle(target: FunctionTarget, opts: { root?: string;
     logLevel: 'warning',
   });
   const metafile = result.metafile;
-  const output = metafile.outputs[relative(root, join(dir, 'index.js')).split('\\').join('/')];
+  const rel = (p: string) => relative(root, p).split('\\').join('/');
+  const entry = rel(join(dir, 'index.js'));
+  const output = metafile.outputs[entry];
   if (!output) throw new Error(`esbuild reported no output for ${target.name}`);
   writeFileSync(join(dir, 'meta.json'), JSON.stringify(metafile));
-  if (output.inputs[DASHBOARD_MODULE] && !define.__EEPORT_DASHBOARD_FILES__) {
+  const jsOutputs = Object.keys(metafile.outputs).filter((o) => o.endsWith('.js'));
+  const atStart = staticClosure(metafile, entry);
+  const inputs = contributed(metafile, jsOutputs);
+  if (inputs.includes(DASHBOARD_MODULE) && !define.__EEPORT_DASHBOARD_FILES__) {
     throw new Error(`${target.name} serves the dashboard, but ${dirname(DASHBOARD_MODULE)}/ lacks one of ${DASHBOARD_FILES.join(', ')}: a deployed function could not read them`);
   }
   const pkg = {
@@ -142,11 +177,12 @@ export async function buildBundle(target: FunctionTarget, opts: { root?: string;
   };
   writeFileSync(join(dir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
 
-  const files: ZipEntry[] = [
-    { name: 'index.js', data: readFileSync(join(dir, 'index.js')) },
-    { name: 'package.json', data: readFileSync(join(dir, 'package.json')) },
-  ];
-  if (existsSync(join(dir, 'index.js.LEGAL.txt'))) files.push({ name: 'index.js.LEGAL.txt', data: readFileSync(join(dir, 'index.js.LEGAL.txt')) });
+  const files: ZipEntry[] = [{ name: 'package.json', data: readFileSync(join(dir, 'package.json')) }];
+  for (const o of jsOutputs) {
+    const name = relative(dir, join(root, o)).split('\\').join('/');
+    files.push({ name, data: readFileSync(join(dir, name)) });
+    if (existsSync(join(dir, `${name}.LEGAL.txt`))) files.push({ name: `${name}.LEGAL.txt`, data: readFileSync(join(dir, `${name}.LEGAL.txt`)) });
+  }
   const zipBytes = createZip(files);
   const zip = join(outDir, `${target.name}.zip`);
   writeFileSync(zip, zipBytes);
@@ -155,12 +191,12 @@ export async function buildBundle(target: FunctionTarget, opts: { root?: string;
     dir,
     zip,
     bundleBytes: output.bytes,
+    startBytes: atStart.reduce((n, o) => n + metafile.outputs[o]!.bytes, 0),
+    totalBytes: jsOutputs.reduce((n, o) => n + metafile.outputs[o]!.bytes, 0),
     zipBytes: zipBytes.length,
     sha256: createHash('sha256').update(zipBytes).digest('hex'),
-    inputs: Object.entries(output.inputs)
-      .filter(([, v]) => v.bytesInOutput > 0)
-      .map(([k]) => k)
-      .sort(),
+    inputs,
+    startInputs: contributed(metafile, atStart),
     metafile,
   };
 }
@@ -179,6 +215,8 @@ export async function buildAll(opts: { root?: string; outDir?: string; only?: re
     zip: relative(outDir, r.zip),
     sha256: r.sha256,
     bundleBytes: r.bundleBytes,
+    startBytes: r.startBytes,
+    totalBytes: r.totalBytes,
     zipBytes: r.zipBytes,
     modules: r.inputs.length,
   }));
@@ -193,8 +231,8 @@ async function main(): Promise<void> {
   const only = process.argv.slice(2);
   const t0 = performance.now();
   const results = await buildAll({ only });
-  const rows = results.map((r) => [r.target.name, r.target.signature, kib(r.bundleBytes), kib(r.zipBytes), String(r.inputs.length), relative(REPO_ROOT, r.zip)]);
-  const head = ['target', 'signature', 'index.js', 'zip', 'modules', 'file'];
+  const rows = results.map((r) => [r.target.name, r.target.signature, kib(r.startBytes), kib(r.totalBytes), kib(r.zipBytes), String(r.inputs.length), relative(REPO_ROOT, r.zip)]);
+  const head = ['target', 'signature', 'loaded at start', 'all js', 'zip', 'modules', 'file'];
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
   console.log(line(head));

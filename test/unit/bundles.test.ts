@@ -1,12 +1,14 @@
 /**
  * The deployable bundles (tools/build-bundles.ts): one per function target, each
- * carrying only what its target imports (checked on esbuild's metafile), loadable in a
- * fresh node process where it registers its target, and zipped reproducibly.
+ * carrying only what its target imports (checked on esbuild's metafile), loading at
+ * start only what its first event needs (the rest in chunks it imports on first use),
+ * loadable in a fresh node process where it registers its target, and zipped
+ * reproducibly with every chunk.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildAll, discoverTargets, REPO_ROOT, RUNTIME_DEPENDENCIES, type BundleResult } from '../../tools/build-bundles.ts';
@@ -33,6 +35,12 @@ beforeAll(async () => {
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 const ours = (b: BundleResult) => b.inputs.filter((p) => p.startsWith('functions/'));
+/** The bundle's JavaScript files, relative to its directory, as esbuild's metafile lists them. */
+const jsFiles = (b: BundleResult) =>
+  Object.keys(b.metafile.outputs)
+    .filter((o) => o.endsWith('.js'))
+    .map((o) => relative(b.dir, join(REPO_ROOT, o)).split('\\').join('/'))
+    .sort();
 
 describe('function bundles', () => {
   it('one per registered target', () => {
@@ -54,6 +62,17 @@ describe('function bundles', () => {
     }
     const submit = bundles.find((b) => b.target.name === 'submitExport');
     expect(submit, 'the submit path is the one that must stay lean').toBeDefined();
+  });
+
+  it('loads the Pub/Sub client only on first publish: it is in a chunk that index.js does not import statically', () => {
+    for (const b of bundles) {
+      const pubsub = (inputs: string[]) => inputs.filter((p) => p.startsWith('node_modules/@google-cloud/pubsub/'));
+      expect(pubsub(b.inputs).length, `${b.target.name} publishes events, so its bundle carries the client`).toBeGreaterThan(0);
+      expect(pubsub(b.startInputs), `${b.target.name} loads Pub/Sub at start`).toEqual([]);
+      // The Firestore client is every target's first call: loaded at start, not fetched as a chunk mid-event.
+      expect(b.startInputs.some((p) => p.startsWith('node_modules/@google-cloud/firestore/')), b.target.name).toBe(true);
+      expect(b.startBytes, b.target.name).toBeLessThan(b.totalBytes);
+    }
   });
 
   it('bundles every dependency except the functions framework, which package.json declares at the installed version', () => {
@@ -90,15 +109,19 @@ describe('function bundles', () => {
 
   it('inlines the dashboard files where the dashboard is served (a deployed function has no files beside its bundle)', () => {
     for (const b of bundles.filter((x) => x.inputs.includes('functions/src/dashboard/dashboard-assets.ts'))) {
-      const js = readFileSync(join(b.dir, 'index.js'), 'utf8');
+      const js = jsFiles(b)
+        .map((f) => readFileSync(join(b.dir, f), 'utf8'))
+        .join('\n');
       expect(js, b.target.name).toContain('<define:__EEPORT_DASHBOARD_FILES__>');
       expect(js, `${b.target.name} would read the dashboard from disk`).not.toMatch(/typeof __EEPORT_DASHBOARD_FILES__/);
     }
   });
 
-  it('zips index.js and package.json', () => {
+  it('zips index.js, every chunk it may import, and package.json', () => {
     for (const b of bundles) {
       const names = readZip(readFileSync(b.zip)).map((e) => e.name);
+      expect(jsFiles(b).length, `${b.target.name} has chunks`).toBeGreaterThan(1);
+      expect(names.filter((n) => n.endsWith('.js')).sort(), b.target.name).toEqual(jsFiles(b));
       expect(names, b.target.name).toEqual(expect.arrayContaining(['index.js', 'package.json']));
       expect(names.filter((n) => n.endsWith('.map') || n === 'meta.json'), 'source maps and metafiles are not deployed').toEqual([]);
     }

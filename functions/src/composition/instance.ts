@@ -2,6 +2,8 @@
  * The shared half of the composition root: the configuration, read once per instance,
  * and the adapters, each built on first use — a target that never publishes never
  * constructs a Pub/Sub client, one that never calls Earth Engine never builds its auth.
+ * The Pub/Sub client is also loaded on first use (import()): in a bundle it is a chunk
+ * of its own, which a target whose first event publishes nothing never reads (ADR 0016).
  *
  * Each function target's graph is wired in its own module beside this one (submit.ts,
  * poll.ts, webhook.ts, uploads.ts, api.ts) and an entry file imports only its own, so a
@@ -11,7 +13,7 @@
  * the benchmarks.
  */
 import { Firestore } from '@google-cloud/firestore';
-import { PubSub } from '@google-cloud/pubsub';
+import type { PubSub } from '@google-cloud/pubsub';
 import { loadConfig, type Config } from '../config.ts';
 import { createEarthEngineRest } from '../adapters/earth-engine.rest.ts';
 import { createFirestoreJobStore } from '../adapters/job-store.firestore.ts';
@@ -67,15 +69,21 @@ export function lazyRealAdapters(config: Config, factories: TargetAdapterFactori
         ...(config.FIRESTORE_EMULATOR_HOST ? { host: config.FIRESTORE_EMULATOR_HOST, ssl: false } : {}),
       }),
   );
-  const pubsub = once(
-    () =>
-      new PubSub({
-        ...(config.GOOGLE_CLOUD_PROJECT ? { projectId: config.GOOGLE_CLOUD_PROJECT } : {}),
-        ...(config.PUBSUB_EMULATOR_HOST ? { apiEndpoint: config.PUBSUB_EMULATOR_HOST, emulatorMode: true } : {}),
-      }),
-  );
+  let pubsub: Promise<PubSub> | undefined;
+  const loadPubSub = () =>
+    (pubsub ??= import('@google-cloud/pubsub').then(
+      ({ PubSub }) =>
+        new PubSub({
+          ...(config.GOOGLE_CLOUD_PROJECT ? { projectId: config.GOOGLE_CLOUD_PROJECT } : {}),
+          ...(config.PUBSUB_EMULATOR_HOST ? { apiEndpoint: config.PUBSUB_EMULATOR_HOST, emulatorMode: true } : {}),
+        }),
+      (err: unknown) => {
+        pubsub = undefined;
+        throw err;
+      },
+    ));
   const store = once(() => createFirestoreJobStore(firestore()));
-  const publisher = once(() => createPubSubEventPublisher(pubsub(), config.EVENTS_TOPIC));
+  const publisher = once(() => createPubSubEventPublisher(loadPubSub, config.EVENTS_TOPIC));
   const ee = once(() =>
     createEarthEngineRest({
       apiRoot: config.EE_API_ROOT,
