@@ -43,7 +43,7 @@ export const CONFIG_VARIABLES = {
   REQUESTS_TOPIC: { schema: z.string().min(1).default('eeport-requests'), doc: 'Pub/Sub topic submitExport is triggered by (used by tools that publish)' },
   EVENT_SOURCE: { schema: z.string().min(1).optional(), doc: 'CloudEvents `source` of events; default //eeport/projects/{GOOGLE_CLOUD_PROJECT}' },
   MAX_IN_FLIGHT_PER_PROJECT: { schema: int(1_000, 1), doc: 'Jobs submitting/pending/running per Earth Engine project; more wait in QUEUED (keeps clear of the 3,000-task queue cap). A soft cap: submits deciding at the same moment may pass it by their number less one (ADR 0012)' },
-  ADMISSION_COUNT_MAX_AGE_MS: { schema: int(1_000, 0, 60_000), doc: 'How long submit may reuse its last count of a project\'s jobs in flight, plus its own admissions since, while the project is more than a tenth of the cap (at least 50 jobs) below it (0 = count every submit; ADR 0012)' },
+  ADMISSION_COUNT_MAX_AGE_MS: { schema: int(1_000, 0, 60_000), doc: 'How long submit (and the poller releasing the queue, ADR 0017) may reuse its last count of a project\'s jobs in flight, plus its own admissions since, while the project is more than a tenth of the cap (at least 50 jobs) below it (0 = count every submit; ADR 0012)' },
   SUBMIT_LEASE_SECONDS: { schema: int(150, 1), doc: 'How long one delivery owns a SUBMITTING job; must exceed EE_RETRY_DEADLINE_MS + EE_HTTP_TIMEOUT_MS' },
   MAX_REQUEST_BYTES: { schema: int(800_000, 1_000, 1_000_000), doc: 'Largest request recorded in a job document (Firestore documents hold 1 MiB)' },
   POLL_WINDOW_SECONDS: { schema: int(50, 0, 540), doc: 'How long one pollExports invocation keeps cycling; just under the scheduler period (0 = one cycle)' },
@@ -53,6 +53,7 @@ export const CONFIG_VARIABLES = {
   POLL_LIST_PAGE_SIZE: { schema: int(500, 1, 1000), doc: 'operations.list page size' },
   POLL_MAX_JOBS: { schema: int(10_000, 1), doc: 'Live jobs read per cycle' },
   POLL_GET_CONCURRENCY: { schema: int(8, 1, 40), doc: 'Parallel operations.get calls (Earth Engine allows 40 concurrent requests per project)' },
+  POLL_RELEASE_CONCURRENCY: { schema: int(8, 1, 40), doc: 'Parallel image:export calls for jobs the poller releases from the queue (ADR 0017)' },
   POLL_STALE_SUBMIT_SECONDS: { schema: int(300, 1), doc: 'A SUBMITTING job untouched this long is submitted again by the poller (same requestId)' },
   ADOPT_CONFIRM_SECONDS: {
     schema: int(60, 0, 3600),

@@ -134,6 +134,13 @@ describe.skipIf(!emu)('JobStore.listJobs (Firestore emulator)', () => {
     expect(await livePages({ after: live[5], limit: 100, pageSize: 2 })).toEqual([]);
   });
 
+  it('listQueuedProjects: each project with QUEUED jobs once (a skip scan, one query per project), in order', async () => {
+    const queued = all.filter((j) => j.state === 'QUEUED');
+    // ee-project-a has two queued jobs: the scan starts after a project's last one, not after the job.
+    expect(queued.filter((j) => j.eeProject === 'ee-project-a').length).toBeGreaterThan(1);
+    expect(await store.listQueuedProjects()).toEqual([...new Set(queued.map((j) => j.eeProject))].sort());
+  });
+
   it('liveJobPages: leaving the loop early ends the query', async () => {
     const first: string[] = [];
     for await (const page of store.liveJobPages({ limit: 100, pageSize: 1 })) {

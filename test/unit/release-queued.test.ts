@@ -54,9 +54,10 @@ function poller(holder: string, s: { store?: JobStore; ee?: FakeEarthEngine; bud
   return createPollExports({ ...b, submit: submitFor(b, s.budgets), cancel: createCancelJob({ ...b, settings: { eventSource: settings.eventSource } }), settings: { ...settings, ...(s.budgets ? { budgets: s.budgets } : {}) }, holder, sleep: async () => undefined });
 }
 /** The release alone, with a fence that always passes (the poll tests hold the lease). */
-function releaser(s: { store?: JobStore; budgets?: Budget[]; concurrency?: number } = {}) {
+function releaser(s: { store?: JobStore; budgets?: Budget[]; concurrency?: number; cap?: number; countMaxAgeMs?: number } = {}) {
   const b = base(s);
-  return createReleaseQueued({ ...b, submit: submitFor(b, s.budgets), fence: async () => undefined, settings: { eventSource: settings.eventSource, maxInFlightPerProject: settings.maxInFlightPerProject, staleSubmitMs: settings.staleSubmitMs, releaseConcurrency: s.concurrency ?? 3, ...(s.budgets ? { budgets: s.budgets } : {}) } });
+  const cap = s.cap ?? settings.maxInFlightPerProject;
+  return createReleaseQueued({ ...b, submit: submitFor(b, s.budgets), fence: async () => undefined, settings: { eventSource: settings.eventSource, maxInFlightPerProject: cap, staleSubmitMs: settings.staleSubmitMs, releaseConcurrency: s.concurrency ?? 3, countMaxAgeMs: s.countMaxAgeMs ?? 0, ...(s.budgets ? { budgets: s.budgets } : {}) } });
 }
 const lease: Lease = { name: 'poller', holder: 'test', token: 1, expiresAt: '2099-01-01T00:00:00Z' };
 
@@ -136,6 +137,39 @@ describe('releasing queued jobs in groups (core, with fakes)', () => {
     expect(ee.calls.filter((c) => c.method === 'export').map((c) => c.arg).sort()).toEqual(expected.map((j) => j.requestId).sort());
     expect(await store.inFlight(PROJECT)).toBe(settings.maxInFlightPerProject);
     expect(RELEASES_PER_COUNT).toBe(5);
+  });
+
+  it('far from the cap, a recent count serves the margin’s worth of releases in larger groups; near it, RELEASES_PER_COUNT per count again', async () => {
+    // Cap 200: the margin is 50 (rememberedCountMargin), so groups of 50 until 150 are in flight, then 5 per count.
+    for (let i = 0; i < 230; i++) await put('QUEUED', { minutesAgo: 300 - i });
+    const log: string[] = [];
+    const stats = { released: 0, errors: 0 };
+    await releaser({ store: recording(store, log), cap: 200, countMaxAgeMs: 1_000, concurrency: 8 }).releaseQueued(lease, stats);
+    expect(stats.released).toBe(200);
+    const near = Array.from({ length: 10 }, () => ['count', 'claim 5']).flat();
+    expect(log).toEqual(['count', 'claim 50', 'count', 'claim 50', 'count', 'claim 50', ...near]);
+    expect(await store.inFlight(PROJECT)).toBe(200);
+    expect(ee.tasksStarted()).toBe(200);
+  });
+
+  it('a count older than countMaxAgeMs (dated from before its query) serves only RELEASES_PER_COUNT releases, though far from the cap', async () => {
+    for (let i = 0; i < 30; i++) await put('QUEUED', { minutesAgo: 300 - i });
+    const log: string[] = [];
+    const recorded = recording(store, log);
+    // Each count takes 1.1 s of the clock.
+    const slow: JobStore = new Proxy(recorded, {
+      get(target, prop, receiver) {
+        if (prop === 'inFlight')
+          return async (p: string) => {
+            const n = await recorded.inFlight(p);
+            now = new Date(now.getTime() + 1_100);
+            return n;
+          };
+        return Reflect.get(target, prop, receiver) as unknown;
+      },
+    });
+    await releaser({ store: slow, cap: 1_000, countMaxAgeMs: 1_000, concurrency: 8 }).releaseQueued(lease, { released: 0, errors: 0 });
+    expect(log).toEqual(Array.from({ length: 6 }, () => ['count', 'claim 5']).flat());
   });
 
   it('sees admissions made elsewhere at the next count, and stops at the cap', async () => {

@@ -49,6 +49,7 @@ const expiresAfterDays = (fromIso: string, days: number) => new Date(Date.parse(
 export const FIRESTORE_INDEXES = [
   { collection: COLLECTIONS.jobs, fields: [['state', 'ASCENDING'], ['nextPollAt', 'ASCENDING']], usedBy: 'listLiveJobs' },
   { collection: COLLECTIONS.jobs, fields: [['eeProject', 'ASCENDING'], ['state', 'ASCENDING'], ['priority', 'DESCENDING'], ['createTime', 'ASCENDING']], usedBy: 'listQueuedJobs' },
+  { collection: COLLECTIONS.jobs, fields: [['state', 'ASCENDING'], ['eeProject', 'ASCENDING']], usedBy: 'listQueuedProjects' },
   // listJobs: one per combination of its equality filters (see listJobsIndex); no filter needs only the automatic index on updateTime.
   { collection: COLLECTIONS.jobs, fields: [['state', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by state' },
   { collection: COLLECTIONS.jobs, fields: [['eeProject', 'ASCENDING'], ['updateTime', 'DESCENDING']], usedBy: 'listJobs by project' },
@@ -581,8 +582,15 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
       return owners;
     },
     async listQueuedProjects() {
-      const q = await jobs.where('state', '==', 'QUEUED').select('eeProject').limit(5000).get();
-      return [...new Set(q.docs.map((d) => String(d.get('eeProject'))))];
+      // Firestore has no distinct query: a skip scan, one limit-1 query per project with queued jobs (and one
+      // that finds no next), each starting after the last project found, instead of reading the queued jobs.
+      const projects: string[] = [];
+      const q = jobs.where('state', '==', 'QUEUED').orderBy('eeProject').select('eeProject').limit(1);
+      for (;;) {
+        const snap = await (projects.length ? q.startAfter(projects[projects.length - 1]) : q).get();
+        if (snap.empty) return projects;
+        projects.push(String(snap.docs[0]!.get('eeProject')));
+      }
     },
     async listJobs(query: JobListQuery) {
       let q: Query = jobs;

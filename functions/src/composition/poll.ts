@@ -47,6 +47,8 @@ export function wirePollExports(graph: Graph, trace?: string) {
       operationMaxAgeMs: config.EE_OPERATION_MAX_AGE_DAYS * 86_400_000,
       staleSubmitMs: config.POLL_STALE_SUBMIT_SECONDS * 1000,
       getConcurrency: config.POLL_GET_CONCURRENCY,
+      releaseConcurrency: config.POLL_RELEASE_CONCURRENCY,
+      countMaxAgeMs: config.ADMISSION_COUNT_MAX_AGE_MS,
       maxResubmissions: config.MAX_RESUBMISSIONS,
       resubmitBackoffMs: config.RESUBMIT_BACKOFF_SECONDS * 1000,
       budgets: config.EECU_BUDGETS,

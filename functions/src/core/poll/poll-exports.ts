@@ -40,6 +40,8 @@ export interface PollSettings {
   getConcurrency: number;
   /** Parallel image:export calls for jobs released from the queue (default 8). */
   releaseConcurrency?: number;
+  /** How long a count far from the cap may serve more releases (core/poll/release-queued.ts; absent: RELEASES_PER_COUNT per count). */
+  countMaxAgeMs?: number;
   /** Automatic resubmissions of a job after transient task failures (0 disables). */
   maxResubmissions: number;
   /** Wait before the first resubmission; doubles for each further one. */

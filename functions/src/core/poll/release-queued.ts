@@ -2,17 +2,20 @@
  * Release: QUEUED jobs go to SUBMITTING while their Earth Engine project has room, by
  * priority then age, and are submitted (ADR 0017).
  *
- * - A group of at most RELEASES_PER_COUNT jobs is claimed in one fenced transaction,
- *   from one count of the project's jobs in flight plus the poller's own releases since:
- *   ADR 0012's soft cap counts the poller as that many admissions deciding at once, so a
- *   larger group from one count would widen its bound.
+ * - Jobs are claimed in groups, one fenced transaction each, from a count of the
+ *   project's jobs in flight plus the poller's own releases since. Near the cap (within
+ *   rememberedCountMargin of it) a count serves at most RELEASES_PER_COUNT releases: ADR
+ *   0012's soft cap counts the poller as that many admissions deciding at once. Far from
+ *   it, as submit's admission gate does, a count younger than countMaxAgeMs serves up to
+ *   the margin's worth of releases, in groups of up to RELEASE_GROUP_MAX, while the count
+ *   plus them stays more than the margin below the cap.
  * - The claimed jobs are submitted to Earth Engine concurrently (at most `concurrency`
  *   calls at once), while the next group is counted and claimed.
  * - A job is claimed, SUBMITTING with a submit lease, before its Earth Engine call: a
  *   poller that dies in between leaves it SUBMITTING, and the stale-submit sweep sends it
  *   again with the same requestId, which Earth Engine deduplicates. Never lost, never twice.
  */
-import { hasRoom, RELEASES_PER_COUNT, transition, type Job, eventsFor, relayEvents, type CloudEvent, type LogEvents } from '../jobs/index.ts';
+import { hasRoom, RELEASES_PER_COUNT, rememberedCountMargin, transition, type Job, eventsFor, relayEvents, type CloudEvent, type LogEvents } from '../jobs/index.ts';
 import { checkBudgets, notifyExceeded, type Budget, type BudgetUsage, type BudgetVerdict } from '../budgets/index.ts';
 import { stopBatch, stopEvent, type Batch } from '../batches/index.ts';
 import type { Clock, EventPublisher, JobStore, JobTransaction, Lease } from '../ports.ts';
@@ -25,6 +28,8 @@ export interface ReleaseSettings {
   staleSubmitMs: number;
   /** Earth Engine calls for released jobs at once (POLL_RELEASE_CONCURRENCY). */
   releaseConcurrency: number;
+  /** How long a count far from the cap may serve more releases (ADMISSION_COUNT_MAX_AGE_MS; 0: RELEASES_PER_COUNT per count always). */
+  countMaxAgeMs?: number;
   budgets?: readonly Budget[];
 }
 
@@ -43,6 +48,9 @@ export interface ReleaseStats {
   released: number;
   errors: number;
 }
+
+/** Jobs claimed in one transaction at most, far from the cap: a group's reads and writes stay well inside a commit's 500. */
+export const RELEASE_GROUP_MAX = 50;
 
 /** Runs tasks with at most n at once; `add` waits for a free place, `drain` for all. */
 function boundedPool(n: number) {
@@ -150,20 +158,30 @@ export function createReleaseQueued(deps: ReleaseDeps) {
     try {
       for (const eeProject of await store.listQueuedProjects()) {
         if (nowMs() >= deadline) break;
+        // Dated from before the query, as submit's gate dates its counts: what is admitted while it runs is unseen too.
+        let countedAt = nowMs();
         let inFlight = await store.inFlight(eeProject);
         const room = settings.maxInFlightPerProject - inFlight;
         if (room <= 0) continue;
         const now = iso();
         // Ask for more than the room: jobs in their resubmission backoff are passed over.
         const candidates = (await store.listQueuedJobs(eeProject, room * 2 + 10)).filter((j) => !j.notBefore || j.notBefore <= now).slice(0, room);
+        const cap = settings.maxInFlightPerProject;
+        const margin = rememberedCountMargin(cap);
         let sinceCount = 0;
         let next = 0;
         while (next < candidates.length && nowMs() < deadline) {
-          // Counted again every few releases: submits admit meanwhile, and the poller's releases from one count
-          // are admissions deciding at once (core/jobs/slots.ts); a count per release would cost a query each.
-          if (sinceCount === RELEASES_PER_COUNT) [inFlight, sinceCount] = [await store.inFlight(eeProject), 0];
-          if (!hasRoom(inFlight, settings.maxInFlightPerProject)) break;
-          const size = Math.min(RELEASES_PER_COUNT - sinceCount, settings.maxInFlightPerProject - inFlight);
+          // Far from the cap a recent count serves a margin's worth of releases; near it, RELEASES_PER_COUNT:
+          // submits admit meanwhile, and the poller's releases from one count are admissions deciding at once
+          // (core/jobs/slots.ts). A count per release would cost a query each.
+          const far = (settings.countMaxAgeMs ?? 0) > 0 && nowMs() - countedAt <= settings.countMaxAgeMs! && inFlight + margin < cap;
+          const perCount = far ? Math.min(margin, cap - margin - (inFlight - sinceCount)) : RELEASES_PER_COUNT;
+          if (sinceCount >= perCount) {
+            [countedAt, inFlight, sinceCount] = [nowMs(), await store.inFlight(eeProject), 0];
+            continue;
+          }
+          if (!hasRoom(inFlight, cap)) break;
+          const size = Math.min(far ? RELEASE_GROUP_MAX : RELEASES_PER_COUNT, perCount - sinceCount, cap - inFlight);
           const group = candidates.slice(next, next + size);
           next += group.length;
           const taken = await claim(lease, group, budgetEvents);
