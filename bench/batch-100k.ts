@@ -38,6 +38,7 @@ import { buildServices, realAdapters, setServices } from '../functions/src/compo
 import { JOB_STATES, isTerminal } from '../functions/src/core/jobs/index.ts';
 import { QUICK, devNullLogSink, log, percentile, result, round, sleep, type Result } from './lib.ts';
 import { countOps, zeroOps, type OpCounts } from './op-count.ts';
+import { profileLines, type DrainProfile } from './drain-profile.ts';
 import type { EmulatorHosts } from './submit.ts';
 
 const IDLE_ROUNDS = 12;
@@ -228,6 +229,13 @@ export async function batch100kFigure(emu: EmulatorHosts, notes: string[]): Prom
         out.push(result({ name: `${label}: ${name} p${q} during the drain`, value: v, unit: 'ms' }, { name: `same call, idle stack (${n} children QUEUED, no poller)`, value: base, unit: 'ms' }));
       }
     }
+    // Where the drain's time went: per kind of port call, and per poll cycle.
+    const wallMs = drainSeconds * 1000;
+    const profile = profileLines(workerOut.profile ?? {}, wallMs);
+    const cycleLines = (workerOut.cycleLog ?? []).map((c, i) => `#${i + 1} ${round(c.ms / 1000, 1)} s: ${c.live} live, ${c.released} released, ${c.updated} updated, ${c.events} events`);
+    for (const l of [...profile, ...cycleLines]) log(`${label}: ${l}`);
+    notes.push(`${label}: where the poller's ${round(drainSeconds, 0)} s went (port calls by kind, summed wall time; concurrent calls add up to more than they took): ${profile.slice(0, 12).join('; ')}.`);
+    notes.push(`${label}: poll cycles (wall time: live jobs read, released, updated, events): ${cycleLines.slice(0, 40).join('; ')}${cycleLines.length > 40 ? `; … ${cycleLines.length} in all` : ''}.`);
     const reads = probes.names.map((name) => `${name} ${Math.max(...(busy.get(name) ?? idle.get(name) ?? []).map((s) => s.reads))}`);
     notes.push(`${label}: responsiveness from ${[...busy.values()][0]?.length ?? 0} rounds during the drain (one every ${PROBE_EVERY_MS / 1000} s, the CLI every 4th) and ${IDLE_ROUNDS} idle (the CLI every 2nd); most documents one call made the API read: ${reads.join('; ')} (a full scan would read ${n}).`);
     out.push(result({ name: `${label}: most documents read by one API call while it runs (any probed call)`, value: Math.max(...[...busy.values(), ...idle.values()].flat().map((s) => s.reads)), unit: 'documents' }));
@@ -247,6 +255,9 @@ interface WorkerReport {
   runs: number;
   cycles: number;
   totals: Record<string, number>;
+  /** Where the poller's time went, by kind of port call (bench/drain-profile.ts). */
+  profile?: DrainProfile;
+  cycleLog?: { ms: number; live: number; released: number; updated: number; events: number }[];
   final?: boolean;
 }
 
