@@ -124,6 +124,30 @@ describe('the watch tick', () => {
     expect(stalledEvents()[0]!.data).toMatchObject({ stall: { kind: 'running', p95Seconds: 140, limitSeconds: 420, samples: 5 } });
   });
 
+  it('reads the live jobs a page at a time, at most maxJobs a tick, and the next tick goes on after the last one', async () => {
+    await store.createJobsIfAbsent(['a', 'b', 'c', 'd', 'e'].map((id) => job(id)));
+    const afters: (string | null | undefined)[] = [];
+    const pages: number[] = [];
+    const counted = Object.assign(Object.create(store) as MemoryStore, {
+      liveJobPages: async function* (q: { after?: string | null; limit: number; pageSize: number }) {
+        afters.push(q.after);
+        for await (const page of store.liveJobPages({ ...q, pageSize: 2 })) {
+          pages.push(page.length);
+          yield page;
+        }
+      },
+    });
+    const w = createWatch({ store: counted, ee, publisher, clock: { now: () => new Date(now) }, logs: createLogEvents(sink), logSink: sink, settings: { eventSource: '//eeport/test', intervalSeconds: 0, pendingSeconds: 3600, runningFactor: 0, maxJobs: 3 } });
+    now = T0 + 3_601_000;
+    expect(await w.tickWatch()).toBe(3); // a, b, c: the cap
+    expect(pages).toEqual([2, 1]);
+    expect(await w.tickWatch()).toBe(2); // d, e: after c, not a, b, c again
+    expect(afters).toEqual([null, 'c'.padEnd(32, '0')]);
+    expect(await w.tickWatch()).toBe(0); // round again from a: all already marked
+    expect(afters[2]).toBeNull();
+    expect(stalledEvents()).toHaveLength(5);
+  });
+
   it('looks at most every intervalSeconds', async () => {
     await store.createJobsIfAbsent([job('a')]);
     const w = watch({ intervalSeconds: 60 });

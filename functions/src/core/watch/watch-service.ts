@@ -42,6 +42,7 @@ export function createWatch(deps: WatchDeps) {
   const s: WatchServiceSettings = { ...DEFAULT_WATCH_SETTINGS, intervalSeconds: 60, historyJobs: 500, cacheSeconds: 300, maxJobs: 10_000, ...deps.settings };
   const cache = new Map<string, { at: number; durations: Map<string, number[]> }>();
   let lastTick = -Infinity;
+  let resumeAfter: string | null = null;
   const nowMs = () => clock.now().getTime();
   const iso = () => clock.now().toISOString();
 
@@ -127,7 +128,21 @@ export function createWatch(deps: WatchDeps) {
     if (nowMs() - lastTick < s.intervalSeconds * 1000) return 0;
     lastTick = nowMs();
     if (s.pendingSeconds <= 0 && s.runningFactor <= 0) return 0;
-    const live = await store.listLiveJobs(s.maxJobs);
+    let done = 0;
+    let seen = 0;
+    let last: string | null = null;
+    // A page at a time, as the poller reads them (ADR 0013): the live jobs whole at once would grow the
+    // instance with their number. A tick stopped by maxJobs goes on after its last job the next time.
+    for await (const page of store.liveJobPages({ after: resumeAfter, limit: s.maxJobs, pageSize: 500 })) {
+      seen += page.length;
+      last = page[page.length - 1]?.jobId ?? last;
+      done += await watchPage(page);
+    }
+    resumeAfter = seen >= s.maxJobs ? last : null;
+    return done;
+  }
+
+  async function watchPage(live: Job[]): Promise<number> {
     let done = 0;
     for (const job of live) {
       if (job.stalled?.cancelPending && job.stalled.operationName && job.stalled.operationName !== job.operationName) {
