@@ -11,6 +11,7 @@ import { expectError, useApiStack } from '../harness/api-stack.ts';
 import { assetLoadRequest } from '../fakes/requests.ts';
 import {
   BatchCancelResponseSchema,
+  BatchEstimateResponseSchema,
   BatchJobsResponseSchema,
   BatchListResponseSchema,
   BatchRetryResponseSchema,
@@ -252,6 +253,25 @@ describe.skipIf(!emu)('api: batches, budgets, stats and the dashboard (emulators
       }
       await expectError(await call('/v1/batches/nobody/jobs'), 404, 'API.NOT_FOUND');
       await expectError(await call('/v1/batches/a%20b/jobs'), 400, 'API.INVALID_BATCH_ID');
+    });
+  });
+
+  describe('GET /v1/batches/{batchId}/estimate', () => {
+    it('sums the current children’s recorded estimates and what they used in one aggregation; none before the poller records any; unknown batch → 404', async () => {
+      const out = await submitBatch(fanOut(3, { batchId: 'est' }));
+      const estimate = async () => ok(await call('/v1/batches/est/estimate'), BatchEstimateResponseSchema);
+      // QUEUED children carry no estimate yet (the poller records one when it first follows a child).
+      expect(await estimate()).toEqual({ batchId: out.batchId, total: 3, estimated: 0, eecuSeconds: { low: 0, expected: 0, high: 0 }, actualEecuSeconds: 0 });
+      await settle(async () => (await getBatch('est')).state === 'SUCCEEDED');
+      const jobs = (await stored('jobs')) as { estimate: { eecuSeconds: Record<'low' | 'expected' | 'high', number> } | null; eecuSeconds: number | null }[];
+      expect(jobs.every((j) => j.estimate && j.eecuSeconds! > 0)).toBe(true);
+      const sum = (f: (j: (typeof jobs)[number]) => number) => jobs.reduce((n, j) => n + f(j), 0);
+      const got = await estimate();
+      expect(got).toMatchObject({ batchId: out.batchId, total: 3, estimated: 3 });
+      for (const k of ['low', 'expected', 'high'] as const) expect(got.eecuSeconds[k]).toBeCloseTo(sum((j) => j.estimate!.eecuSeconds[k]), 6);
+      expect(got.actualEecuSeconds).toBeCloseTo(sum((j) => j.eecuSeconds!), 6);
+      await expectError(await call('/v1/batches/no-such-batch/estimate'), 404, 'API.NOT_FOUND');
+      await expectError(await call('/v1/batches/bad%20id/estimate'), 400, 'API.INVALID_BATCH_ID');
     });
   });
 

@@ -41,6 +41,7 @@ describe('matchRoute', () => {
     ['/v1/batches', { route: 'batches' }],
     ['/v1/batches/mosaic-2026-11', { route: 'batch', batchId: 'mosaic-2026-11' }],
     ['/v1/batches/b1/jobs', { route: 'batchJobs', batchId: 'b1' }],
+    ['/v1/batches/b1/estimate', { route: 'batchEstimate', batchId: 'b1' }],
     ['/v1/batches/b1:cancel', { route: 'batchCancel', batchId: 'b1' }],
     ['/v1/batches/b1:retry', { route: 'batchRetry', batchId: 'b1' }],
     ['/v1/batches/b1:pause', null],

@@ -439,6 +439,22 @@ describe('infra/: Firestore', () => {
     expect(fits, `an index on jobs: ${equalities.join(', ')}, then ${summed.join(', ')}`).toBe(true);
   });
 
+  it("indexes batchEstimate: its equalities, then the range on the estimate, then the summed fields", () => {
+    const source = readFileSync(join(REPO_ROOT, 'functions/src/adapters/job-store.firestore.ts'), 'utf8');
+    const body = /async batchEstimate\([\s\S]*?\n {4}\},\n/.exec(source)?.[0] ?? '';
+    const equalities = [...body.matchAll(/\.where\('([\w.]+)', '=='/g)].map((m) => m[1]!);
+    const ranges = [...body.matchAll(/\.where\('([\w.]+)', '>='/g)].map((m) => m[1]!);
+    const summed = [...body.matchAll(/AggregateField\.sum\('([\w.]+)'\)/g)].map((m) => m[1]!);
+    expect(equalities.sort()).toEqual(['batchCurrent', 'batchId']);
+    expect(ranges).toEqual(['estimate.eecuSeconds.expected']);
+    expect(summed.length).toBe(4);
+    const fits = firestoreIndexes().indexes.some((ix) => {
+      const fields: string[] = ix.fields.map((f) => f.fieldPath);
+      return ix.collectionGroup === 'jobs' && fields.slice(0, 2).sort().join() === equalities.join() && fields[2] === ranges[0] && summed.every((f) => fields.slice(2).includes(f));
+    });
+    expect(fits, `an index on jobs: ${equalities.join(', ')}, then ${ranges[0]}, then ${summed.join(', ')}`).toBe(true);
+  });
+
   it('uses TTL only on the collections the code marks safe, on the field the code writes', () => {
     const ttl = model.locals.ttl_collections as string[];
     expect([...ttl].sort()).toEqual(Object.keys(TTL_RETENTION_DAYS).sort());

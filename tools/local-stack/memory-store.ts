@@ -7,7 +7,7 @@
  */
 import { type Job, JOB_STATES, LIVE_STATES, eventAttributes, type CloudEvent, type JobState } from '../../functions/src/core/jobs/index.ts';
 import type { BudgetUsage } from '../../functions/src/core/budgets/index.ts';
-import type { Batch, BatchState, BatchStats } from '../../functions/src/core/batches/index.ts';
+import type { Batch, BatchState, BatchStats, BatchEstimateSum } from '../../functions/src/core/batches/index.ts';
 import type { Schedule } from '../../functions/src/core/schedules/index.ts';
 import type { Chain } from '../../functions/src/core/chains/index.ts';
 import { InvalidPageTokenError } from '../../functions/src/core/kernel/index.ts';
@@ -265,6 +265,18 @@ export class MemoryStore implements JobStore {
       if (j.state === 'RUNNING' || j.state === 'CANCELLING') liveProgress += j.progress ?? 0;
     }
     return { counts, eecuSeconds, liveProgress };
+  }
+  async batchEstimate(batchId: string): Promise<BatchEstimateSum> {
+    const sum: BatchEstimateSum = { estimated: 0, eecuSeconds: { low: 0, expected: 0, high: 0 }, actualEecuSeconds: 0 };
+    for (const j of this.children(batchId)) {
+      if (!j.estimate) continue;
+      sum.estimated++;
+      sum.eecuSeconds.low += j.estimate.eecuSeconds.low;
+      sum.eecuSeconds.expected += j.estimate.eecuSeconds.expected;
+      sum.eecuSeconds.high += j.estimate.eecuSeconds.high;
+      sum.actualEecuSeconds += j.eecuSeconds ?? 0;
+    }
+    return sum;
   }
   async listBatchChildren(batchId: string, opts: { states?: JobState[]; limit: number; afterIndex?: number }) {
     return this.children(batchId)

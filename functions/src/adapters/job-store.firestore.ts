@@ -15,7 +15,7 @@
  * fails loudly here instead of deep in the core.
  */
 import { AggregateField, FieldPath, Timestamp, type Firestore, type Transaction, type DocumentSnapshot, type Query } from '@google-cloud/firestore';
-import { BATCH_STATES, type Batch, type BatchStats } from '../core/batches/index.ts';
+import { BATCH_STATES, type Batch, type BatchStats, type BatchEstimateSum } from '../core/batches/index.ts';
 import { z } from 'zod';
 import { createHash } from 'node:crypto';
 import { JOB_STATES, LIVE_STATES, type Job, type CloudEvent } from '../core/jobs/index.ts';
@@ -73,6 +73,12 @@ export const FIRESTORE_INDEXES = [
   // batchStats sums eecuSeconds and progress under its three equality filters. Firestore computes sum() from index
   // entries, so the summed fields must be in the index it scans (the emulator never asks; docs/deploying.md).
   { collection: COLLECTIONS.jobs, fields: [['batchId', 'ASCENDING'], ['batchCurrent', 'ASCENDING'], ['state', 'ASCENDING'], ['eecuSeconds', 'ASCENDING'], ['progress', 'ASCENDING']], usedBy: 'batchStats sums' },
+  // batchEstimate: the children with an estimate (a range on its expected value), their bands and use summed from the index.
+  {
+    collection: COLLECTIONS.jobs,
+    fields: [['batchId', 'ASCENDING'], ['batchCurrent', 'ASCENDING'], ['estimate.eecuSeconds.expected', 'ASCENDING'], ['estimate.eecuSeconds.low', 'ASCENDING'], ['estimate.eecuSeconds.high', 'ASCENDING'], ['eecuSeconds', 'ASCENDING']],
+    usedBy: 'batchEstimate',
+  },
   { collection: COLLECTIONS.jobs, fields: [['batchId', 'ASCENDING'], ['batchCurrent', 'ASCENDING'], ['state', 'ASCENDING'], ['batchIndex', 'ASCENDING']], usedBy: 'listBatchChildren by state' },
   { collection: COLLECTIONS.jobs, fields: [['batchId', 'ASCENDING'], ['batchCurrent', 'ASCENDING'], ['batchIndex', 'ASCENDING']], usedBy: 'listBatchChildren' },
   { collection: COLLECTIONS.batches, fields: [['state', 'ASCENDING'], ['updateTime', 'ASCENDING']], usedBy: 'listBatches' },
@@ -730,6 +736,22 @@ export function createFirestoreJobStore(db: Firestore, opts: { clock?: () => Dat
         }),
       );
       return { counts, eecuSeconds, liveProgress };
+    },
+    async batchEstimate(batchId): Promise<BatchEstimateSum> {
+      const agg = await jobs
+        .where('batchId', '==', batchId)
+        .where('batchCurrent', '==', true)
+        .where('estimate.eecuSeconds.expected', '>=', 0)
+        .aggregate({
+          n: AggregateField.count(),
+          low: AggregateField.sum('estimate.eecuSeconds.low'),
+          expected: AggregateField.sum('estimate.eecuSeconds.expected'),
+          high: AggregateField.sum('estimate.eecuSeconds.high'),
+          actual: AggregateField.sum('eecuSeconds'),
+        })
+        .get();
+      const d = agg.data();
+      return { estimated: d.n, eecuSeconds: { low: d.low ?? 0, expected: d.expected ?? 0, high: d.high ?? 0 }, actualEecuSeconds: d.actual ?? 0 };
     },
     async listBatchChildren(batchId, opts) {
       let q: Query = jobs.where('batchId', '==', batchId).where('batchCurrent', '==', true);

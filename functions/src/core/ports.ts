@@ -5,7 +5,7 @@
  */
 import type { Job, JobState, CloudEvent, Operation } from './jobs/index.ts';
 import type { BudgetUsage } from './budgets/index.ts';
-import type { Batch, BatchState, BatchStats } from './batches/index.ts';
+import type { Batch, BatchState, BatchStats, BatchEstimateSum } from './batches/index.ts';
 import type { ExportImageRequest } from './requests/index.ts';
 import type { Schedule } from './schedules/index.ts';
 import type { Chain } from './chains/index.ts';
@@ -152,6 +152,8 @@ export interface JobStore {
   createJobsIfAbsent(jobs: Job[]): Promise<number>;
   /** Counts by state, summed EECU and live progress of a batch's current children (aggregation queries, not reads). */
   batchStats(batchId: string): Promise<BatchStats>;
+  /** Sums of the current children's recorded estimates (and their use), one aggregation query. */
+  batchEstimate(batchId: string): Promise<BatchEstimateSum>;
   /** Current children of a batch, optionally in some states, by index. */
   listBatchChildren(batchId: string, opts: { states?: JobState[]; limit: number; afterIndex?: number }): Promise<Job[]>;
   /** This month's budget usages (for the API, CLI and dashboard). */

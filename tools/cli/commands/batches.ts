@@ -140,7 +140,7 @@ export async function batchStatusCommand(ctx: Context, arg: string, o: BatchStat
   const { batch, raw } = await getBatch(ctx.client, batchId);
   // The children's recorded estimates, summed beside what they used (docs/estimates.md).
   const estimate = await sumBatchEstimates(ctx.client, batchId);
-  const details = () => batchDetails(batch, ctx, batchEstimateLine(estimate, batch.total));
+  const details = () => batchDetails(batch, ctx, batchEstimateLine(estimate));
   if (!o.jobs) {
     if (ctx.json) ctx.printJson({ ...(raw as object), estimate });
     else ctx.print(details());

@@ -451,6 +451,16 @@ export const BatchSubmitResponseSchema = z
   })
   .meta({ title: 'BatchSubmitResponse' });
 
+export const BatchEstimateResponseSchema = z
+  .object({
+    batchId: z.string(),
+    total: z.number().int().describe('Children of the batch'),
+    estimated: z.number().int().describe('Current children with a recorded estimate (the poller records one when it first follows a child; docs/estimates.md)'),
+    eecuSeconds: z.object({ low: z.number(), expected: z.number(), high: z.number() }).describe('Their estimates’ bands, summed'),
+    actualEecuSeconds: z.number().describe('What those same children have used so far'),
+  })
+  .meta({ title: 'BatchEstimate' });
+
 export const BatchJobsResponseSchema = z
   .object({ jobs: z.array(JobListItemSchema), nextPageToken: nstr.describe('Pass as pageToken (with the same state filter) for the next page; null on the last page') })
   .meta({ title: 'BatchJobList' });

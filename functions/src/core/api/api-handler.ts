@@ -79,7 +79,7 @@ export interface ApiDeps {
   submit: Pick<SubmitExport, 'submitCommand'>;
   cancel: Pick<CancelJob, 'cancelJob'>;
   batches: Pick<Batches, 'checkBatch' | 'submitBatch' | 'cancelBatch' | 'retryBatch' | 'resumeBatch'>;
-  store: Pick<JobStore, 'getJob' | 'listJobs' | 'getBatch' | 'listBatchPage' | 'listBatchChildren' | 'listBudgetUsages' | 'countJobsByState'>;
+  store: Pick<JobStore, 'getJob' | 'listJobs' | 'getBatch' | 'listBatchPage' | 'listBatchChildren' | 'batchEstimate' | 'listBudgetUsages' | 'countJobsByState'>;
   clock: Clock;
   logs: ApiLogEvents;
   /** A fresh random id, for submissions that name no idempotency key or requestId. */
@@ -114,6 +114,7 @@ export type Route =
   | { route: 'batches' }
   | { route: 'batch'; batchId: string }
   | { route: 'batchJobs'; batchId: string }
+  | { route: 'batchEstimate'; batchId: string }
   | { route: 'batchCancel'; batchId: string }
   | { route: 'batchRetry'; batchId: string }
   | { route: 'batchResume'; batchId: string }
@@ -131,6 +132,7 @@ export const ALLOWED_METHODS: Record<Route['route'], readonly string[]> = {
   batches: ['GET', 'HEAD', 'POST'],
   batch: ['GET', 'HEAD'],
   batchJobs: ['GET', 'HEAD'],
+  batchEstimate: ['GET', 'HEAD'],
   batchCancel: ['POST'],
   batchRetry: ['POST'],
   batchResume: ['POST'],
@@ -164,10 +166,11 @@ export function matchRoute(rawPath: string): Route | null {
     if (m[2] === 'cancel') return { route: 'cancel', jobId: m[1]! };
     return null;
   }
-  const b = /^\/v1\/batches\/([^/:]+)(?::([^/:]+)|\/(jobs))?$/.exec(path);
+  const b = /^\/v1\/batches\/([^/:]+)(?::([^/:]+)|\/(jobs|estimate))?$/.exec(path);
   if (!b) return null;
   const batchId = b[1]!;
   if (b[3] === 'jobs') return { route: 'batchJobs', batchId };
+  if (b[3] === 'estimate') return { route: 'batchEstimate', batchId };
   if (b[2] === undefined) return { route: 'batch', batchId };
   if (b[2] === 'cancel') return { route: 'batchCancel', batchId };
   if (b[2] === 'retry') return { route: 'batchRetry', batchId };
@@ -586,6 +589,8 @@ export function createApiHandler(deps: ApiDeps) {
           return await withBatch(call, route.batchId, scope, async (b) => ({ status: 200, body: batchView(b) }));
         case 'batchJobs':
           return await withBatch(call, route.batchId, scope, (b) => batchJobs(call, req, b));
+        case 'batchEstimate':
+          return await withBatch(call, route.batchId, scope, async (b) => ({ status: 200, body: { batchId: b.batchId, total: b.total, ...(await store.batchEstimate(b.batchId)) } }));
         case 'batchCancel':
           return noOptions(call, req) ?? (await withBatch(call, route.batchId, scope, (b) => cancelBatch(call, b, scope)));
         case 'batchRetry':

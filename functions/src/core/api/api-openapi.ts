@@ -16,6 +16,7 @@ import {
   BATCH_LIST_PARAMETERS,
   BatchCancelResponseSchema,
   BatchJobsResponseSchema,
+  BatchEstimateResponseSchema,
   BatchListItemSchema,
   BatchListResponseSchema,
   BatchResumeResponseSchema,
@@ -79,6 +80,7 @@ function contractComponents(): Record<string, Json> {
   registry.add(BatchListResponseSchema, { id: 'BatchList' });
   registry.add(BatchSubmitResponseSchema, { id: 'BatchSubmitResponse' });
   registry.add(BatchJobsResponseSchema, { id: 'BatchJobList' });
+  registry.add(BatchEstimateResponseSchema, { id: 'BatchEstimate' });
   registry.add(BatchCancelResponseSchema, { id: 'BatchCancelResponse' });
   registry.add(BatchRetryResponseSchema, { id: 'BatchRetryResponse' });
   registry.add(BatchResumeResponseSchema, { id: 'BatchResumeResponse' });
@@ -267,6 +269,15 @@ export function apiOpenApiDocument(): Json {
             '404': error('No such batch (API.NOT_FOUND)'),
             ...COMMON_ERRORS,
           },
+        },
+      },
+      '/v1/batches/{batchId}/estimate': {
+        get: {
+          operationId: 'getBatchEstimate',
+          summary: 'A batch’s children’s recorded estimates, summed, beside what they used',
+          description: 'One aggregation over the current children (none is read), so it costs the same for 10 children or 100,000.',
+          parameters: [batchIdParam],
+          responses: { '200': json(ref('BatchEstimate'), 'The sums'), '400': error('Malformed batch id (API.INVALID_BATCH_ID)'), '404': error('No such batch (API.NOT_FOUND)'), ...COMMON_ERRORS },
         },
       },
       '/v1/batches/{batchId}:cancel': {

@@ -1,5 +1,5 @@
 /** Public face of the api capability. */
-export { BatchCancelResponseSchema, BatchJobsResponseSchema, BatchListResponseSchema, BatchResumeResponseSchema, BatchRetryResponseSchema, BatchSubmitResponseSchema, BatchViewSchema, BudgetsResponseSchema, CancelResponseSchema, IssueSchema, JobListResponseSchema, JobViewSchema, StatsResponseSchema, SubmitResponseSchema, apiErrorBody } from './api-contract.ts';
+export { BatchCancelResponseSchema, BatchEstimateResponseSchema, BatchJobsResponseSchema, BatchListResponseSchema, BatchResumeResponseSchema, BatchRetryResponseSchema, BatchSubmitResponseSchema, BatchViewSchema, BudgetsResponseSchema, CancelResponseSchema, IssueSchema, JobListResponseSchema, JobViewSchema, StatsResponseSchema, SubmitResponseSchema, apiErrorBody } from './api-contract.ts';
 export type { ApiErrorCode, BatchView, JobView } from './api-contract.ts';
 export { createApiHandler, jsonContentTypeProblem } from './api-handler.ts';
 export { createStatsCache } from './stats-cache.ts';

@@ -58,6 +58,17 @@ export interface BatchStop {
   usedEecuSeconds: number | null;
 }
 
+/**
+ * The recorded estimates of a batch's current children, summed by the store in one
+ * aggregation (no child is read): how many have one, their bands, and what those
+ * children have used so far.
+ */
+export interface BatchEstimateSum {
+  estimated: number;
+  eecuSeconds: { low: number; expected: number; high: number };
+  actualEecuSeconds: number;
+}
+
 export interface BatchStats {
   counts: Partial<Record<JobState, number>>;
   eecuSeconds: number;
