@@ -79,13 +79,27 @@ export function profiledStore(inner: JobStore, p: DrainProfile): JobStore {
       if (prop === 'commit') return commit;
       const v = Reflect.get(target, prop, receiver) as unknown;
       if (typeof v !== 'function' || typeof prop !== 'string') return v;
-      return async (...args: unknown[]) => {
+      return (...args: unknown[]) => {
         const t0 = performance.now();
-        try {
-          return await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-        } finally {
-          add(p, `store.${prop}`, performance.now() - t0);
+        const ret = (v as (...a: unknown[]) => unknown).apply(target, args);
+        // A streamed query (liveJobPages): the time spent waiting for each page, not the caller's handling of it.
+        if (typeof ret === 'object' && ret !== null && !(ret instanceof Promise) && Symbol.asyncIterator in ret) {
+          return (async function* () {
+            const it = (ret as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+            try {
+              for (;;) {
+                const w0 = performance.now();
+                const r = await it.next();
+                add(p, `store.${prop} (a page)`, performance.now() - w0);
+                if (r.done) return;
+                yield r.value;
+              }
+            } finally {
+              await it.return?.();
+            }
+          })();
         }
+        return Promise.resolve(ret).finally(() => add(p, `store.${prop}`, performance.now() - t0));
       };
     },
   });

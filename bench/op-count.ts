@@ -101,17 +101,34 @@ export function countOps(inner: JobStore, c: OpCounts): JobStore {
       if (typeof prop === 'string' && prop in special) return special[prop];
       const v = Reflect.get(target, prop, receiver) as unknown;
       if (typeof v !== 'function' || typeof prop !== 'string') return v;
-      return async (...args: unknown[]) => {
-        const out = await (v as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-        if (typeof out === 'number') c.aggregations++;
-        else {
+      return (...args: unknown[]) => {
+        const ret = (v as (...a: unknown[]) => unknown).apply(target, args);
+        // A streamed query (liveJobPages): one query, the documents of each page as it is handed over.
+        if (isAsyncIterable(ret)) {
           c.queries++;
-          // A get is one document (whatever arrays it holds); a list or page, the documents it returned.
-          c.reads += prop.startsWith('get') ? (out === null ? 0 : 1) : documentsIn(out);
-          if (process.env.BENCH_DEBUG_READS && documentsIn(out) > 100) process.stderr.write(`[op-count] ${prop} read ${documentsIn(out)}\n`);
+          return (async function* () {
+            for await (const page of ret) {
+              c.reads += documentsIn(page);
+              yield page;
+            }
+          })();
         }
-        return out;
+        return counted(prop, ret);
       };
     },
   });
+  /** A query or get answered at once: its documents, or an aggregation. */
+  async function counted(prop: string, ret: unknown): Promise<unknown> {
+    const out = await ret;
+    if (typeof out === 'number') c.aggregations++;
+    else {
+      c.queries++;
+      // A get is one document (whatever arrays it holds); a list or page, the documents it returned.
+      c.reads += prop.startsWith('get') ? (out === null ? 0 : 1) : documentsIn(out);
+      if (process.env.BENCH_DEBUG_READS && documentsIn(out) > 100) process.stderr.write(`[op-count] ${prop} read ${documentsIn(out)}\n`);
+    }
+    return out;
+  }
 }
+
+const isAsyncIterable = (v: unknown): v is AsyncIterable<unknown> => typeof v === 'object' && v !== null && !(v instanceof Promise) && Symbol.asyncIterator in v;
