@@ -1,9 +1,10 @@
 /**
  * The poller alone in a process, for bench/poll-memory.ts: the real core from the
  * composition root, the Firestore job store on the emulator and the REST adapter on the
- * simulator (both in other processes, so the memory measured is the poller's). It runs
- * a warm-up cycle, then a quiet cycle with its memory sampled, and pages once through
- * all the live jobs before and after it (the baseline). Options come as JSON in argv[2];
+ * simulator (both in other processes, so the memory measured is the poller's). It reads
+ * the live jobs once alone (the runtime's share of the memory), runs a warm-up cycle (with
+ * the stalled-task watch), a timed quiet cycle between two reads of all the live jobs (the
+ * baseline) and a last cycle, with memory sampled from the warm-up on. Options come as JSON in argv[2];
  * the report goes back over IPC.
  */
 import { Firestore } from '@google-cloud/firestore';
@@ -27,9 +28,13 @@ export interface PollMemoryChildOptions {
 
 export interface PollMemoryReport {
   size: number;
+  /** One paged read of the jobs alone, first in the process: RSS before it, and the peaks during it. */
+  readAloneMiB: { rssBefore: number; rssPeak: number; heapPeak: number };
+  /** Just before the timed cycle. */
   startMiB: { heapUsed: number; rss: number };
+  /** Sampled from the warm-up cycle to the end of the last (garbage included). */
   peakMiB: { heapUsed: number; rss: number };
-  /** Heap after a full GC at each page of the probed cycle: the most the poller retained, and the heap just before it. */
+  /** Heap after a full GC at each page of the warm-up and the last cycle: the most the poller retained, and the heap before the warm-up. */
   liveMiB: { before: number; peak: number };
   cycleMs: number;
   readMs: [number, number];
@@ -65,6 +70,8 @@ const config = loadConfig({
   // Every live job in one cycle: the figure is about a cycle over all of them.
   POLL_MAX_JOBS: String(o.size),
   MAX_IN_FLIGHT_PER_PROJECT: String(o.size),
+  // The stalled-task watch looks once a minute; here in the warm-up cycle only, so the timed cycle is the same at every size.
+  WATCH_INTERVAL_SECONDS: '3600',
 });
 const eeRest = createEarthEngineRest({
   apiRoot: config.EE_API_ROOT,
@@ -98,25 +105,36 @@ if ('busy' in lease) throw new Error(`lease busy: ${lease.busy}`);
 const check = (cs: Record<string, number>) => {
   if (cs.live !== o.size || cs.errors! > 0 || cs.updated! > 0) throw new Error(`quiet cycle at ${o.size} live jobs: ${JSON.stringify(cs)}`);
 };
+// First, one paged read alone: what reading the jobs grows this process by, without the poller (the runtime's share).
+gcNow();
+const fresh = process.memoryUsage();
+const readSampler = memorySampler();
+await readAll();
+const readAlone = readSampler.stop();
+// From here every cycle is sampled (RSS does not shrink back, so an early peak counts), and the heap is probed after a
+// full GC at every page in the warm-up cycle (the one in which the stalled-task watch looks) and in the last cycle.
+gcNow();
+const probeStart = process.memoryUsage().heapUsed;
+const sampler = memorySampler();
+probing = true;
 check((await poller.runCycle(lease)) as unknown as Record<string, number>); // warm-up: JIT, channels, the emulator's caches
+probing = false;
 const readA = await readAll();
 gcNow();
 const start = process.memoryUsage();
-const sampler = memorySampler();
 const t0 = performance.now();
 const cs = (await poller.runCycle(lease)) as unknown as Record<string, number>;
 const cycleMs = performance.now() - t0;
-const peaks = sampler.stop();
 check(cs);
 const readB = await readAll();
-gcNow();
-const probeStart = process.memoryUsage().heapUsed;
 probing = true;
 check((await poller.runCycle(lease)) as unknown as Record<string, number>);
 probing = false;
+const peaks = sampler.stop();
 await poller.releaseLease(lease);
 const report: PollMemoryReport = {
   size: o.size,
+  readAloneMiB: { rssBefore: MiB(fresh.rss), rssPeak: MiB(readAlone.peakRss), heapPeak: MiB(readAlone.peakHeap) },
   startMiB: { heapUsed: MiB(start.heapUsed), rss: MiB(start.rss) },
   peakMiB: { heapUsed: MiB(peaks.peakHeap), rss: MiB(peaks.peakRss) },
   liveMiB: { before: MiB(probeStart), peak: MiB(peakLive) },
