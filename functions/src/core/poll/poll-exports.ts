@@ -129,14 +129,49 @@ export function jobChanged(job: Job, target: JobState, f: Partial<Job>): boolean
   );
 }
 
+// Shared by every slim copy that has nothing there; frozen, so a slip that writes into one fails loudly.
+const NONE = Object.freeze([]) as unknown as never[];
+const NO_LABELS = Object.freeze({}) as Record<string, string>;
+const NO_SOURCE = Object.freeze({ kind: 'api' }) as Job['source'];
+
 /**
- * The job as a cycle keeps it until its operation comes: without what following it never
- * reads (history, webhook record, raw preview, earlier operations) and, unless it is still
- * to be estimated or a budget matches on its workload tag, without its request. The
- * transactions that write a job read it whole again.
+ * The job as a cycle keeps it until its operation comes, one per live job (ADR 0013): only
+ * what following it reads — its state and the figures an operation may change, its
+ * operation, the times, cancel, estimate and caps, the labels, tenant and project budgets
+ * match on, and its request only if it is still to be estimated or a budget matches on its
+ * workload tag. Everything else is empty ('' for the ids and times that cannot be null,
+ * shared empty arrays and objects): about a third less to hold per job. The transactions
+ * that write a job read it whole again.
  */
 function slim(job: Job, keepRequest: boolean): Job {
-  return { ...job, request: keepRequest ? job.request : null, history: [], webhook: null, rawPreview: null, previousOperations: [], lastFailure: null, description: null };
+  return {
+    ...job,
+    request: keepRequest ? job.request : null,
+    requestId: '',
+    identity: '',
+    description: null,
+    callbackUrl: null,
+    source: NO_SOURCE,
+    labels: Object.keys(job.labels).length ? job.labels : NO_LABELS,
+    stages: job.stages.length ? job.stages : NONE,
+    destinationUris: job.destinationUris.length ? job.destinationUris : NONE,
+    queuedReason: null,
+    lastSubmitError: null,
+    submitLeaseUntil: null,
+    rawPreview: null,
+    createTime: '',
+    updateTime: '',
+    nextPollAt: null,
+    history: NONE,
+    webhook: null,
+    previousOperations: NONE,
+    lastFailure: null,
+    notBefore: null,
+    verifying: null,
+    stalled: null,
+    recovery: null,
+    chain: null,
+  };
 }
 
 export function createPollExports(deps: PollDeps) {
