@@ -29,6 +29,9 @@ import { QUICK, forEachConcurrent, log, result, round, type Result } from './lib
 const PROJECTS = ['ee-pollmem-0', 'ee-pollmem-1', 'ee-pollmem-2', 'ee-pollmem-3'];
 const TOKEN = 'bench-token';
 const CHILD = fileURLToPath(new URL('./poll-memory-child.ts', import.meta.url));
+// BENCH_POLL_HEAP_MB: the child's V8 old-space limit (--max-old-space-size), to see what the poller needs when the runtime may not keep garbage.
+const HEAP_MB = process.env.BENCH_POLL_HEAP_MB ? Number(process.env.BENCH_POLL_HEAP_MB) : null;
+if (HEAP_MB !== null && !(Number.isInteger(HEAP_MB) && HEAP_MB >= 64)) throw new Error(`BENCH_POLL_HEAP_MB must be a whole number of MiB, at least 64: ${process.env.BENCH_POLL_HEAP_MB}`);
 
 export async function pollMemoryFigure(emu: EmulatorHosts, notes: string[]): Promise<Result[]> {
   // BENCH_POLL_JOBS=small,large: other sizes, to look at a trend without the full run's time.
@@ -67,6 +70,8 @@ export async function pollMemoryFigure(emu: EmulatorHosts, notes: string[]): Pro
     );
   }
   const mib = (name: string, value: number) => ({ name, value, unit: 'MiB' });
+  // A capped run's rows say so: they are not the default runtime's figures.
+  const capped = (r: Result): Result => (HEAP_MB ? { ...r, name: `${r.name} (old space ≤ ${HEAP_MB} MiB)` } : r);
   return [
     result(mib(`poll: peak heap, ${a.size} live jobs (after GC at each page)`, a.liveMiB.peak), mib(`heap before the first cycle, ${a.size} live jobs`, a.liveMiB.before)),
     result(mib(`poll: peak heap, ${b.size} live jobs (after GC at each page)`, b.liveMiB.peak), mib(`heap before the first cycle, ${b.size} live jobs`, b.liveMiB.before)),
@@ -75,7 +80,7 @@ export async function pollMemoryFigure(emu: EmulatorHosts, notes: string[]): Pro
     result(mib(`poll: peak RSS, ${b.size} live jobs (three cycles and two reads)`, b.peakMiB.rss), mib(`peak RSS of one paged read alone, ${b.size} live jobs`, b.readAloneMiB.rssPeak)),
     result(mib(`poll: peak RSS growth from ${a.size} to ${b.size} live jobs (target ≤ 64)`, b.peakMiB.rss - a.peakMiB.rss), mib(`growth of one paged read's peak RSS alone`, b.readAloneMiB.rssPeak - a.readAloneMiB.rssPeak)),
     result({ name: `poll: quiet cycle, ${b.size} live jobs`, value: b.cycleMs / 1000, unit: 's' }, { name: `one paged read of ${b.size} live jobs`, value: readMs(b) / 1000, unit: 's' }),
-  ];
+  ].map(capped);
 }
 
 /** Adds live jobs from..to-1 (tasks in the simulator, steady jobs in Firestore) over the projects. */
@@ -129,7 +134,8 @@ function steadyJob(op: Operation, i: number, eeProject: string, requestId: strin
 }
 
 async function runChild(options: PollMemoryChildOptions): Promise<PollMemoryReport> {
-  const child = fork(CHILD, [JSON.stringify(options)], { execArgv: ['--import', 'tsx', '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const heap = HEAP_MB ? [`--max-old-space-size=${HEAP_MB}`] : [];
+  const child = fork(CHILD, [JSON.stringify(options)], { execArgv: ['--import', 'tsx', '--expose-gc', ...heap], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise<PollMemoryReport>((resolve, reject) => {
     child.once('message', (m) => resolve(m as PollMemoryReport));
     child.once('exit', (code) => reject(new Error(`poll-memory child exited with ${code} before reporting`)));
