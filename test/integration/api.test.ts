@@ -372,6 +372,7 @@ describe.skipIf(!emu)('api (emulators + simulator, API_AUTH=none)', () => {
       expect(Object.keys(doc.paths).sort()).toEqual([
         '/v1/batches',
         '/v1/batches/{batchId}',
+        '/v1/batches/{batchId}/estimate',
         '/v1/batches/{batchId}/jobs',
         '/v1/batches/{batchId}:cancel',
         '/v1/batches/{batchId}:resume',
