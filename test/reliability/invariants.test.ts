@@ -85,6 +85,16 @@ describe('the invariant checks catch what they claim to', () => {
     });
   }
 
+  it('once-per-job notices ({jobId}.stalled, .r{attempt} after a resubmission) pass beside the state events; one named otherwise is caught', () => {
+    const w = goodWorld();
+    const notice = (id: string): CloudEvent => ({ ...w.events[0]!, id, type: 'dev.eeport.export.v1.stalled' });
+    w.events.push(notice(`${JOB_A}.stalled`), notice(`${JOB_A}.stalled.r1`));
+    w.outbox!.push({ id: `${JOB_A}.stalled`, sent: true }, { id: `${JOB_A}.stalled.r1`, sent: true });
+    expect(violations(w)).toEqual([]);
+    w.events.push(notice(`${JOB_B}.stalled`));
+    expect(violations(w).join('\n')).toMatch(/notice b{32}\.stalled is not \{jobId\}\.stalled/);
+  });
+
   it('duplicates of one id with identical contents pass only where a re-relay is expected', () => {
     const w = goodWorld();
     w.events.push(w.events[0]!);

@@ -105,6 +105,9 @@ interface ParsedEvent {
   extra: boolean;
 }
 
+/** Event kinds that announce something about a job once, outside its state sequence (ids without a version). */
+const NOTICE_KINDS = new Set(['stalled', 'eecu_cap_exceeded', 'recovered']);
+
 function parseEventId(ev: CloudEvent): { version: number; suffix: string | null } | null {
   const m = /^([0-9a-f]{32})\.(\d+)(?:\.([a-z_]+))?$/.exec(ev.id);
   if (!m || m[1] !== ev.subject) return null;
@@ -222,6 +225,13 @@ export function checkInvariants(world: WorldSnapshot, opts: InvariantOptions): I
     if (!ev.type.startsWith(EVENT_TYPE_PREFIX)) continue;
     const kind = ev.type.slice(EVENT_TYPE_PREFIX.length);
     if (kind === 'webhook_failed') continue;
+    // Once-per-job notices (the watch's stalled, the runaway guard's eecu_cap_exceeded, tiled
+    // recovery's recovered) are named {jobId}.{kind}[.r{attempt}], not by a version: they mark no state change.
+    if (NOTICE_KINDS.has(kind)) {
+      if (!new RegExp(`^${ev.subject}\\.${kind}(?:\\.r\\d+)?$`).test(ev.id)) v.push(`notice ${ev.id} is not {jobId}.${kind}[.r{attempt}] of its subject ${ev.subject}`);
+      if (!jobsById.has(ev.subject)) v.push(`event ${ev.id} (${kind}) for unknown job ${ev.subject}`);
+      continue;
+    }
     const parsed = parseEventId(ev);
     if (!parsed) {
       v.push(`event id ${ev.id} is not {jobId}.{version}[.kind] of its subject ${ev.subject}`);
