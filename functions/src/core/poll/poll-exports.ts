@@ -14,7 +14,7 @@ import type { Clock, EarthEngine, EventPublisher, JobStore, JobTransaction, Leas
 import type { SubmitExport } from '../submit/index.ts';
 import type { CancelJob } from '../cancel/index.ts';
 import { EECU_CAP_ERROR, capExceededEvent, runawayCheck, runawayMessage } from './runaway-guard.ts';
-import { createReleaseQueued } from './release-queued.ts';
+import { createReleaseQueued, dispatchQuietly } from './release-queued.ts';
 
 export interface PollSettings {
   eventSource: string;
@@ -343,16 +343,6 @@ export function createPollExports(deps: PollDeps) {
     }
   }
 
-  /** Submits a job the poller owns; a transient failure leaves it SUBMITTING for the next cycle. */
-  async function dispatchQuietly(job: Job, stats: CycleStats): Promise<void> {
-    try {
-      await deps.submit.dispatch(job);
-    } catch (err) {
-      stats.errors++;
-      logs.exportSubmitRetry(job, err);
-    }
-  }
-
   /** Takes over SUBMITTING jobs whose submitter is gone (lease expired, untouched for staleSubmitMs). */
   async function redispatchStale(lease: Lease, jobs: Job[], stats: CycleStats): Promise<void> {
     for (const job of jobs) {
@@ -369,7 +359,7 @@ export function createPollExports(deps: PollDeps) {
       });
       if (!taken) continue;
       stats.redispatched++;
-      await dispatchQuietly(taken, stats);
+      await dispatchQuietly(deps, taken, stats);
     }
   }
 

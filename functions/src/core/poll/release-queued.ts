@@ -52,6 +52,19 @@ export interface ReleaseStats {
 /** Jobs claimed in one transaction at most, far from the cap: a group's reads and writes stay well inside a commit's 500. */
 export const RELEASE_GROUP_MAX = 50;
 
+/**
+ * Submits a job the poller owns (released, or taken over from a stale submitter); a
+ * transient failure is counted and logged, and leaves it SUBMITTING for the stale-submit sweep.
+ */
+export async function dispatchQuietly(deps: Pick<ReleaseDeps, 'submit' | 'logs'>, job: Job, stats: { errors: number }): Promise<void> {
+  try {
+    await deps.submit.dispatch(job);
+  } catch (err) {
+    stats.errors++;
+    deps.logs.exportSubmitRetry(job, err);
+  }
+}
+
 /** Runs tasks with at most n at once; `add` waits for a free place, `drain` for all. */
 function boundedPool(n: number) {
   const running = new Set<Promise<void>>();
@@ -66,7 +79,7 @@ function boundedPool(n: number) {
 }
 
 export function createReleaseQueued(deps: ReleaseDeps) {
-  const { store, clock, logs, settings } = deps;
+  const { store, clock, settings } = deps;
   const iso = () => clock.now().toISOString();
   const nowMs = () => clock.now().getTime();
 
@@ -138,16 +151,6 @@ export function createReleaseQueued(deps: ReleaseDeps) {
     return out.taken;
   }
 
-  /** Submits a job the poller owns; a transient failure leaves it SUBMITTING for the stale-submit sweep. */
-  async function dispatchQuietly(job: Job, stats: ReleaseStats): Promise<void> {
-    try {
-      await deps.submit.dispatch(job);
-    } catch (err) {
-      stats.errors++;
-      logs.exportSubmitRetry(job, err);
-    }
-  }
-
   /**
    * Releases queued jobs, project by project, until each project's room is used or
    * `deadline` (epoch ms) passes; returns once every Earth Engine call it started ended.
@@ -188,7 +191,7 @@ export function createReleaseQueued(deps: ReleaseDeps) {
           inFlight += taken.length;
           sinceCount += taken.length;
           stats.released += taken.length;
-          for (const job of taken) await pool.add(() => dispatchQuietly(job, stats));
+          for (const job of taken) await pool.add(() => dispatchQuietly(deps, job, stats));
         }
       }
     } finally {
